@@ -1,0 +1,64 @@
+"""Sampler registry: names (as written in YAML or on the command line) to classes, imported lazily.
+
+``make_sampler("tpe")``, ``make_sampler({"name": "tpe", "n_startup_trials": 5})`` or a ready
+:class:`Sampler` object. Unknown names and unknown options are :class:`ConfigError` listing what is
+valid.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Sampler, SamplingContext
+
+__all__ = ["Sampler", "SamplingContext", "make_sampler", "SAMPLERS", "DEFAULT_SAMPLER"]
+
+#: name -> "module:Class"; modules are imported only when a sampler is chosen (numpy/scipy are slow)
+SAMPLERS: dict[str, str] = {
+    "random": "hposweep.samplers.random:RandomSampler",
+    "grid": "hposweep.samplers.grid:GridSampler",
+}
+
+DEFAULT_SAMPLER = "random"
+
+
+def sampler_class(name: str) -> type[Sampler]:
+    target = SAMPLERS.get(name)
+    if target is None:
+        raise ConfigError(
+            f"unknown sampler '{name}'",
+            hint="available samplers: " + ", ".join(SAMPLERS),
+        )
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
+    if spec is None:
+        spec = DEFAULT_SAMPLER
+    if isinstance(spec, Sampler):
+        return spec
+    if isinstance(spec, str):
+        name, options = spec, {}
+    elif isinstance(spec, Mapping):
+        options = dict(spec)
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError("sampler needs a name", hint="e.g. sampler: {name: tpe, n_startup_trials: 10}")
+    else:
+        raise ConfigError(f"sampler must be a name or a mapping, got {spec!r}")
+    cls = sampler_class(name)
+    valid = cls.option_names()
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for sampler '{name}': {', '.join(unknown)}",
+            hint="valid options: " + (", ".join(valid) if valid else "(none)"),
+        )
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad option for sampler '{name}': {exc}") from exc

@@ -1,0 +1,62 @@
+"""The sampler interface: numbers in, parameters out, no I/O.
+
+A sampler is asked for trial ``ctx.number``'s parameters given the trials that finished before it
+(in the order they finished) and the ones still running. The Study hands it a random generator
+seeded from ``(study seed, trial number)``: with that rule, trial k's params depend only on the
+seed, k and the finished trials, so a resumed study proposes what an uninterrupted one would.
+
+``ctx.finished`` only ever grows at the end between two calls of one study, so a sampler may cache
+work on its prefix (encoded arrays, sorted values) and only process what is new.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..space import SearchSpace
+    from ..trial import Trial
+
+
+@dataclass
+class SamplingContext:
+    number: int
+    #: complete, pruned and failed trials, in the order they finished
+    finished: Sequence[Trial]
+    #: trials asked but not yet told (their params are known, their values not)
+    running: Sequence[Trial]
+    #: "minimize"/"maximize" per objective
+    directions: tuple[str, ...] = ("minimize",)
+    #: the study's target number of trials, when known (lets `auto` and grid plan)
+    n_trials: int | None = None
+    #: trials run at once (lets `auto` plan)
+    n_jobs: int = 1
+
+
+class Sampler:
+    """Base class. Subclasses implement :meth:`sample`; options are their ``__init__`` keywords."""
+
+    name = "base"
+
+    def sample(self, space: SearchSpace, ctx: SamplingContext, rng: np.random.Generator) -> dict[str, Any]:
+        """Return a value for each parameter to try; inactive ones are dropped by the space."""
+        raise NotImplementedError
+
+    def exhausted(self, space: SearchSpace, ctx: SamplingContext) -> bool:
+        """True when the sampler has nothing new to propose (a finished grid)."""
+        return False
+
+    def describe(self) -> str:
+        """One line for the start of a sweep (``auto`` says what it chose and why)."""
+        return self.name
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [n for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY or (
+            n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)]

@@ -1,0 +1,485 @@
+"""The Study: trials, a sampler, a pruner and (optionally) a checkpoint, behind ask/tell.
+
+Everything that changes the study goes through one of a few methods (:meth:`Study.ask`,
+:meth:`Study.tell`, :meth:`Study.report`, :meth:`Study.enqueue`, :meth:`Study.update_meta`). Each one
+is an *event*: applied to the in-memory state and, when a checkpoint is attached, appended to its
+journal under the file lock, after first applying whatever other processes appended. The same
+``_apply`` code replays events on load, so the in-memory state and the file can never disagree.
+
+Seeding rule: trial k is sampled with a generator seeded by ``(seed, k)`` and sees the trials that
+finished before it, so a study that is saved, loaded and continued proposes exactly what an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from . import __version__
+from .errors import CheckpointError, ConfigError, StudyError
+from .samplers import Sampler, SamplingContext, make_sampler
+from .space import SearchSpace
+from .storage import FORMAT_NAME, FORMAT_VERSION, Loaded, Storage, read_checkpoint
+from .trial import Trial, TrialState
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+def _check_direction(d: str) -> str:
+    if d not in DIRECTIONS:
+        raise ConfigError(f"direction must be 'minimize' or 'maximize', got {d!r}")
+    return d
+
+
+class Study:
+    """A hyperparameter search over one space.
+
+    >>> study = Study(space, direction="minimize", sampler="random", seed=0)
+    >>> trial = study.ask(); study.tell(trial, 0.25)
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        direction: str | None = None,
+        *,
+        directions: Sequence[str] | None = None,
+        sampler: str | Mapping[str, Any] | Sampler | None = None,
+        pruner: Any = None,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        if direction is not None and directions is not None:
+            raise ConfigError("give direction or directions, not both")
+        if directions is None:
+            directions = [direction or "minimize"]
+        if not directions:
+            raise ConfigError("directions is empty")
+        self.space = space
+        self.directions: tuple[str, ...] = tuple(_check_direction(d) for d in directions)
+        if seed is None:
+            # Record a seed even when none was asked for, so a resumed study continues its sequence.
+            seed = int.from_bytes(os.urandom(4), "little")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        self.seed = seed
+        self.settings: dict[str, Any] = dict(settings or {})
+        self.sampler_spec: Any = sampler.name if isinstance(sampler, Sampler) else sampler
+        self.sampler: Sampler = make_sampler(sampler)
+        if hasattr(self.sampler, "bind_seed"):
+            self.sampler.bind_seed(seed)
+        self.pruner_spec: Any = getattr(pruner, "name", pruner) if pruner is not None else None
+        self.pruner = self._make_pruner(pruner)
+        self.trials: list[Trial] = []
+        self.queue: list[dict[str, Any]] = []
+        #: free-form runtime bookkeeping kept in the checkpoint (time budget used, target, ...)
+        self.meta: dict[str, Any] = {}
+        self.created_at = time.time()
+        self._finished: list[Trial] = []
+        self._storage: Storage | None = None
+
+    def _make_pruner(self, spec: Any) -> Any:
+        if spec is None or spec == "none":
+            return None
+        if len(self.directions) > 1:
+            raise ConfigError(
+                "pruning is not supported with several objectives",
+                hint="drop --pruner / `pruner:` for multi-objective sweeps",
+            )
+        from .pruners import make_pruner
+
+        pruner = make_pruner(spec)
+        pruner.bind(seed=self.seed, direction=self.directions[0])
+        return pruner
+
+    # --- properties ----------------------------------------------------------------------
+    @property
+    def direction(self) -> str:
+        return self.directions[0]
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.directions) > 1
+
+    @property
+    def path(self) -> str | None:
+        return self._storage.path if self._storage else None
+
+    @property
+    def finished_trials(self) -> list[Trial]:
+        """Complete, pruned and failed trials, in the order they finished."""
+        return list(self._finished)
+
+    @property
+    def running_trials(self) -> list[Trial]:
+        return [t for t in self.trials if t.state is TrialState.RUNNING]
+
+    @property
+    def n_finished(self) -> int:
+        return len(self._finished)
+
+    def trials_in(self, *states: TrialState) -> list[Trial]:
+        return [t for t in self.trials if t.state in states]
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The complete trial with the best value (the first objective); None when none completed."""
+        if self.is_multi_objective:
+            raise StudyError("a multi-objective study has no single best trial", hint="use study.best_trials")
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        best: Trial | None = None
+        for t in self.trials:
+            if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+                if best is None or sign * t.value < sign * best.value:  # type: ignore[operator]
+                    best = t
+        return best
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front of complete trials (for one objective: the best trial)."""
+        complete = [t for t in self.trials if t.state is TrialState.COMPLETE and t.values]
+        if not self.is_multi_objective:
+            best = self.best_trial
+            return [best] if best else []
+        from .pareto import pareto_front_trials
+
+        return pareto_front_trials(complete, self.directions)
+
+    def trial(self, number: int) -> Trial:
+        if not 0 <= number < len(self.trials):
+            raise StudyError(f"no trial number {number} (the study has {len(self.trials)} trials)")
+        return self.trials[number]
+
+    # --- events --------------------------------------------------------------------------
+    def ask(self, *, info: Mapping[str, Any] | None = None) -> Trial:
+        """Start a new trial: queued params first (re-runs, enqueued), else the sampler's proposal."""
+        with self._transaction():
+            number = len(self.trials)
+            rng = self._rng(number)
+            extra: dict[str, Any] = {}
+            if self.queue:
+                entry = self.queue[0]
+                given = dict(entry.get("params", {}))
+                missing = [p for p in self.space.searchable if p.name not in given]
+                sampled = self.sampler.sample(self.space, self._context(number), rng) if missing else {}
+                params = self.space.complete({**sampled, **given})
+                extra = {k: v for k, v in entry.items() if k != "params"}
+                self._emit({"op": "dequeue"})
+            else:
+                params = self.space.complete(self.sampler.sample(self.space, self._context(number), rng))
+            trial_info = dict(info or {})
+            trial_info.update(extra)
+            trial = Trial(number=number, params=params, started_at=time.time(), info=trial_info)
+            self._emit({"op": "trial", "trial": trial.to_json()})
+            return self.trials[number]
+
+    def tell(
+        self,
+        trial: Trial | int,
+        values: float | Sequence[float] | None = None,
+        *,
+        state: TrialState | str | None = None,
+        info: Mapping[str, Any] | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        """Finish a trial: a value (or one per objective), or ``state="failed" | "pruned" | "interrupted"``.
+
+        A non-finite value makes the trial ``failed`` (it would poison every model built on it).
+        A pruned trial without a value takes its last intermediate value.
+        """
+        with self._transaction():
+            t = self._own(trial)
+            if t.state is not TrialState.RUNNING:
+                raise StudyError(f"trial {t.number} is already {t.state.value}; it cannot be told again")
+            st = TrialState(state) if state is not None else (
+                TrialState.COMPLETE if values is not None else TrialState.FAILED)
+            vals = self._normalize_values(values)
+            reason = None
+            if st is TrialState.PRUNED and vals is None and t.intermediate:
+                vals = [t.intermediate[max(t.intermediate)]]
+            if st is TrialState.COMPLETE:
+                if vals is None:
+                    raise StudyError("a complete trial needs a value", hint="pass a value, or state='failed'")
+                bad = [v for v in vals if not math.isfinite(v)]
+                if bad:
+                    st, reason = TrialState.FAILED, f"objective value is {bad[0]}"
+            new = Trial.from_json(t.to_json())
+            new.state = st
+            new.values = vals if st in (TrialState.COMPLETE, TrialState.PRUNED) else None
+            if st in (TrialState.FAILED,) and vals is not None:
+                new.info.setdefault("values_seen", vals)
+            new.finished_at = time.time()
+            if info:
+                new.info.update(info)
+            if reason:
+                new.info.setdefault("reason", reason)
+            if user_attrs:
+                new.user_attrs.update(user_attrs)
+            if st.is_finished:
+                new.finish_seq = len(self._finished)
+            self._emit({"op": "trial", "trial": new.to_json()})
+            return self.trials[t.number]
+
+    def report(self, trial: Trial | int, step: int, value: float) -> None:
+        """Record an intermediate value of the (first) objective at ``step``."""
+        with self._transaction(durable=False):
+            t = self._own(trial)
+            if t.state is not TrialState.RUNNING:
+                raise StudyError(f"trial {t.number} is {t.state.value}; only running trials take reports")
+            self._emit({"op": "report", "number": t.number, "step": int(step), "value": float(value)},
+                       durable=False)
+
+    def should_prune(self, trial: Trial | int) -> bool:
+        """Ask the pruner about a running trial's latest report. Pure: changes nothing."""
+        if self.pruner is None:
+            return False
+        t = self._own(trial)
+        if not t.intermediate:
+            return False
+        others = [o for o in self.trials if o.number != t.number]
+        return bool(self.pruner.should_prune(t, others))
+
+    def enqueue(self, params: Mapping[str, Any], **extra: Any) -> None:
+        """The next ask() uses these values; parameters left out are sampled."""
+        params = dict(params)
+        for name, value in params.items():
+            if name not in self.space:
+                raise ConfigError(f"enqueued parameter '{name}' is not in the space")
+            p = self.space[name]
+            if not p.contains(value):
+                raise ConfigError(f"enqueued value {value!r} is outside the space", param=name)
+        with self._transaction():
+            self._emit({"op": "enqueue", "entry": {"params": params, **extra}})
+
+    def update_meta(self, **fields: Any) -> None:
+        """Record runtime bookkeeping (time budget used, target trial count, ...) in the checkpoint."""
+        with self._transaction():
+            self._emit({"op": "meta", "fields": fields})
+
+    def update_info(self, trial: Trial | int, **fields: Any) -> None:
+        """Add to a trial's info (heartbeat, pid, ...) without changing its state."""
+        with self._transaction(durable=False):
+            t = self._own(trial)
+            self._emit({"op": "info", "number": t.number, "fields": fields}, durable=False)
+
+    def sampler_exhausted(self) -> bool:
+        return not self.queue and self.sampler.exhausted(self.space, self._context(len(self.trials)))
+
+    # --- internals -----------------------------------------------------------------------
+    def _rng(self, number: int) -> Any:
+        import numpy as np
+
+        return np.random.default_rng([self.seed, number])
+
+    def _context(self, number: int) -> SamplingContext:
+        return SamplingContext(
+            number=number,
+            finished=self._finished,
+            running=[t for t in self.trials if t.state is TrialState.RUNNING],
+            directions=self.directions,
+            n_trials=self.meta.get("target_trials") or self.settings.get("trials"),
+            n_jobs=int(self.settings.get("jobs") or 1),
+        )
+
+    def _own(self, trial: Trial | int) -> Trial:
+        number = trial if isinstance(trial, int) else trial.number
+        return self.trial(number)
+
+    def _normalize_values(self, values: float | Sequence[float] | None) -> list[float] | None:
+        if values is None:
+            return None
+        vals = [values] if isinstance(values, (int, float)) else list(values)
+        try:
+            vals = [float(v) for v in vals]
+        except (TypeError, ValueError):
+            raise StudyError(f"values must be numbers, got {values!r}") from None
+        if len(vals) != len(self.directions):
+            raise StudyError(
+                f"expected {len(self.directions)} value(s), one per objective, got {len(vals)}"
+            )
+        return vals
+
+    @contextmanager
+    def _transaction(self, durable: bool = True) -> Iterator[None]:
+        if self._storage is None:
+            yield
+            return
+        with self._storage.locked():
+            self._sync()
+            yield
+            if self._storage.wants_compaction():
+                self._storage.write_snapshot(self._state())
+
+    def _sync(self) -> None:
+        """Apply what other processes wrote since we last looked (we hold the lock)."""
+        assert self._storage is not None
+        if self._storage.changed_elsewhere():
+            loaded = read_checkpoint(self._storage.path)
+            self._reset_from(loaded.state)
+            for ev in loaded.events:
+                self._apply(ev)
+            self._storage.attach(loaded)
+        else:
+            for ev in self._storage.read_new():
+                self._apply(ev)
+
+    def _emit(self, event: dict[str, Any], durable: bool = True) -> None:
+        self._apply(event)
+        if self._storage is not None:
+            self._storage.append(event, durable=durable)
+
+    def _apply(self, ev: dict[str, Any]) -> None:
+        op = ev.get("op")
+        if op == "trial":
+            t = Trial.from_json(ev["trial"])
+            if t.number == len(self.trials):
+                self.trials.append(t)
+            elif t.number < len(self.trials):
+                # Update in place: callers keep the Trial object that ask() returned.
+                old = self.trials[t.number]
+                was_finished = old.state.is_finished
+                old.__dict__.update(t.__dict__)
+                if old.state.is_finished and not was_finished:
+                    self._finished.append(old)
+            else:
+                raise CheckpointError(f"journal skips trial numbers (got {t.number}, have {len(self.trials)})")
+        elif op == "report":
+            self.trials[int(ev["number"])].intermediate[int(ev["step"])] = float(ev["value"])
+        elif op == "info":
+            self.trials[int(ev["number"])].info.update(ev.get("fields") or {})
+        elif op == "enqueue":
+            entry = ev["entry"]
+            if entry.get("front"):
+                self.queue.insert(0, {k: v for k, v in entry.items() if k != "front"})
+            else:
+                self.queue.append(entry)
+        elif op == "dequeue":
+            if self.queue:
+                self.queue.pop(0)
+        elif op == "meta":
+            self.meta.update(ev.get("fields") or {})
+        elif op == "settings":
+            self.settings.update(ev.get("fields") or {})
+        else:
+            raise CheckpointError(f"unknown journal event {op!r}; written by a newer hposweep?")
+
+    # --- persistence ---------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "hposweep_version": __version__,
+            "created_at": self.created_at,
+            "space": self.space.to_json(),
+            "directions": list(self.directions),
+            "seed": self.seed,
+            "sampler": self.sampler_spec,
+            "pruner": self.pruner_spec,
+            "settings": self.settings,
+            "meta": self.meta,
+            "queue": self.queue,
+            "trials": [t.to_json() for t in self.trials],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole study as one JSON-able dict (the checkpoint's content)."""
+        return self._state()
+
+    def _reset_from(self, state: Mapping[str, Any]) -> None:
+        self.trials = [Trial.from_json(t) for t in state["trials"]]
+        for i, t in enumerate(self.trials):
+            if t.number != i:
+                raise CheckpointError(f"checkpoint trial list is out of order at position {i}")
+        self._finished = sorted(
+            (t for t in self.trials if t.state.is_finished),
+            key=lambda t: (t.finish_seq if t.finish_seq is not None else 1 << 60, t.finished_at or 0, t.number),
+        )
+        self.queue = list(state.get("queue") or [])
+        self.meta = dict(state.get("meta") or {})
+        self.settings = dict(state.get("settings") or {})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole study to ``path`` and keep it as this study's checkpoint from now on."""
+        storage = Storage(path)
+        with storage.locked():
+            storage.write_snapshot(self._state())
+        if self._storage is not None and self._storage.path != storage.path:
+            self._storage.close()
+        self._storage = storage
+
+    def close(self) -> None:
+        """Fold the journal into the snapshot (a tidy file for `best`, `report`) and release it."""
+        if self._storage is None:
+            return
+        with self._storage.locked():
+            self._sync()
+            self._storage.write_snapshot(self._state())
+        self._storage.close()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, recover: bool = True, readonly: bool = False) -> Study:
+        """Load a checkpoint. With ``recover``, trials left running by a dead process become
+        ``interrupted`` and their params are queued first, so the next ask() re-runs them.
+
+        ``readonly`` loads without taking the lock or attaching (for ``best``, ``trials``, reports).
+        """
+        path = os.fspath(path)
+        loaded = read_checkpoint(path)
+        study = cls._from_loaded(loaded, path)
+        if readonly:
+            return study
+        storage = Storage(path)
+        with storage.locked():
+            loaded = read_checkpoint(path)  # re-read under the lock: a writer may have moved on
+            study = cls._from_loaded(loaded, path)
+            storage.attach(loaded)
+            study._storage = storage
+        if recover:
+            study.recover_running()
+        return study
+
+    @classmethod
+    def _from_loaded(cls, loaded: Loaded, path: str) -> Study:
+        state = loaded.state
+        try:
+            space = SearchSpace.from_json(state["space"])
+            study = cls(
+                space,
+                directions=state.get("directions") or ["minimize"],
+                sampler=state.get("sampler"),
+                pruner=state.get("pruner"),
+                seed=state.get("seed"),
+                settings=state.get("settings"),
+            )
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: the checkpoint's study settings are invalid: {exc}") from None
+        study.created_at = state.get("created_at") or study.created_at
+        try:
+            study._reset_from(state)
+            for ev in loaded.events:
+                study._apply(ev)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CheckpointError(f"{path}: the checkpoint is corrupt ({type(exc).__name__}: {exc})") from None
+        return study
+
+    def recover_running(self, numbers: Sequence[int] | None = None, reason: str = "its process died") -> list[int]:
+        """Mark running trials (all, or ``numbers``) interrupted and queue their params first."""
+        done = []
+        with self._transaction():
+            targets = [t for t in self.trials if t.state is TrialState.RUNNING
+                       and (numbers is None or t.number in numbers)]
+            for t in reversed(targets):
+                self._emit({"op": "enqueue", "entry": {"params": t.params, "rerun_of": t.number, "front": True}})
+            for t in targets:
+                new = Trial.from_json(t.to_json())
+                new.state = TrialState.INTERRUPTED
+                new.finished_at = time.time()
+                new.info.setdefault("reason", reason)
+                self._emit({"op": "trial", "trial": new.to_json()})
+                done.append(t.number)
+        return done

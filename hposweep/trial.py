@@ -1,0 +1,109 @@
+"""A trial: one evaluation of the user's command at one point of the space.
+
+Values are stored as a list (``values``) so a study can hold several objectives; ``value`` is the
+first one, which is all a single-objective study uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class TrialState(str, Enum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_finished(self) -> bool:
+        """Finished trials count towards ``--trials``; interrupted ones are re-run."""
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class Trial:
+    number: int
+    params: dict[str, Any]
+    state: TrialState = TrialState.RUNNING
+    values: list[float] | None = None
+    #: intermediate values of the (first) objective, by step
+    intermediate: dict[int, float] = field(default_factory=dict)
+    #: other numeric metrics the trial reported (last value of each)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    #: how it ran: argv, cwd, git commit, exit code, reason, log path, seed, slot, worker, heartbeat ...
+    info: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
+    finished_at: float | None = None
+    #: order in which the trial finished (samplers see trials in this order)
+    finish_seq: int | None = None
+
+    @property
+    def value(self) -> float | None:
+        return self.values[0] if self.values else None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def last_step(self) -> int | None:
+        return max(self.intermediate) if self.intermediate else None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "number": self.number,
+            "params": self.params,
+            "state": self.state.value,
+            "values": [_json_float(v) for v in self.values] if self.values is not None else None,
+            "intermediate": {str(k): _json_float(v) for k, v in self.intermediate.items()},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+        if self.user_attrs:
+            d["user_attrs"] = {k: _json_float(v) if isinstance(v, float) else v for k, v in self.user_attrs.items()}
+        if self.info:
+            d["info"] = self.info
+        if self.finish_seq is not None:
+            d["finish_seq"] = self.finish_seq
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Trial:
+        values = d.get("values")
+        if values is None and d.get("value") is not None:  # tolerate a hand-written single value
+            values = [d["value"]]
+        return cls(
+            number=int(d["number"]),
+            params=dict(d.get("params") or {}),
+            state=TrialState(d.get("state", "running")),
+            values=[_from_json_float(v) for v in values] if values is not None else None,
+            intermediate={int(k): _from_json_float(v) for k, v in (d.get("intermediate") or {}).items()},
+            user_attrs={k: _from_json_float(v) for k, v in (d.get("user_attrs") or {}).items()},
+            info=dict(d.get("info") or {}),
+            started_at=d.get("started_at"),
+            finished_at=d.get("finished_at"),
+            finish_seq=d.get("finish_seq"),
+        )
+
+
+def _json_float(v: Any) -> Any:
+    """JSON has no NaN/inf: store them as strings so the checkpoint stays standard JSON."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def _from_json_float(v: Any) -> Any:
+    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+        return float(v)
+    return v
