@@ -390,8 +390,9 @@ def param_from_spec(name: str, spec: Mapping[str, Any]) -> Param:
     if ptype == "float":
         low, high = float(low), float(high)
         step = float(step) if step is not None else None
-    elif isinstance(low, float) and low.is_integer() and isinstance(high, float) and high.is_integer():
-        low, high = int(low), int(high)
+    else:
+        # 1 and 8.0 both mean whole numbers; converting each bound on its own accepts mixed input.
+        low, high = (int(v) if isinstance(v, float) and v.is_integer() else v for v in (low, high))
     if ptype == "int" and isinstance(step, float) and step.is_integer():
         step = int(step)
     return cls(name, low=low, high=high, log=log, step=step, when=when)
