@@ -77,7 +77,9 @@ def read_snapshot(path: str) -> dict[str, Any]:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint", hint="check the path, or start a sweep with `hposweep run`")
+        raise CheckpointError(
+            f"{path}: no such checkpoint", hint="check the path, or start a sweep with `hposweep run`"
+        ) from None
     except IsADirectoryError:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file") from None
     except OSError as exc:
@@ -138,7 +140,7 @@ def read_journal(path: str, offset: int = 0, after_seq: int = -1) -> tuple[list[
                 f"{jpath}: corrupt journal line at byte {lineno_base + pos - len(line) - 1}",
                 hint="the files were left untouched; restore from a backup",
             ) from None
-        if not isinstance(ev, dict) or "seq" not in ev:
+        if not isinstance(ev, dict) or isinstance(ev.get("seq"), bool) or not isinstance(ev.get("seq"), int):
             raise CheckpointError(f"{jpath}: unexpected journal entry {line[:80]!r}")
         if ev["seq"] > after_seq:
             events.append(ev)
@@ -273,6 +275,10 @@ class Storage:
         self.seq += 1
         line = dumps(dict(event, seq=self.seq)) + b"\n"
         fd = self._open_fd()
+        if os.fstat(fd).st_size > self._offset:
+            # A writer killed mid-write left a torn, unacknowledged line: drop it, or our line would be
+            # glued to it and turn into a corrupt line in the middle of the journal.
+            os.ftruncate(fd, self._offset)
         os.write(fd, line)
         if durable and self.fsync:
             os.fsync(fd)

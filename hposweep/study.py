@@ -25,7 +25,7 @@ from .errors import CheckpointError, ConfigError, StudyError
 from .samplers import Sampler, SamplingContext, make_sampler
 from .space import SearchSpace
 from .storage import FORMAT_NAME, FORMAT_VERSION, Loaded, Storage, read_checkpoint
-from .trial import Trial, TrialState
+from .trial import Trial, TrialState, _json_float
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -231,7 +231,7 @@ class Study:
             t = self._own(trial)
             if t.state is not TrialState.RUNNING:
                 raise StudyError(f"trial {t.number} is {t.state.value}; only running trials take reports")
-            self._emit({"op": "report", "number": t.number, "step": int(step), "value": float(value)},
+            self._emit({"op": "report", "number": t.number, "step": int(step), "value": _json_float(float(value))},
                        durable=False)
 
     def should_prune(self, trial: Trial | int) -> bool:
