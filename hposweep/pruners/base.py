@@ -1,0 +1,164 @@
+"""The pruner interface: intermediate values in, a keep/stop decision out, no I/O.
+
+The Study calls :meth:`Pruner.should_prune` after every new intermediate report of a running trial,
+passing that trial and every other trial of the study. A pruner never draws random numbers from a
+global generator: the only randomness (Hyperband's bracket assignment) is a hash of the study seed
+and the trial number, so a resumed study makes the same choices.
+
+Internally every pruner works in "minimize space": values are multiplied by ``sign`` (+1 to
+minimize, -1 to maximize) so "worse" is always "greater". Percentiles stay exact under this
+flip (the p-th percentile of ``-x`` is minus the (100-p)-th percentile of ``x``).
+
+Finished trials (complete, pruned, failed) never change their curves again, so pruners fold them
+into per-step (or per-rung) sorted lists once, the first time they see them finished; only the
+few running trials are looked at afresh on each call. That keeps a call at O(number of trials)
+cheap dictionary look-ups plus O(log n) work per statistic, even with thousands of trials.
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+
+from ..trial import Trial, TrialState
+
+DIRECTIONS = ("minimize", "maximize")
+
+#: states whose intermediate curve can no longer change
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+class Pruner:
+    """Base class. Subclasses implement :meth:`should_prune`; options are their ``__init__`` keywords."""
+
+    name = "base"
+    seed: int | None = None
+    direction: str = "minimize"
+    #: +1 to minimize, -1 to maximize: ``sign * value`` is smaller when better
+    sign: float = 1.0
+
+    def bind(self, *, seed: int | None, direction: str) -> None:
+        """Called once by the Study before the first trial; resets any cache of a previous study."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+        self.seed = seed
+        self.direction = direction
+        self.sign = 1.0 if direction == "minimize" else -1.0
+        self._reset()
+
+    def _reset(self) -> None:
+        """Drop cached statistics (subclasses with caches override)."""
+
+    def observe(self, trials: Sequence[Trial]) -> None:
+        """Optional: let "auto" settings settle from existing trials (after a resume), before any report.
+
+        Only Hyperband needs it, so :meth:`bracket_of` can answer for the first trial asked after
+        a resume; the others learn everything they need in :meth:`should_prune`.
+        """
+
+    def should_prune(self, trial: Trial, others: Sequence[Trial]) -> bool:
+        """True when ``trial`` (which just reported ``trial.last_step``) should stop now."""
+        raise NotImplementedError
+
+    def bracket_of(self, trial_number: int) -> int | None:
+        """Hyperband's bracket of a trial (samplers model each bracket apart); None for other pruners."""
+        return None
+
+    def describe(self) -> str:
+        """One line for the start of a sweep."""
+        return self.name
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return [n for n, p in sig.parameters.items() if n != "self" and p.kind in kinds]
+
+
+# ---------------------------------------------------------------------------------------------
+# small pure helpers shared by the pruners
+
+
+def is_nan(x: float) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """Validate an integer option (bools are not integers here: ``true`` in YAML is a typo)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_int_or_auto(name: str, value: object, minimum: int) -> int | str:
+    if value == "auto":
+        return "auto"
+    try:
+        return check_int(name, value, minimum)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer >= {minimum} or 'auto', got {value!r}") from None
+
+
+def percentile_of_sorted(xs: Sequence[float], p: float) -> float:
+    """``numpy.percentile(xs, p)`` (linear interpolation) of an ascending, NaN-free, non-empty list."""
+    pos = (len(xs) - 1) * p / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+class _Without(Sequence[float]):
+    """View of a sorted list with one index left out (no copy: used for leave-one-out percentiles)."""
+
+    def __init__(self, xs: Sequence[float], skip: int) -> None:
+        self.xs, self.skip = xs, skip
+
+    def __len__(self) -> int:
+        return len(self.xs) - 1
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.xs[i + 1 if i >= self.skip else i]
+
+
+def percentile_excluding(xs: Sequence[float], x: float, p: float) -> float:
+    """Percentile of the ascending list ``xs`` with one occurrence of ``x`` removed (NaN if empty)."""
+    i = bisect.bisect_left(xs, x)
+    if i >= len(xs) or xs[i] != x:
+        raise ValueError("value not in list")
+    if len(xs) < 2:
+        return math.nan
+    return percentile_of_sorted(_Without(xs, i), p)
+
+
+def first_step_at_or_after(intermediate: Mapping[int, float], target: int) -> int | None:
+    """The smallest reported step >= ``target`` (a rung is reached at the first report past it)."""
+    best = None
+    for s in intermediate:
+        if s >= target and (best is None or s < best):
+            best = s
+    return best
+
+
+def earliest_complete(trials: Sequence[Trial]) -> Trial | None:
+    """The first trial that completed (by finish order, then number): "auto" settings are read
+    from it alone, so a resumed study, which sees more completed trials, settles on the same value."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.intermediate]
+    if not done:
+        return None
+    return min(done, key=lambda t: (t.finish_seq if t.finish_seq is not None else math.inf, t.number))
+
+
+def final_value(trial: Trial) -> float | None:
+    """The value a completed trial ended with: its objective, else its last intermediate value."""
+    v = trial.value
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    if trial.intermediate:
+        last = trial.intermediate[max(trial.intermediate)]
+        if isinstance(last, (int, float)) and math.isfinite(last):
+            return float(last)
+    return None
