@@ -186,7 +186,7 @@ def main() -> None:
     mean: dict[tuple[str, str], np.ndarray] = {}
     for p in problems:
         for v in variants:
-            mean[p, v] = np.mean([c for (vv, pp, _, _), c in zip(jobs, curves) if vv == v and pp == p], axis=0)
+            mean[p, v] = np.mean([c for (vv, pp, _, _), c in zip(jobs, curves, strict=True) if vv == v and pp == p], axis=0)
     budgets = [b for b in (25, 50, 100, 200) if b <= a.budget]
     w = max(12, *(len(v) + 2 for v in variants))
     print(f"mean best after {a.budget} trials, {a.seeds} seeds")

@@ -145,7 +145,7 @@ class ParzenEstimator:
             mu, sig = self.mu[:, j], self.sigma[:, j]
             mass = ndtr((b[:, None] - mu) / sig) - ndtr((a[:, None] - mu) / sig)
             out += np.log(np.maximum(mass, _TINY)) - self.log_z[:, self.num.index(j)]
-        for p, j in zip(self.cat_p, self.cat):
+        for p, j in zip(self.cat_p, self.cat, strict=True):
             out += np.log(p[:, x[:, j].astype(int)].T)
         return out
 
@@ -168,7 +168,7 @@ class ParzenEstimator:
             out[:, self.num] = z
             for j in self.disc:
                 out[:, j] = self.dims[j].cells(out[:, j])[2]
-        for p, j in zip(self.cat_p, self.cat):
+        for p, j in zip(self.cat_p, self.cat, strict=True):
             cum = np.cumsum(p[k], axis=1)
             u = rng.random(size) * cum[:, -1]
             out[:, j] = np.minimum((cum < u[:, None]).sum(axis=1), p.shape[1] - 1)

@@ -334,7 +334,7 @@ class TPESampler(Sampler):
             params = [space.searchable[i] for i in group]
             if not params[0].is_active(chosen):
                 continue
-            for i, z in zip(group, self._sample_group(h, z_run, group, rng)):
+            for i, z in zip(group, self._sample_group(h, z_run, group, rng), strict=True):
                 chosen[space.searchable[i].name] = self._codecs[i].decode(float(z))
         return chosen
 
