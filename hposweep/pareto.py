@@ -1,0 +1,582 @@
+"""Pareto machinery for multi-objective sweeps: dominance ranks, hypervolume, knee, the ``--pick`` rules.
+
+Everything here is pure and works on plain ``(n, m)`` arrays of objective values plus one direction per
+objective. Internally every objective is turned into a *minimised* one (maximised columns are negated),
+so each algorithm is written once. This module imports numpy at the top: it is only imported by the
+multi-objective code paths (``Study.best_trials``, NSGA-II, TPE's multi-objective split, ``hposweep best``),
+never when the ``hposweep`` package itself is imported.
+
+Conventions shared by all functions:
+
+* ranks start at 0 (the non-dominated front); duplicates never dominate each other, so they share a rank;
+* rows containing NaN are ranked after every finite row and never count as Pareto-optimal;
+* a hypervolume is measured against a reference point that must be *worse* than the points in every
+  objective; points that do not strictly dominate the reference add nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ConfigError, StudyError
+
+if TYPE_CHECKING:
+    from .trial import Trial
+
+__all__ = [
+    "non_dominated_sort",
+    "pareto_front_mask",
+    "hypervolume",
+    "hypervolume_contributions",
+    "crowding_distance",
+    "knee_point",
+    "mo_split",
+    "pareto_front_trials",
+    "parse_pick_rule",
+    "pick",
+    "PickRule",
+]
+
+#: rows per block when building the dominance matrix: bounds the (block, n, m) temporaries to a few MB
+_BLOCK = 256
+
+
+# --- directions --------------------------------------------------------------------------------
+def to_minimize(values: Any, directions: Sequence[str] | None = None) -> np.ndarray:
+    """Return a float ``(n, m)`` copy in which every objective is minimised (maximised ones negated).
+
+    ``directions=None`` means "minimise everything". A 1-D input is one point per row of one objective.
+    """
+    arr = np.array(values, dtype=float, copy=True)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"values must be a 2-D array (n points, m objectives), got shape {arr.shape}")
+    if directions is not None:
+        if len(directions) != arr.shape[1]:
+            raise ValueError(f"{len(directions)} direction(s) for {arr.shape[1]} objective(s)")
+        for j, d in enumerate(directions):
+            if d == "maximize":
+                arr[:, j] = -arr[:, j]
+            elif d != "minimize":
+                raise ValueError(f"direction must be 'minimize' or 'maximize', got {d!r}")
+    return arr
+
+
+# --- non-dominated sorting -----------------------------------------------------------------------
+def _dominance_matrix(v: np.ndarray) -> np.ndarray:
+    """``D[i, j]`` is True when row i Pareto-dominates row j (no worse anywhere, better somewhere)."""
+    n = len(v)
+    dom = np.zeros((n, n), dtype=bool)
+    for start in range(0, n, _BLOCK):
+        block = v[start:start + _BLOCK, None, :]
+        no_worse = (block <= v[None, :, :]).all(axis=2)
+        better = (block < v[None, :, :]).any(axis=2)
+        dom[start:start + _BLOCK] = no_worse & better
+    return dom
+
+
+def non_dominated_sort(values: Any, directions: Sequence[str] | None = None) -> np.ndarray:
+    """Pareto rank of every row: 0 for the non-dominated front, 1 for the front once 0 is removed, ...
+
+    O(m n^2) time, vectorised (a dominance matrix built in blocks, then fronts peeled off by counting
+    dominators), which is fast for the few thousand trials a sweep holds. Equal rows share a rank;
+    rows with a NaN get the rank after the last finite front.
+    """
+    v = to_minimize(values, directions)
+    n = len(v)
+    ranks = np.full(n, -1, dtype=int)
+    if n == 0:
+        return ranks
+    ok = ~np.isnan(v).any(axis=1)
+    idx = np.flatnonzero(ok)
+    if v.shape[1] == 1:
+        # One objective: the rank is the dense rank of the value, no matrix needed.
+        _, inverse = np.unique(v[idx, 0], return_inverse=True)
+        ranks[idx] = inverse
+    elif len(idx):
+        ranks[idx] = _peel_fronts(_dominance_matrix(v[idx]))
+    worst = ranks.max(initial=-1)
+    ranks[~ok] = worst + 1
+    return ranks
+
+
+def _peel_fronts(dom: np.ndarray) -> np.ndarray:
+    n = len(dom)
+    ranks = np.full(n, -1, dtype=int)
+    n_dominators = dom.sum(axis=0)
+    current = np.flatnonzero(n_dominators == 0)
+    rank = 0
+    while len(current):
+        ranks[current] = rank
+        n_dominators = n_dominators - dom[current].sum(axis=0)
+        n_dominators[current] = -1  # never selected again
+        current = np.flatnonzero(n_dominators == 0)
+        rank += 1
+    return ranks
+
+
+def pareto_front_mask(values: Any, directions: Sequence[str] | None = None) -> np.ndarray:
+    """Boolean mask of the non-dominated rows (rank 0)."""
+    return non_dominated_sort(values, directions) == 0
+
+
+# --- hypervolume ---------------------------------------------------------------------------------
+def _inside(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Rows strictly better than the reference in every objective (only those enclose any volume)."""
+    return (v < ref[None, :]).all(axis=1) & ~np.isnan(v).any(axis=1)
+
+
+def _hv2d(p: np.ndarray, ref: np.ndarray) -> float:
+    """Area of the 2-D staircase: sort by the first objective, keep the points that lower the second."""
+    order = np.lexsort((p[:, 1], p[:, 0]))
+    x, y = p[order, 0], p[order, 1]
+    prev_best = np.minimum.accumulate(np.concatenate(([np.inf], y[:-1])))
+    step = y < prev_best
+    x, y = x[step], y[step]
+    widths = np.append(x[1:], ref[0]) - x
+    return float(np.dot(widths, ref[1] - y))
+
+
+def _hv(p: np.ndarray, ref: np.ndarray) -> float:
+    """Exact hypervolume of points that all lie strictly inside the reference box (minimisation).
+
+    2-D: the staircase sweep. Higher dimensions: *slicing* along the last objective (HSO): between two
+    consecutive values of the last objective the dominated region is a prism whose base is the
+    (m-1)-dimensional hypervolume of the points seen so far. Exact; O(n^2 log n) in 3-D, fine for small
+    n in more dimensions.
+    """
+    n, m = p.shape
+    if n == 0:
+        return 0.0
+    if n == 1:
+        return float(np.prod(ref - p[0]))
+    if m == 1:
+        return float(ref[0] - p[:, 0].min())
+    if m == 2:
+        return _hv2d(p, ref)
+    if m > 3:
+        p = p[_peel_first_front(p)]
+        n = len(p)
+    p = p[np.argsort(p[:, -1], kind="stable")]
+    z = np.append(p[:, -1], ref[-1])
+    total = 0.0
+    for i in range(n):
+        height = z[i + 1] - z[i]
+        if height > 0:
+            total += height * _hv(p[:i + 1, :-1], ref[:-1])
+    return total
+
+
+def _peel_first_front(v: np.ndarray) -> np.ndarray:
+    return ~_dominance_matrix(v).any(axis=0)
+
+
+def hypervolume(points: Any, reference: Sequence[float], directions: Sequence[str] | None = None) -> float:
+    """Volume of the objective space dominated by ``points`` and bounded by ``reference``.
+
+    Exact in any dimension (2-D sweep, slicing above); points that do not strictly dominate the
+    reference are ignored, so an empty or useless set has volume 0. ``reference`` is given in the
+    objectives' own units and directions (for a maximised accuracy it is a *low* accuracy).
+    """
+    v = to_minimize(points, directions)
+    ref = to_minimize(np.asarray(reference, dtype=float).reshape(1, -1), directions)[0]
+    if v.shape[1] != len(ref):
+        raise ValueError(f"reference has {len(ref)} coordinates for {v.shape[1]} objective(s)")
+    return _hv(v[_inside(v, ref)], ref)
+
+
+def hypervolume_contributions(
+    points: Any, reference: Sequence[float], directions: Sequence[str] | None = None
+) -> np.ndarray:
+    """Exclusive hypervolume of each point: how much volume is lost when only that point is removed.
+
+    Dominated points, duplicates and points outside the reference contribute 0. 2-D uses the closed
+    form (width to the right neighbour times height to the left one); higher dimensions compute
+    ``HV(all) - HV(all but i)`` for the front's points.
+    """
+    v = to_minimize(points, directions)
+    ref = to_minimize(np.asarray(reference, dtype=float).reshape(1, -1), directions)[0]
+    out = np.zeros(len(v))
+    cand = np.flatnonzero(_inside(v, ref))
+    if len(cand) == 0:
+        return out
+    front = cand[non_dominated_sort(v[cand]) == 0]
+    p = v[front]
+    if p.shape[1] == 1:
+        if len(front) == 1:  # a unique best point owns the gap to the runner-up (or the reference)
+            second = np.partition(np.append(v[cand, 0], ref[0]), 1)[1]
+            out[front[0]] = second - p[0, 0]
+        return out
+    if p.shape[1] == 2:
+        order = np.lexsort((p[:, 1], p[:, 0]))
+        x, y = p[order, 0], p[order, 1]
+        right = np.append(x[1:], ref[0]) - x
+        up = np.concatenate(([ref[1]], y[:-1])) - y
+        out[front[order]] = right * up
+        return out
+    total = _hv(p, ref)
+    keep = np.ones(len(p), dtype=bool)
+    for i in range(len(p)):
+        keep[i] = False
+        out[front[i]] = total - _hv(p[keep], ref)
+        keep[i] = True
+    return np.maximum(out, 0.0)
+
+
+# --- crowding and knee -----------------------------------------------------------------------------
+def crowding_distance(values: Any) -> np.ndarray:
+    """NSGA-II crowding distance of the points of one front (larger = more isolated = preferred).
+
+    Per objective the points are sorted; the two extremes get ``inf`` and the others the gap between
+    their neighbours divided by the objective's range. Objectives with zero range are skipped. The
+    direction of an objective does not matter (a gap is a gap), so no directions are needed.
+    """
+    v = to_minimize(values)
+    n, m = v.shape
+    dist = np.zeros(n)
+    if n <= 2:
+        dist[:] = np.inf
+        return dist
+    for j in range(m):
+        order = np.argsort(v[:, j], kind="stable")
+        col = v[order, j]
+        span = col[-1] - col[0]
+        if not np.isfinite(span) or span <= 0:
+            continue
+        dist[order[0]] = dist[order[-1]] = np.inf
+        dist[order[1:-1]] += (col[2:] - col[:-2]) / span
+    return dist
+
+
+def knee_point(values: Any, directions: Sequence[str] | None = None) -> int:
+    """Index of the *knee* of the Pareto front: the best trade-off when no preference is given.
+
+    Method: take the non-dominated points, normalise each objective to [0, 1] over the front (0 = best),
+    pass a hyperplane through the front's extreme points (the best point of each objective; in 2-D the
+    line through the two ends of the front) and return the point farthest from it on the ideal side,
+    i.e. where giving up a little of one objective buys the most of the others. If the extremes do
+    not span a proper hyperplane the plane ``sum(z) = 1`` is used. Ties go to the smaller normalised
+    sum, then to the lower index. One objective, or a front of one or two points: the point best in
+    the first objective.
+    """
+    v = to_minimize(values, directions)
+    if len(v) == 0:
+        raise ValueError("knee_point needs at least one point")
+    ranks = non_dominated_sort(v)
+    front = np.flatnonzero(ranks == 0)
+    if len(front) == 0:  # every row has a NaN
+        return 0
+    if len(front) <= 2 or v.shape[1] == 1:
+        f = v[front]
+        return int(front[np.lexsort((front, f.sum(axis=1), f[:, 0]))[0]])
+    f = v[front]
+    ideal, nadir = f.min(axis=0), f.max(axis=0)
+    span = np.where(nadir > ideal, nadir - ideal, 1.0)
+    z = (f - ideal) / span
+    w = _plane_through_extremes(z)
+    dist = (1.0 - z @ w) / np.linalg.norm(w)
+    order = np.lexsort((front, z.sum(axis=1), -dist))
+    return int(front[order[0]])
+
+
+def _plane_through_extremes(z: np.ndarray) -> np.ndarray:
+    """Normal ``w`` of the plane ``z . w = 1`` through the best point of each objective."""
+    m = z.shape[1]
+    ext = []
+    for j in range(m):
+        others = z.sum(axis=1) - z[:, j]
+        ext.append(int(np.lexsort((others, z[:, j]))[0]))
+    try:
+        w = np.linalg.solve(z[ext], np.ones(m))
+    except np.linalg.LinAlgError:
+        return np.ones(m)
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        return np.ones(m)
+    return w
+
+
+# --- MOTPE split ---------------------------------------------------------------------------------
+def mo_split(values: Any, directions: Sequence[str] | None, n_good: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split observations into ``n_good`` "good" ones and the rest, for multi-objective TPE.
+
+    Whole non-dominated ranks are taken while they fit; the last, partially fitting rank is thinned
+    by greedy hypervolume subset selection: repeatedly add the point that adds the most hypervolume
+    to those already chosen (reference: the rank's worst values plus 10% of its spread), so the good
+    set stays spread along the front rather than clumped. Rows with NaN are always "bad". Both index
+    arrays are sorted.
+    """
+    v = to_minimize(values, directions)
+    n = len(v)
+    n_good = max(0, min(int(n_good), n))
+    ok = ~np.isnan(v).any(axis=1)
+    n_good = min(n_good, int(ok.sum()))
+    ranks = non_dominated_sort(v)
+    good: list[int] = []
+    for r in range(int(ranks.max(initial=-1)) + 1):
+        if len(good) >= n_good:
+            break
+        members = np.flatnonzero((ranks == r) & ok)
+        room = n_good - len(good)
+        if len(members) <= room:
+            good.extend(members.tolist())
+        else:
+            good.extend(members[_greedy_hv_subset(v[members], room)].tolist())
+    good_idx = np.array(sorted(good), dtype=int)
+    mask = np.ones(n, dtype=bool)
+    mask[good_idx] = False
+    return good_idx, np.flatnonzero(mask)
+
+
+def _greedy_hv_subset(p: np.ndarray, k: int) -> list[int]:
+    """Indices of ``k`` points chosen greedily for hypervolume (lazy greedy: gains only shrink)."""
+    worst, best = p.max(axis=0), p.min(axis=0)
+    spread = worst - best
+    pad = np.where(spread > 0, 0.1 * spread, np.maximum(0.1 * np.abs(worst), 1e-9))
+    ref = worst + pad
+    boxes = np.prod(ref[None, :] - p, axis=1)
+    heap = [(-float(b), i) for i, b in enumerate(boxes)]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    while len(chosen) < k and heap:
+        _, i = heapq.heappop(heap)
+        gain = float(boxes[i]) - (_hv(np.maximum(p[chosen], p[i]), ref) if chosen else 0.0)
+        if not heap or gain >= -heap[0][0] - 1e-15 * max(1.0, abs(gain)):
+            chosen.append(i)
+        else:
+            heapq.heappush(heap, (-gain, i))
+    return chosen
+
+
+# --- trials --------------------------------------------------------------------------------------
+def _usable(trials: Sequence[Trial], m: int) -> list[Trial]:
+    from .trial import TrialState
+
+    return [
+        t for t in trials
+        if t.state is TrialState.COMPLETE and t.values is not None and len(t.values) == m
+        and all(math.isfinite(x) for x in t.values)
+    ]
+
+
+def pareto_front_trials(trials: Sequence[Trial], directions: Sequence[str]) -> list[Trial]:
+    """The non-dominated complete trials, best first along the first objective (then trial number)."""
+    usable = _usable(trials, len(directions))
+    if not usable:
+        return []
+    vals = to_minimize([t.values for t in usable], directions)
+    front = np.flatnonzero(non_dominated_sort(vals) == 0)
+    front = front[np.lexsort(([usable[i].number for i in front], vals[front, 0]))]
+    return [usable[i] for i in front]
+
+
+# --- the --pick rule language --------------------------------------------------------------------
+PICK_SYNTAX = (
+    "a rule is `knee`, `max METRIC` or `min METRIC`, optionally followed by "
+    "`where METRIC OP NUMBER [and METRIC OP NUMBER ...]` with OP one of < <= > >= == !=; "
+    "e.g. --pick \"max val_acc where latency_ms<20\""
+)
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![A-Za-z_])"
+    r"|(?P<op><=|>=|==|!=|<|>|=)"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_.\-/:]*))"
+)
+_OPS = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``metric op number`` from a where-clause."""
+
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, x: float) -> bool:
+        return bool(_OPS[self.op](x, self.value))
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.value:g}"
+
+
+@dataclass(frozen=True)
+class PickRule:
+    """A parsed ``--pick`` rule: ``kind`` is "knee", "max" or "min" (``metric`` set for the last two)."""
+
+    kind: str
+    metric: str | None = None
+    where: tuple[Condition, ...] = ()
+
+
+def _bad_rule(rule: str, what: str) -> ConfigError:
+    return ConfigError(f"bad --pick rule {rule!r}: {what}", hint=PICK_SYNTAX)
+
+
+def _tokenize(rule: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    text = rule.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise _bad_rule(rule, f"unexpected {text[pos:].lstrip()[:1]!r} at position {pos + 1}")
+        kind = m.lastgroup or ""
+        tokens.append((kind, m.group(kind)))
+        pos = m.end()
+    return tokens
+
+
+def parse_pick_rule(rule: str) -> PickRule:
+    """Parse a ``--pick`` rule with a small hand-written recursive-descent parser (no ``eval``).
+
+    Grammar (keywords are case-insensitive, ``=`` is accepted for ``==``)::
+
+        rule      := head [ "where" condition { "and" condition } ] | "where" conditions   (knee)
+        head      := "knee" | ("max" | "min") METRIC
+        condition := METRIC OP NUMBER
+    """
+    tokens = _tokenize(rule)
+    if not tokens:
+        raise _bad_rule(rule, "the rule is empty")
+    pos = 0
+
+    def word(i: int) -> str | None:
+        return tokens[i][1].lower() if i < len(tokens) and tokens[i][0] == "word" else None
+
+    head = word(0)
+    if head == "knee":
+        kind, metric, pos = "knee", None, 1
+    elif head in ("max", "min", "maximize", "minimize"):
+        if word(1) is None or word(1) in ("where", "and"):
+            raise _bad_rule(rule, f"`{tokens[0][1]}` must be followed by a metric name")
+        kind, metric, pos = head[:3], tokens[1][1], 2
+    elif head == "where":
+        kind, metric, pos = "knee", None, 0
+    else:
+        raise _bad_rule(rule, f"it must start with knee, max or min, not {tokens[0][1]!r}")
+    conditions: list[Condition] = []
+    if pos < len(tokens):
+        if word(pos) != "where":
+            raise _bad_rule(rule, f"expected `where` after the head, got {tokens[pos][1]!r}")
+        pos += 1
+        while True:
+            cond, pos = _parse_condition(rule, tokens, pos)
+            conditions.append(cond)
+            if pos == len(tokens):
+                break
+            if word(pos) != "and":
+                raise _bad_rule(rule, f"expected `and` between conditions, got {tokens[pos][1]!r}")
+            pos += 1
+    return PickRule(kind, metric, tuple(conditions))
+
+
+def _parse_condition(rule: str, tokens: list[tuple[str, str]], pos: int) -> tuple[Condition, int]:
+    if pos + 3 > len(tokens):
+        raise _bad_rule(rule, "a condition needs METRIC OP NUMBER (e.g. latency_ms<20)")
+    (k1, name), (k2, op), (k3, num) = tokens[pos:pos + 3]
+    if k1 != "word" or name.lower() in ("where", "and"):
+        raise _bad_rule(rule, f"expected a metric name, got {name!r}")
+    if k2 != "op":
+        raise _bad_rule(rule, f"expected a comparison (< <= > >= == !=) after {name!r}, got {op!r}")
+    if k3 != "num":
+        raise _bad_rule(rule, f"expected a number after `{name}{op}`, got {num!r}")
+    return Condition(name, "==" if op == "=" else op, float(num)), pos + 3
+
+
+def _metric_names(usable: Sequence[Trial], names: Sequence[str]) -> list[str]:
+    extra: dict[str, None] = {}
+    for t in usable:
+        for k, val in t.user_attrs.items():
+            if k not in names and isinstance(val, (int, float)) and not isinstance(val, bool):
+                extra[k] = None
+    return list(names) + sorted(extra)
+
+
+def _metric(t: Trial, name: str, names: Sequence[str]) -> float | None:
+    if name in names:
+        return float(t.values[list(names).index(name)])  # type: ignore[index]
+    val = t.user_attrs.get(name)
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        return None
+    return float(val)
+
+
+def pick(
+    trials: Sequence[Trial],
+    directions: Sequence[str],
+    names: Sequence[str] | None = None,
+    rule: str | None = None,
+) -> Trial:
+    """Choose one trial from a (multi-objective) sweep with a ``--pick`` rule; ``None`` means ``knee``.
+
+    ``names`` name the objectives (default ``value`` for one objective, ``value_0``, ``value_1``... for
+    several); where-clauses may also use numeric ``user_attrs`` the trials reported. ``max``/``min``
+    breaks ties with the objectives in order, then the lowest trial number; ``knee`` applies
+    :func:`knee_point` to the trials that satisfy the where-clause.
+    """
+    m = len(directions)
+    if names is None:
+        names = ["value"] if m == 1 else [f"value_{i}" for i in range(m)]
+    if len(names) != m:
+        raise ValueError(f"{len(names)} objective name(s) for {m} direction(s)")
+    parsed = parse_pick_rule(rule if rule is not None else "knee")
+    usable = _usable(trials, m)
+    if not usable:
+        raise StudyError("no complete trial to pick from", hint="run some trials first (hposweep run ...)")
+    known = _metric_names(usable, names)
+    used = [parsed.metric] if parsed.metric else []
+    for name in used + [c.metric for c in parsed.where]:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = (f"did you mean '{close[0]}'? " if close else "") + "metrics: " + ", ".join(known)
+            raise ConfigError(f"--pick: unknown metric '{name}'", hint=hint)
+    chosen = [t for t in usable if _satisfies(t, parsed.where, names)]
+    if parsed.metric is not None:
+        chosen = [t for t in chosen if _metric(t, parsed.metric, names) is not None]
+    if not chosen:
+        raise ConfigError(
+            f"--pick: no complete trial satisfies `{' and '.join(map(str, parsed.where))}`",
+            hint="observed ranges: " + _ranges(usable, [c.metric for c in parsed.where], names)
+            + "; loosen the where-clause",
+        )
+    vals = to_minimize([t.values for t in chosen], directions)
+    if parsed.kind == "knee":
+        return chosen[knee_point(vals)]
+    assert parsed.metric is not None
+    sign = -1.0 if parsed.kind == "max" else 1.0
+    key = np.array([sign * _metric(t, parsed.metric, names) for t in chosen])  # type: ignore[operator]
+    numbers = [t.number for t in chosen]
+    order = np.lexsort((numbers, *[vals[:, j] for j in range(m - 1, -1, -1)], key))
+    return chosen[int(order[0])]
+
+
+def _satisfies(t: Trial, where: Sequence[Condition], names: Sequence[str]) -> bool:
+    for c in where:
+        x = _metric(t, c.metric, names)
+        if x is None or not c.holds(x):
+            return False
+    return True
+
+
+def _ranges(trials: Sequence[Trial], metrics: Sequence[str], names: Sequence[str]) -> str:
+    parts = []
+    for name in dict.fromkeys(metrics):
+        xs = [x for t in trials if (x := _metric(t, name, names)) is not None]
+        parts.append(f"{name} in [{min(xs):g}, {max(xs):g}]" if xs else f"{name}: never reported")
+    return ", ".join(parts)
