@@ -1,0 +1,275 @@
+"""A trial's command line and environment, built from the user's command and the trial's params.
+
+How parameters reach the program
+--------------------------------
+* ``args`` (default): ``--name=value`` is appended for each active parameter, in space order.
+* ``hydra``: ``name=value`` is appended (Hydra overrides; strings with special characters quoted).
+* ``none``: nothing is appended; the program reads ``HPOSWEEP_PARAMS`` (JSON) or the JSON file at
+  ``HPOSWEEP_PARAMS_FILE``.
+* **placeholders**: when any token of the command holds ``{name}`` (a parameter name) or one of
+  ``{trial}``, ``{args}``, ``{args_no_hyphens}``, ``{args_json}``, the command is a *template*:
+  placeholders are substituted and nothing is appended, whatever the mode. ``{args}`` and
+  ``{args_no_hyphens}`` must be whole tokens and expand to several tokens (``--name=value`` /
+  ``name=value``); ``{args_json}`` is one JSON object. In a template ``{{`` and ``}}`` stand for
+  literal braces. Braces that do not enclose a name (``{}``, ``{"a": 1}``, ``${HOME}``) are left
+  alone. Reserved placeholder names win over parameters of the same name.
+* A placeholder naming no parameter of the space is an error listing the valid names. A
+  conditional parameter that is inactive in this trial drops the *whole token* that names it (so
+  ``--momentum={momentum}`` disappears and the program uses its default; write such options as one
+  token). In shell mode (one command string) it becomes an empty string instead.
+
+Values are written by :func:`format_value`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+PARAM_MODES = ("args", "hydra", "none")
+RESERVED = ("trial", "args", "args_no_hyphens", "args_json")
+_WHOLE_TOKEN = ("args", "args_no_hyphens")
+#: ``{{``, ``}}``, or ``{name}`` not preceded by ``$`` (``${HOME}`` is the shell's)
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][\w.\-/]*)\}")
+_HYDRA_SAFE = re.compile(r"[\w\-+./:@%~*$]+")
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as command-line text that reads back as the same value.
+
+    * floats: Python's shortest round-trip form (``0.001``, ``1e-05``, ``0.1``); whole floats keep
+      their ``.0`` (``2.0``) so the program can tell them from ints; ``nan``/``inf``/``-inf``.
+    * ints as ints; booleans as ``true``/``false`` (as YAML, JSON and Hydra write them; argparse
+      needs a converter, see the README); ``None`` as ``null``; strings unchanged.
+    * lists and dicts (categorical choices may be) as compact JSON.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(float(value))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    if hasattr(value, "item"):  # numpy scalars
+        return format_value(value.item())
+    return str(value)
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    """The params as one JSON object (``HPOSWEEP_PARAMS``, ``{args_json}``)."""
+    return json.dumps(dict(params), separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _hydra_value(value: Any) -> str:
+    text = format_value(value)
+    if isinstance(value, str) and not _HYDRA_SAFE.fullmatch(text):
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text
+
+
+def args_tokens(params: Mapping[str, Any], style: str = "args") -> list[str]:
+    """``--name=value`` tokens (``style="args"``) or ``name=value`` ones (``"hydra"``)."""
+    if style == "hydra":
+        return [f"{name}={_hydra_value(v)}" for name, v in params.items()]
+    return [f"--{name}={format_value(v)}" for name, v in params.items()]
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in PARAM_MODES:
+        raise ConfigError(f"unknown parameter passing mode '{mode}'", hint="valid modes: " + ", ".join(PARAM_MODES))
+
+
+def _placeholders(text: str) -> list[str]:
+    return [m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1)]
+
+
+def is_template(command: Iterable[str] | str) -> bool:
+    """True if the command holds a ``{name}`` placeholder (and so gets nothing appended)."""
+    tokens = [command] if isinstance(command, str) else command
+    return any(_placeholders(t) for t in tokens)
+
+
+class _Substituter:
+    """Resolves placeholder names for one trial; raises the unknown-name error."""
+
+    def __init__(self, params: Mapping[str, Any], trial_number: int, known: Iterable[str] | None) -> None:
+        self.params = params
+        self.trial_number = trial_number
+        self.known = set(known) if known is not None else set(params)
+        self.known |= set(params)
+
+    def lookup(self, name: str) -> str | None:
+        """The text of ``{name}``; None when the parameter is inactive in this trial."""
+        if name == "trial":
+            return str(self.trial_number)
+        if name == "args_json":
+            return params_json(self.params)
+        if name in self.params:
+            return format_value(self.params[name])
+        if name in self.known:
+            return None
+        valid = sorted(self.known) + [f"{r}" for r in RESERVED]
+        raise ConfigError(
+            f"the command names an unknown placeholder '{{{name}}}'",
+            hint="valid placeholders: " + ", ".join("{" + v + "}" for v in valid)
+            + "; write {{ and }} for literal braces",
+        )
+
+
+def build_argv(
+    command: list[str],
+    params: Mapping[str, Any],
+    trial_number: int,
+    mode: str = "args",
+    *,
+    known: Iterable[str] | None = None,
+) -> list[str]:
+    """The trial's argv: the user's command with params substituted or appended (see module doc).
+
+    ``known`` are all the space's parameter names (active or not in this trial), so that a
+    placeholder of an inactive conditional parameter is told apart from a typo.
+    """
+    _check_mode(mode)
+    if not command:
+        raise ConfigError("no command to run", hint="put the training command after `--`")
+    if not is_template(command):
+        if mode == "none":
+            return list(command)
+        return list(command) + args_tokens(params, "hydra" if mode == "hydra" else "args")
+    sub = _Substituter(params, trial_number, known)
+    argv: list[str] = []
+    for token in command:
+        names = _placeholders(token)
+        whole = [n for n in names if n in _WHOLE_TOKEN]
+        if whole:
+            if token != "{" + whole[0] + "}":
+                raise ConfigError(
+                    f"{{{whole[0]}}} must be a token of its own, found in '{token}'",
+                    hint="separate it with spaces, or use {args_json} to pass all params in one token",
+                )
+            argv.extend(args_tokens(params, "hydra" if whole[0] == "args_no_hyphens" else "args"))
+            continue
+        text = _substitute(token, sub, quote=None)
+        if text is not None:
+            argv.append(text)
+    return argv
+
+
+def build_shell_command(
+    command: str,
+    params: Mapping[str, Any],
+    trial_number: int,
+    mode: str = "args",
+    *,
+    known: Iterable[str] | None = None,
+) -> str:
+    """The trial's shell command line: like :func:`build_argv`, every value ``shlex.quote``-d.
+
+    An inactive parameter's placeholder becomes an empty string (a shell string has no tokens
+    to drop); ``{args}`` may appear anywhere.
+    """
+    _check_mode(mode)
+    if not command.strip():
+        raise ConfigError("no command to run", hint="put the training command after `--`")
+    if not is_template(command):
+        if mode == "none":
+            return command
+        extra = args_tokens(params, "hydra" if mode == "hydra" else "args")
+        return " ".join([command] + [shlex.quote(t) for t in extra])
+    sub = _Substituter(params, trial_number, known)
+    text = _substitute(command, sub, quote=shlex.quote)
+    assert text is not None
+    return text
+
+
+def _substitute(text: str, sub: _Substituter, quote: Any) -> str | None:
+    """Expand one template string; None when it names an inactive parameter (argv mode)."""
+    dropped = False
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal dropped
+        if m.group(0) == "{{":
+            return "{"
+        if m.group(0) == "}}":
+            return "}"
+        name = m.group(1)
+        if quote is not None and name in _WHOLE_TOKEN:
+            tokens = args_tokens(sub.params, "hydra" if name == "args_no_hyphens" else "args")
+            return " ".join(quote(t) for t in tokens)
+        value = sub.lookup(name)
+        if value is None:
+            dropped = True
+            return ""
+        return quote(value) if quote is not None else value
+
+    out = _PLACEHOLDER.sub(repl, text)
+    if dropped and quote is None:
+        return None
+    return out
+
+
+def trial_env(
+    base_env: Mapping[str, str],
+    *,
+    trial_number: int,
+    params: Mapping[str, Any],
+    params_file: str | os.PathLike[str] | None = None,
+    metrics_file: str | os.PathLike[str] | None = None,
+    study_path: str | os.PathLike[str] | None = None,
+    slot: int | None = None,
+    gpus: Iterable[int | str] | str | None = None,
+) -> dict[str, str]:
+    """The trial's environment: ``base_env`` plus the ``HPOSWEEP_*`` variables.
+
+    ``HPOSWEEP_*`` variables inherited from ``base_env`` are removed first (hposweep run from a
+    trial must not leak the outer trial's files). ``PYTHONUNBUFFERED=1`` makes Python trials stream
+    their output live instead of in 8 KiB blocks, which is what lets metrics arrive as they are
+    printed. ``CUDA_VISIBLE_DEVICES`` is set only when ``gpus`` is given.
+    """
+    env = {k: v for k, v in base_env.items() if not k.startswith("HPOSWEEP_")}
+    env["HPOSWEEP_TRIAL"] = str(trial_number)
+    env["HPOSWEEP_PARAMS"] = params_json(params)
+    for key, value in (
+        ("HPOSWEEP_PARAMS_FILE", params_file),
+        ("HPOSWEEP_METRICS_FILE", metrics_file),
+        ("HPOSWEEP_STUDY", study_path),
+    ):
+        if value is not None:
+            env[key] = os.fspath(value)
+    if slot is not None:
+        env["HPOSWEEP_SLOT"] = str(slot)
+    if gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpus if isinstance(gpus, str) else ",".join(str(g) for g in gpus)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def write_params_file(path: str | os.PathLike[str], params: Mapping[str, Any]) -> None:
+    """Write the params JSON a trial finds at ``HPOSWEEP_PARAMS_FILE`` (atomically: write, rename)."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(dict(params), indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
