@@ -110,7 +110,30 @@ def discrete6(p: dict[str, Any]) -> float:
 DISCRETE6 = ({"a": _i(0, 20), "b": _i(0, 200, step=10), "c": _i(1, 4096, True), "k": _c("x", "y", "z", "w", "v"),
               "flag": _c(True, False), "d": _i(0, 5)}, discrete6)
 
+def branin(p: dict[str, Any]) -> float:
+    x1, x2 = p["x1"], p["x2"]
+    return ((x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+def hartmann3(p: dict[str, Any]) -> float:
+    a = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+    c = np.array([1.0, 1.2, 3.0, 3.2])
+    q = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]])
+    x = np.array([p["x0"], p["x1"], p["x2"]])
+    return float(-np.sum(c * np.exp(-np.sum(a * (x - q) ** 2, axis=1))))
+
+
+def levy8(p: dict[str, Any]) -> float:
+    w = 1 + (np.array([p[f"x{i}"] for i in range(8)]) - 1) / 4
+    s = np.sin(np.pi * w[0]) ** 2 + (w[-1] - 1) ** 2 * (1 + np.sin(2 * np.pi * w[-1]) ** 2)
+    return float(s + np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(np.pi * w[:-1] + 1) ** 2)))
+
+
 PROBLEMS: dict[str, tuple[dict[str, Any], Any]] = {
+    "branin2": ({"x1": _f(-5, 10), "x2": _f(0, 15)}, branin),
+    "hartmann3": ({f"x{i}": _f(0, 1) for i in range(3)}, hartmann3),
+    "levy8": ({f"x{i}": _f(-10, 10) for i in range(8)}, levy8),
     "mixed12": MIXED12, "rosen10": ROSEN10, "styb20": STYB20, "conditional": CONDITIONAL, "discrete6": DISCRETE6,
 }
 
@@ -156,6 +179,8 @@ def run_one(args: tuple[str, str, int, int]) -> np.ndarray:
     space = make_space(spec)
     name, kw = parse_variant(variant)
     sampler = RandomSampler() if name == "random" else TPESampler(**kw)
+    if hasattr(sampler, "bind_seed"):
+        sampler.bind_seed(seed)
     finished: list[Trial] = []
     values = []
     for k in range(budget):
@@ -186,7 +211,8 @@ def main() -> None:
     mean: dict[tuple[str, str], np.ndarray] = {}
     for p in problems:
         for v in variants:
-            mean[p, v] = np.mean([c for (vv, pp, _, _), c in zip(jobs, curves, strict=True) if vv == v and pp == p], axis=0)
+            runs = [c for (vv, pp, _, _), c in zip(jobs, curves, strict=True) if vv == v and pp == p]
+            mean[p, v] = np.mean(runs, axis=0)
     budgets = [b for b in (25, 50, 100, 200) if b <= a.budget]
     w = max(12, *(len(v) + 2 for v in variants))
     print(f"mean best after {a.budget} trials, {a.seeds} seeds")

@@ -42,6 +42,8 @@ class Dim:
     n_choices: int = 0
     #: discrete: z -> (cell low edge, cell high edge, snapped z), vectorised
     cells: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+    #: discrete: typical width of one cell (1 / number of values)
+    cell: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class Bandwidth:
     min_width: float = 0.0
     clip_exponent: float = 1.0
     prior_weight: float = 1.0
+    #: categorical kernels keep this share of their mass off the observed choice (None: prior_weight/(n+1))
+    cat_smoothing: float | None = None
+    #: discrete dimensions: widths at least this many cells
+    min_cells: float = 0.0
 
 
 def _gap_widths(mus: np.ndarray) -> np.ndarray:
@@ -71,7 +77,7 @@ def _gap_widths(mus: np.ndarray) -> np.ndarray:
     return out
 
 
-def _widths(mus: np.ndarray, n_dims: int, bw: Bandwidth) -> np.ndarray:
+def _widths(mus: np.ndarray, n_dims: int, bw: Bandwidth, cell: float = 0.0) -> np.ndarray:
     """Widths of the observation kernels of one numeric dimension (prior excluded)."""
     n = len(mus)
     if n == 0:
@@ -81,7 +87,7 @@ def _widths(mus: np.ndarray, n_dims: int, bw: Bandwidth) -> np.ndarray:
     else:
         # the prior sits at the centre of the range: it counts as a neighbour, like an observation
         sig = _gap_widths(np.concatenate((mus, [0.5])))[:n]
-    low = max(bw.min_width, 1.0 / min(100.0, n + 1.0) ** bw.clip_exponent)
+    low = max(bw.min_width, 1.0 / min(100.0, n + 1.0) ** bw.clip_exponent, bw.min_cells * cell)
     return np.clip(sig, low, 1.0)
 
 
@@ -105,7 +111,7 @@ class ParzenEstimator:
         self.sigma = np.ones((k, d))
         for j in self.num:
             self.mu[:n, j] = obs[:, j]
-            self.sigma[:n, j] = _widths(obs[:, j], d, bw)
+            self.sigma[:n, j] = _widths(obs[:, j], d, bw, self.dims[j].cell)
         mu, sig = self.mu[:, self.num], self.sigma[:, self.num]
         # log of the mass each truncated normal keeps inside [0, 1]
         self.log_z = np.log(np.maximum(ndtr((1 - mu) / sig) - ndtr(-mu / sig), _TINY))
@@ -116,8 +122,13 @@ class ParzenEstimator:
     def _categorical_rows(idx: np.ndarray, n_choices: int, bw: Bandwidth) -> np.ndarray:
         """One probability row per kernel: observed choice boosted, the rest smoothed; prior row uniform."""
         n = len(idx)
-        rows = np.full((n + 1, n_choices), max(bw.prior_weight, 1e-3) / (n + 1))
-        rows[np.arange(n), idx] += 1.0
+        if bw.cat_smoothing is None:
+            rows = np.full((n + 1, n_choices), max(bw.prior_weight, 1e-3) / (n + 1))
+            rows[np.arange(n), idx] += 1.0
+        else:
+            lam = bw.cat_smoothing
+            rows = np.full((n + 1, n_choices), lam / n_choices)
+            rows[np.arange(n), idx] += 1.0 - lam
         rows[n] = 1.0
         return rows / rows.sum(axis=1, keepdims=True)
 

@@ -83,7 +83,9 @@ class _ParamCodec:
     def dim(self) -> Dim:
         if self.kind == CATEGORICAL:
             return Dim(CATEGORICAL, n_choices=len(self.param.choices))  # type: ignore[attr-defined]
-        return Dim(self.kind, cells=self.cells if self.kind == DISCRETE else None)
+        if self.kind == CONTINUOUS:
+            return Dim(CONTINUOUS)
+        return Dim(DISCRETE, cells=self.cells, cell=1.0 / (self.param.n_values() or 1))
 
     def encode(self, value: Any) -> float:
         p = self.param
@@ -244,10 +246,19 @@ def recency_weights(n: int, flat: int = 25) -> np.ndarray:
     return np.concatenate((np.linspace(1.0 / n, 1.0, n - flat), np.ones(flat)))
 
 
-def propose(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generator, n_candidates: int) -> np.ndarray:
-    """Draw candidates from l(x) and return the one maximizing log l(x) - log g(x)."""
+def propose(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generator, n_candidates: int,
+            seen: np.ndarray | None = None) -> np.ndarray:
+    """Draw candidates from l(x) and return the one maximizing log l(x) - log g(x).
+
+    ``seen`` (rows already tried, for groups of only discrete parameters) demotes candidates that
+    repeat one of them: re-running a configuration teaches nothing when an unseen one scores well.
+    """
     cand = good.sample(rng, n_candidates)
     score = good.log_pdf(cand) - bad.log_pdf(cand)
+    if seen is not None and len(seen):
+        dup = (np.abs(cand[:, None, :] - seen[None, :, :]) < 1e-9).all(axis=2).any(axis=1)
+        if not dup.all():
+            score[dup] = -np.inf
     return cand[int(np.argmax(score))]
 
 
@@ -270,6 +281,10 @@ class TPESampler(Sampler):
         prior_weight: float = 1.0,
         constant_liar: bool = True,
         max_bad: int = 1000,
+        categorical_smoothing: float | None = None,
+        min_cells: float = 0.0,
+        avoid_duplicates: bool = False,
+        startup: str = "random",
     ) -> None:
         if not isinstance(n_startup_trials, int) or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be a whole number >= 0, got {n_startup_trials!r}")
@@ -288,13 +303,24 @@ class TPESampler(Sampler):
         self.max_good = int(max_good)
         self.constant_liar = bool(constant_liar)
         self.max_bad = int(max_bad)
-        self.bandwidth = Bandwidth(bandwidth, float(min_bandwidth), float(magic_clip_exponent), float(prior_weight))
+        if startup not in ("random", "sobol"):
+            raise ValueError(f"startup must be 'random' or 'sobol', got {startup!r}")
+        self.avoid_duplicates = bool(avoid_duplicates)
+        self.startup = startup
+        self._seed: int | None = None
+        self.bandwidth = Bandwidth(bandwidth, float(min_bandwidth), float(magic_clip_exponent), float(prior_weight),
+                                   None if categorical_smoothing is None else float(categorical_smoothing),
+                                   float(min_cells))
         self._space: SearchSpace | None = None
         self._codecs: list[_ParamCodec] = []
         self._dims: list[Dim] = []
         self._groups: list[list[int]] = []
         self._history: _History | None = None
         self._sign = 1.0
+
+    def bind_seed(self, seed: int) -> None:
+        """The study's seed: start-up point k is point k of a Sobol sequence scrambled by it."""
+        self._seed = int(seed)
 
     def describe(self) -> str:
         kind = "multivariate" if self.multivariate else "univariate"
@@ -326,7 +352,7 @@ class TPESampler(Sampler):
         if not space.searchable:
             return {}
         if ctx.number < self.n_startup_trials or not np.any(h.tier[: h.n] != _FAILED):
-            return {p.name: sample_param(p, rng) for p in space.searchable}
+            return self._startup_point(space, ctx.number, rng)
         running = [t for t in ctx.running if t.number != ctx.number] if self.constant_liar else []
         z_run = encode_trials(running, self._codecs)
         chosen: dict[str, Any] = {}
@@ -337,6 +363,26 @@ class TPESampler(Sampler):
             for i, z in zip(group, self._sample_group(h, z_run, group, rng), strict=True):
                 chosen[space.searchable[i].name] = self._codecs[i].decode(float(z))
         return chosen
+
+    def _startup_point(self, space: SearchSpace, number: int, rng: np.random.Generator) -> dict[str, Any]:
+        """A start-up point: uniform random, or point ``number`` of the study's scrambled Sobol sequence."""
+        if self.startup != "sobol" or self._seed is None or number >= 2**20:
+            return {p.name: sample_param(p, rng) for p in space.searchable}
+        from scipy.stats import qmc
+
+        engine = qmc.Sobol(len(self._codecs), scramble=True, seed=self._seed)
+        if number:
+            engine.fast_forward(number)
+        u = engine.random(1)[0]
+        out = {}
+        for c, x in zip(self._codecs, u, strict=True):
+            if c.kind == CATEGORICAL:
+                out[c.param.name] = c.decode(math.floor(x * len(c.param.choices)))  # type: ignore[attr-defined]
+            elif c.kind == DISCRETE:
+                out[c.param.name] = c.decode(float(c.cells(np.array([x]))[2][0]))
+            else:
+                out[c.param.name] = c.decode(float(x))
+        return out
 
     def _sample_group(self, h: _History, z_run: np.ndarray, group: list[int], rng: np.random.Generator) -> np.ndarray:
         """Fit l and g on the trials where this group was active, and propose one point for it."""
@@ -352,7 +398,13 @@ class TPESampler(Sampler):
         dims = [self._dims[i] for i in group]
         l_est = ParzenEstimator(good_z, np.ones(len(good_z)), dims, self.bandwidth)
         g_est = ParzenEstimator(bad_z, recency_weights(len(bad_z)), dims, self.bandwidth)
-        return propose(l_est, g_est, rng, self.n_candidates)
+        seen = None
+        if self.avoid_duplicates and all(d.kind != CONTINUOUS for d in dims):
+            seen = z[rows]
+            if len(z_run):
+                zr = z_run[:, group]
+                seen = np.concatenate((seen, zr[~np.isnan(zr).any(axis=1)]))
+        return propose(l_est, g_est, rng, self.n_candidates, seen)
 
     def _n_good(self, n: int) -> int:
         return min(math.ceil(self.gamma * n), self.max_good)
