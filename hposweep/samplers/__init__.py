@@ -20,6 +20,7 @@ __all__ = ["Sampler", "SamplingContext", "make_sampler", "SAMPLERS", "DEFAULT_SA
 SAMPLERS: dict[str, str] = {
     "random": "hposweep.samplers.random:RandomSampler",
     "grid": "hposweep.samplers.grid:GridSampler",
+    "nsga2": "hposweep.samplers.nsga2:NSGA2Sampler",
 }
 
 DEFAULT_SAMPLER = "random"
