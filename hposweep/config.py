@@ -573,7 +573,9 @@ def _native(spec: Mapping[str, Any], ptype: Any) -> dict[str, Any]:
             out[key] = _number(spec[key], key, as_int=ptype == "int")
         if "log" in spec:
             if not isinstance(spec["log"], bool):
-                raise _Problem(f"log must be true or false, got {spec['log']!r}", key="log")
+                raise _Problem(
+                    f"log must be true or false, got {spec['log']!r}", key="log", hint="write log: true (no quotes)"
+                )
             out["log"] = spec["log"]
         if spec.get("step") is not None:
             out["step"] = _number(spec["step"], "step", as_int=ptype == "int")
@@ -606,7 +608,7 @@ def _number(value: Any, key: str, *, as_int: bool = False) -> int | float:
             except ValueError:
                 continue
     if number is None:
-        raise _Problem(f"{key} must be a number, got {value!r}", key=key)
+        raise _Problem(f"{key} must be a number, got {value!r}", key=key, hint=f"e.g. {key}: 0.5 or {key}: 1.0e-5")
     if as_int:
         if isinstance(number, float) and number.is_integer():
             return int(number)
