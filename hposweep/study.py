@@ -70,11 +70,29 @@ class Study:
         self.seed = seed
         self.settings: dict[str, Any] = dict(settings or {})
         self.sampler_spec: Any = sampler.name if isinstance(sampler, Sampler) else sampler
-        self.sampler: Sampler = make_sampler(sampler)
-        if hasattr(self.sampler, "bind_seed"):
-            self.sampler.bind_seed(seed)
+        # Samplers and pruners are built on first use: `hposweep best` loads a study without paying
+        # for numpy/scipy. Validate the names now all the same, so a typo fails before any trial.
+        self._sampler: Sampler | None = sampler if isinstance(sampler, Sampler) else None
+        if self._sampler is None:
+            from .samplers import check_sampler_spec
+
+            check_sampler_spec(sampler)
         self.pruner_spec: Any = getattr(pruner, "name", pruner) if pruner is not None else None
-        self.pruner = self._make_pruner(pruner)
+        self._pruner_obj: Any = pruner if pruner is not None and not isinstance(pruner, (str, dict)) else None
+        self._pruner_built = self._pruner_obj is not None
+        if self._pruner_obj is not None:
+            self._pruner_obj.bind(seed=seed, direction=self.directions[0])
+        elif pruner not in (None, "none"):
+            if len(self.directions) > 1:
+                raise ConfigError(
+                    "pruning is not supported with several objectives",
+                    hint="drop --pruner / `pruner:` for multi-objective sweeps",
+                )
+            from .pruners import make_pruner
+
+            self._pruner_obj = make_pruner(pruner)  # pure Python: cheap, and validates the options
+            self._pruner_obj.bind(seed=seed, direction=self.directions[0])
+            self._pruner_built = True
         self.trials: list[Trial] = []
         self.queue: list[dict[str, Any]] = []
         #: free-form runtime bookkeeping kept in the checkpoint (time budget used, target, ...)
@@ -83,19 +101,24 @@ class Study:
         self._finished: list[Trial] = []
         self._storage: Storage | None = None
 
-    def _make_pruner(self, spec: Any) -> Any:
-        if spec is None or spec == "none":
-            return None
-        if len(self.directions) > 1:
-            raise ConfigError(
-                "pruning is not supported with several objectives",
-                hint="drop --pruner / `pruner:` for multi-objective sweeps",
-            )
-        from .pruners import make_pruner
+    @property
+    def sampler(self) -> Sampler:
+        if self._sampler is None:
+            self._sampler = make_sampler(self.sampler_spec)
+            if hasattr(self._sampler, "bind_seed"):
+                self._sampler.bind_seed(self.seed)
+        return self._sampler
 
-        pruner = make_pruner(spec)
-        pruner.bind(seed=self.seed, direction=self.directions[0])
-        return pruner
+    @property
+    def pruner(self) -> Any:
+        if not self._pruner_built:
+            self._pruner_built = True
+            if self.pruner_spec not in (None, "none"):
+                from .pruners import make_pruner
+
+                self._pruner_obj = make_pruner(self.pruner_spec)
+                self._pruner_obj.bind(seed=self.seed, direction=self.directions[0])
+        return self._pruner_obj
 
     # --- properties ----------------------------------------------------------------------
     @property

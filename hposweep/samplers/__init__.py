@@ -21,6 +21,9 @@ SAMPLERS: dict[str, str] = {
     "random": "hposweep.samplers.random:RandomSampler",
     "grid": "hposweep.samplers.grid:GridSampler",
     "nsga2": "hposweep.samplers.nsga2:NSGA2Sampler",
+    "gp": "hposweep.samplers.gp:GPSampler",
+    "cmaes": "hposweep.samplers.cmaes:CmaEsSampler",
+    "auto": "hposweep.samplers.auto:AutoSampler",
 }
 
 DEFAULT_SAMPLER = "random"
@@ -37,21 +40,31 @@ def sampler_class(name: str) -> type[Sampler]:
     return getattr(importlib.import_module(module), cls)
 
 
-def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
+def _split_spec(spec: str | Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
     if spec is None:
         spec = DEFAULT_SAMPLER
-    if isinstance(spec, Sampler):
-        return spec
     if isinstance(spec, str):
-        name, options = spec, {}
-    elif isinstance(spec, Mapping):
+        return spec, {}
+    if isinstance(spec, Mapping):
         options = dict(spec)
         name = options.pop("name", None)
         if not isinstance(name, str):
             raise ConfigError("sampler needs a name", hint="e.g. sampler: {name: tpe, n_startup_trials: 10}")
-    else:
-        raise ConfigError(f"sampler must be a name or a mapping, got {spec!r}")
-    cls = sampler_class(name)
+        return name, options
+    raise ConfigError(f"sampler must be a name or a mapping, got {spec!r}")
+
+
+def check_sampler_spec(spec: str | Mapping[str, Any] | None) -> None:
+    """Validate a sampler name and option names without importing the sampler's module."""
+    name, options = _split_spec(spec)
+    if name not in SAMPLERS:
+        sampler_class(name)  # raises the "unknown sampler" error
+    if options:
+        cls = sampler_class(name)
+        _check_options(name, cls, options)
+
+
+def _check_options(name: str, cls: type[Sampler], options: Mapping[str, Any]) -> None:
     valid = cls.option_names()
     unknown = sorted(set(options) - set(valid))
     if unknown:
@@ -59,6 +72,14 @@ def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
             f"unknown option(s) for sampler '{name}': {', '.join(unknown)}",
             hint="valid options: " + (", ".join(valid) if valid else "(none)"),
         )
+
+
+def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
+    if isinstance(spec, Sampler):
+        return spec
+    name, options = _split_spec(spec)
+    cls = sampler_class(name)
+    _check_options(name, cls, options)
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:

@@ -1,0 +1,460 @@
+"""The sweep loop: ask the study, launch the trial's process, stream its metrics back, tell.
+
+The runner is the only place that knows about both sides: the :class:`~hposweep.study.Study`
+(sampler, pruner, checkpoint) and the :mod:`~hposweep.launcher` (processes, pipes, signals). One
+loop drives up to ``jobs`` trials at once with :func:`~hposweep.launcher.poll_many`; no threads.
+
+Stopping is cooperative: the first Ctrl-C/SIGTERM sets :attr:`Runner.stop_reason`; the loop then
+starts nothing new, asks every running trial's group to stop (SIGTERM, grace, SIGKILL), records
+them ``interrupted`` (their params are queued first for ``resume``) and returns. A second Ctrl-C
+SIGKILLs the groups at once; the checkpoint is still written, because every event already was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cmdline import build_argv, build_shell_command, trial_env, write_params_file
+from .display import Display
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError
+from .launcher import LaunchError, TrialProcess, poll_many
+from .metrics import MetricTracker
+from .study import Study
+from .trial import Trial, TrialState
+
+
+@dataclass
+class RunOptions:
+    """How trials are run. Stored in the study's settings so ``resume`` runs them the same way."""
+
+    command: list[str] | str
+    metrics: list[str]
+    shell: bool = False
+    pass_mode: str = "args"
+    objective: str = "last"  # last | best
+    metric_regex: str | None = None
+    timeout: float | None = None  # per trial, seconds
+    time_budget: float | None = None  # whole sweep, seconds
+    max_failures: int = 5  # in a row
+    grace: float = 10.0  # SIGTERM -> SIGKILL for timeouts and Ctrl-C
+    prune_grace: float = 10.0
+    jobs: int = 1
+    gpus: list[str] | None = None
+    cwd: str | None = None
+    logs_dir: str | None = None
+
+    def to_settings(self) -> dict[str, Any]:
+        return {
+            "command": self.command, "shell": self.shell, "pass": self.pass_mode, "objective": self.objective,
+            "metric_regex": self.metric_regex, "timeout": self.timeout, "time_budget": self.time_budget,
+            "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
+            "jobs": self.jobs, "gpus": self.gpus,
+        }
+
+
+@dataclass
+class _Running:
+    trial: Trial
+    proc: TrialProcess
+    tracker: MetricTracker
+    slot: int
+    pruned_at: int | None = None
+    interrupted: bool = False
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    message: str
+    started: int = 0
+    stopped_by: str | None = None  # None | "interrupt" | "time_budget" | "failures" | "exhausted"
+    pruned_steps_saved: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def git_commit(cwd: str) -> str | None:
+    """The commit of the working directory, when it is a git repository (once per sweep)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    commit = out.stdout.strip()
+    try:
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        dirty = ""
+    return commit + ("-dirty" if dirty else "")
+
+
+class Runner:
+    def __init__(self, study: Study, options: RunOptions, display: Display, *, target: int) -> None:
+        self.study = study
+        self.opts = options
+        self.display = display
+        self.target = target
+        self.stop_reason: str | None = None
+        self._hard_stop = False
+        self.running: dict[int, _Running] = {}
+        self.cwd = options.cwd or os.getcwd()
+        self.logs_dir = options.logs_dir or _default_logs_dir(study.path)
+        self._git = git_commit(self.cwd)
+        self._fail_streak = 0
+        self._launch_error: LaunchError | None = None
+        self._budget_used0 = float(study.meta.get("time_used", 0.0))
+        self._t0 = time.monotonic()
+        self._last_meta_save = time.monotonic()
+        self.started = 0
+        self.steps_saved = 0
+
+    # --- signals -------------------------------------------------------------------------
+    def request_stop(self, hard: bool = False) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = "interrupt"
+            self.display.message(
+                "stopping: no new trials; running trials get SIGTERM "
+                f"and {self.opts.grace:g}s to exit (Ctrl-C again to kill them now)"
+            )
+            for r in self.running.values():
+                r.interrupted = True
+                r.proc.begin_terminate(self.opts.grace, reason="interrupted")
+        elif hard or self.stop_reason == "interrupt":
+            self._hard_stop = True
+            for r in self.running.values():
+                r.interrupted = True
+                r.proc.begin_terminate(0.0, reason="killed")
+
+    def _install_signals(self) -> dict[int, Any]:
+        old = {}
+
+        def handler(signum: int, frame: Any) -> None:
+            self.request_stop()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread (tests driving the runner)
+                pass
+        return old
+
+    # --- budget --------------------------------------------------------------------------
+    def budget_used(self) -> float:
+        return self._budget_used0 + (time.monotonic() - self._t0)
+
+    def _budget_left(self) -> float | None:
+        if self.opts.time_budget is None:
+            return None
+        return self.opts.time_budget - self.budget_used()
+
+    def _save_budget(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_meta_save > 30:
+            self._last_meta_save = now
+            self.study.update_meta(time_used=round(self.budget_used(), 3))
+
+    # --- the loop ------------------------------------------------------------------------
+    def _counted(self) -> int:
+        """Finished trials plus the ones running anywhere (other workers' too)."""
+        return self.study.n_finished + len(self.study.running_trials)
+
+    def _can_start(self) -> bool:
+        if self.stop_reason is not None:
+            return False
+        if len(self.running) >= self.opts.jobs:
+            return False
+        if self._counted() >= self.target:
+            return False
+        left = self._budget_left()
+        if left is not None and left <= 0:
+            self.stop_reason = "time_budget"
+            self.display.message("time budget spent: no new trials")
+            self._stop_all_for_budget()
+            return False
+        if self.study.sampler_exhausted():
+            if self.stop_reason is None and not self.running:
+                self.stop_reason = "exhausted"
+                self.display.message("the sampler has no new configuration to try (grid exhausted)")
+            return False
+        return True
+
+    def _stop_all_for_budget(self) -> None:
+        for r in self.running.values():
+            r.interrupted = True
+            r.proc.begin_terminate(self.opts.grace, reason="time budget")
+
+    def run(self) -> RunResult:
+        old = self._install_signals()
+        try:
+            while True:
+                while self._can_start():
+                    self._start_one()
+                    if self._launch_error is not None:
+                        break
+                if self._launch_error is not None and not self.running:
+                    break
+                if not self.running:
+                    break
+                self._poll()
+                left = self._budget_left()
+                if left is not None and left <= 0 and self.stop_reason is None:
+                    self.stop_reason = "time_budget"
+                    self.display.message("time budget spent: stopping running trials")
+                    self._stop_all_for_budget()
+                self._save_budget()
+        finally:
+            for r in list(self.running.values()):
+                r.interrupted = True
+                r.proc.kill()
+                self._finish(r)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            self._save_budget(force=True)
+        return self._result()
+
+    def _result(self) -> RunResult:
+        n_complete = len(self.study.trials_in(TrialState.COMPLETE))
+        if self._launch_error is not None:
+            raise self._launch_error
+        if self.stop_reason == "interrupt":
+            return RunResult(EXIT_INTERRUPTED, "interrupted", self.started, "interrupt", self.steps_saved)
+        if self.stop_reason == "failures":
+            return RunResult(
+                EXIT_FAILED,
+                f"stopped after {self.opts.max_failures} failed trials in a row (--max-failures)",
+                self.started, "failures", self.steps_saved,
+            )
+        code = EXIT_OK if n_complete else EXIT_FAILED
+        msg = "sweep finished" if code == EXIT_OK else "no trial completed"
+        if self.stop_reason == "time_budget":
+            msg = "time budget ended the sweep" + ("" if code == EXIT_OK else "; no trial completed")
+        return RunResult(code, msg, self.started, self.stop_reason, self.steps_saved)
+
+    def _free_slot(self) -> int:
+        used = {r.slot for r in self.running.values()}
+        return next(i for i in range(self.opts.jobs + 1) if i not in used)
+
+    def _start_one(self) -> None:
+        slot = self._free_slot()
+        trial = self.study.ask(info={"worker": f"{os.uname().nodename}:{os.getpid()}"})
+        self.started += 1
+        os.makedirs(self.logs_dir, exist_ok=True)
+        stem = os.path.join(self.logs_dir, f"trial-{trial.number:04d}")
+        log_path, params_path, metrics_path = stem + ".log", stem + ".params.json", stem + ".metrics.jsonl"
+        known = list(self.study.space.params)
+        gpus = None
+        if self.opts.gpus:
+            gpus = self.opts.gpus[slot % len(self.opts.gpus)]
+        try:
+            if self.opts.shell:
+                command: Any = build_shell_command(str(self.opts.command), trial.params, trial.number,
+                                                   self.opts.pass_mode, known=known)
+            else:
+                command = build_argv(list(self.opts.command), trial.params, trial.number, self.opts.pass_mode,
+                                     known=known)
+        except HposweepError as exc:
+            self.study.tell(trial, state=TrialState.FAILED, info={"reason": str(exc)})
+            raise
+        write_params_file(params_path, trial.params)
+        try:
+            os.unlink(metrics_path)  # a re-run starts with an empty metrics file
+        except FileNotFoundError:
+            pass
+        env = trial_env(
+            os.environ, trial_number=trial.number, params=trial.params, params_file=os.path.abspath(params_path),
+            metrics_file=os.path.abspath(metrics_path),
+            study_path=os.path.abspath(self.study.path) if self.study.path else None,
+            slot=slot, gpus=gpus,
+        )
+        proc = TrialProcess(metric_regex=self.opts.metric_regex, default_metric=self.opts.metrics[0],
+                            metrics_file=metrics_path, grace=self.opts.grace)
+        timeout = self.opts.timeout
+        info = {"argv": command, "cwd": self.cwd, "log": log_path, "slot": slot,
+                "seed": [self.study.seed, trial.number]}
+        if self._git:
+            info["git_commit"] = self._git
+        if gpus is not None:
+            info["gpus"] = gpus
+        try:
+            proc.start(command, env=env, cwd=self.cwd, log_path=log_path, shell=self.opts.shell, timeout=timeout)
+        except LaunchError as exc:
+            self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
+            self._launch_error = exc
+            self.display.trial_finished(trial)
+            return
+        info["pid"] = proc.pid
+        self.study.update_info(trial, **info)
+        directions = list(self.study.directions)
+        run = _Running(trial, proc, MetricTracker(self.opts.metrics, directions), slot)
+        self.running[trial.number] = run
+        self.display.trial_started(trial, slot)
+
+    def _poll(self) -> None:
+        procs = [r.proc for r in self.running.values()]
+        timeout = 0.2
+        left = self._budget_left()
+        if left is not None:
+            timeout = max(0.0, min(timeout, left))
+        results = poll_many(procs, timeout)
+        by_proc = {r.proc: r for r in self.running.values()}
+        for proc, reports in results.items():
+            r = by_proc[proc]
+            for rep in reports:
+                step = r.tracker.add(rep)
+                if step is None or rep.name != self.opts.metrics[0] or r.pruned_at is not None or r.interrupted:
+                    continue
+                try:
+                    self.study.report(r.trial, step, rep.value)
+                except HposweepError:
+                    continue
+                self.display.trial_reported(r.trial, step, rep.value)
+                if self.study.should_prune(r.trial):
+                    r.pruned_at = step
+                    proc.begin_terminate(self.opts.prune_grace, reason="pruned")
+            if proc.done:
+                self._finish(r)
+
+    def _finish(self, r: _Running) -> None:
+        self.running.pop(r.trial.number, None)
+        proc, tracker, trial = r.proc, r.tracker, r.trial
+        duration = None
+        if proc.started_at is not None and proc.ended_at is not None:
+            duration = round(proc.ended_at - proc.started_at, 4)
+        info: dict[str, Any] = {"exit_code": proc.returncode, "duration": duration}
+        attrs = {k: v for k, v in tracker.user_attrs.items()}
+        if r.pruned_at is not None:
+            info["pruned_at_step"] = r.pruned_at
+            hist = tracker.primary
+            value = hist.intermediate.get(r.pruned_at, hist.last)
+            max_step = self.study.meta.get("max_step_seen")
+            self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED, info=info,
+                            user_attrs=attrs)
+            if max_step is not None:
+                self.steps_saved += max(0, int(max_step) - int(r.pruned_at))
+            self._fail_streak = 0
+        elif r.interrupted:
+            reason = proc.stop_reason or "interrupted"
+            self.study.update_info(trial, **info, reason=f"stopped by hposweep ({reason})")
+            self.study.recover_running([trial.number], reason=f"stopped by hposweep ({reason})")
+        else:
+            values, reason = self._outcome(proc, tracker)
+            if values is not None and reason is None:
+                self.study.tell(trial, values, info=info, user_attrs=attrs)
+            else:
+                if values is not None:
+                    info["values_seen"] = values
+                self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": reason}, user_attrs=attrs)
+        self._note_max_step(tracker)
+        if trial.state is TrialState.FAILED:
+            self._fail_streak += 1
+            if self._fail_streak >= self.opts.max_failures > 0 and self.stop_reason is None:
+                self.stop_reason = "failures"
+                self.display.message(f"{self._fail_streak} trials failed in a row: stopping the sweep")
+        elif trial.state is TrialState.COMPLETE:
+            self._fail_streak = 0
+        tail = proc.tail(10) if trial.state is TrialState.FAILED else None
+        self.display.trial_finished(trial, tail)
+
+    def _note_max_step(self, tracker: MetricTracker) -> None:
+        last = tracker.primary.last_step
+        if last is not None and last > int(self.study.meta.get("max_step_seen", -1)):
+            self.study.update_meta(max_step_seen=last)
+
+    def _outcome(self, proc: TrialProcess, tracker: MetricTracker) -> tuple[list[float] | None, str | None]:
+        values = tracker.final_values(self.opts.objective)
+        rc = proc.returncode
+        if proc.timed_out:
+            return values, f"timed out after {self.opts.timeout:g}s"
+        err = proc.launch_error()
+        if err is not None:
+            self._launch_error = err
+            return None, str(err)
+        if rc is not None and rc != 0:
+            why = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 and -rc in signal.valid_signals() \
+                else f"exit code {rc}"
+            return values, f"command failed ({why})"
+        missing = tracker.missing()
+        if missing:
+            return None, (f"no value of '{', '.join(missing)}' found in the output "
+                          "(print e.g. `" + f"{missing[0]}=0.123` or see `hposweep parse-metrics`)")
+        assert values is not None
+        bad = [v for v in values if v != v or v in (float("inf"), float("-inf"))]
+        if bad:
+            return values, f"objective value is {bad[0]}"
+        return values, None
+
+
+def _default_logs_dir(study_path: str | None) -> str:
+    if study_path is None:
+        return os.path.join(os.getcwd(), "hposweep.logs")
+    base = study_path[:-5] if study_path.endswith(".json") else study_path
+    return base + ".logs"
+
+
+def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    out: dict[str, Any] = {
+        "status": result.message,
+        "exit_code": result.exit_code,
+        "stopped_by": result.stopped_by,
+        "checkpoint": study.path,
+        "n_trials": len(study.trials),
+        "states": counts,
+        "directions": list(study.directions),
+        "metrics": study.settings.get("metrics"),
+        "pruning_steps_saved": result.pruned_steps_saved,
+    }
+    if study.is_multi_objective:
+        out["best_trials"] = [{"number": t.number, "values": t.values, "params": t.params}
+                              for t in study.best_trials]
+    else:
+        best = study.best_trial
+        out["best"] = None if best is None else {"number": best.number, "value": best.value, "params": best.params}
+    return out
+
+
+def dumps_json(obj: Any) -> str:
+    return json.dumps(obj, default=str)
+
+
+def parse_gpus(spec: str | None, jobs: int) -> list[str] | None:
+    """``--gpus 0,1,2`` or ``auto`` (CUDA_VISIBLE_DEVICES, else ``nvidia-smi -L``)."""
+    if spec is None:
+        return None
+    spec = spec.strip()
+    if spec == "auto":
+        env = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if env is not None and env.strip() and env.strip() not in ("-1", "NoDevFiles"):
+            return [g.strip() for g in env.split(",") if g.strip()]
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            out = None
+        gpus = []
+        if out is not None and out.returncode == 0:
+            for line in out.stdout.splitlines():
+                if line.startswith("GPU "):
+                    gpus.append(line.split(":")[0][4:].strip())
+        if not gpus:
+            from .errors import UsageError
+
+            raise UsageError(
+                "--gpus auto found no GPU (CUDA_VISIBLE_DEVICES is unset and `nvidia-smi -L` lists none)",
+                hint="pass the GPU ids explicitly, e.g. --gpus 0,1, or drop --gpus",
+            )
+        return gpus
+    gpus = [g.strip() for g in spec.split(",") if g.strip()]
+    if not gpus:
+        from .errors import UsageError
+
+        raise UsageError(f"--gpus {spec!r} names no GPU", hint="e.g. --gpus 0,1,2,3 or --gpus auto")
+    return gpus
