@@ -256,7 +256,7 @@ class _Table:
         if len(cells) != len(self.columns) or not _NUMBER_FULL.match(cells[0]):
             return None
         pairs = []
-        for col, cell in zip(self.columns, cells):
+        for col, cell in zip(self.columns, cells, strict=True):
             if _TABLE_CELL_TIME.match(cell):
                 continue
             if not _NUMBER_FULL.match(cell):
@@ -478,7 +478,7 @@ class MetricTracker:
     def __init__(self, objective_names: list[str], directions: list[str] | None = None) -> None:
         directions = directions or ["minimize"] * len(objective_names)
         self.objectives: dict[str, ObjectiveHistory] = {
-            n: ObjectiveHistory(direction=d) for n, d in zip(objective_names, directions)
+            n: ObjectiveHistory(direction=d) for n, d in zip(objective_names, directions, strict=True)
         }
         self.user_attrs: dict[str, float] = {}
         self._last_step: dict[str, int] = {}

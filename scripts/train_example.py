@@ -64,7 +64,7 @@ class MLP:
     def __init__(self, n_in: int, hidden: int, n_out: int, rng: np.random.Generator) -> None:
         sizes = [n_in, hidden, n_out] if hidden > 0 else [n_in, n_out]
         self.params: list[np.ndarray] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
             self.params += [rng.normal(0, np.sqrt(1.0 / a), (a, b)), np.zeros(b)]
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -116,7 +116,7 @@ class Optimizer:
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         self.t += 1
-        for p, g, m, v in zip(params, grads, self.m, self.v):
+        for p, g, m, v in zip(params, grads, self.m, self.v, strict=True):
             if self.kind == "sgd":
                 p -= self.lr * g
             elif self.kind == "momentum":
