@@ -20,6 +20,7 @@ __all__ = ["Sampler", "SamplingContext", "make_sampler", "SAMPLERS", "DEFAULT_SA
 SAMPLERS: dict[str, str] = {
     "random": "hposweep.samplers.random:RandomSampler",
     "grid": "hposweep.samplers.grid:GridSampler",
+    "tpe": "hposweep.samplers.tpe:TPESampler",
     "nsga2": "hposweep.samplers.nsga2:NSGA2Sampler",
     "gp": "hposweep.samplers.gp:GPSampler",
     "cmaes": "hposweep.samplers.cmaes:CmaEsSampler",
