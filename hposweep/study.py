@@ -235,7 +235,7 @@ class Study:
             new.state = st
             new.values = vals if st in (TrialState.COMPLETE, TrialState.PRUNED) else None
             if st in (TrialState.FAILED,) and vals is not None:
-                new.info.setdefault("values_seen", vals)
+                new.info.setdefault("values_seen", [_json_float(v) for v in vals])
             new.finished_at = time.time()
             if info:
                 new.info.update(info)
