@@ -486,8 +486,10 @@ class Study:
             study._reset_from(state)
             for ev in loaded.events:
                 study._apply(ev)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"{path}: the checkpoint is corrupt ({type(exc).__name__}: {exc})") from None
+        except CheckpointError as exc:  # raised by _reset_from/_apply, which do not know the file name
+            raise CheckpointError(f"{path}: {exc.message}", hint=exc.hint) from None
         return study
 
     def recover_running(self, numbers: Sequence[int] | None = None, reason: str = "its process died") -> list[int]:
