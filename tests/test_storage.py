@@ -1,0 +1,384 @@
+"""The crash-safe checkpoint: round trips, damaged files, recovery, compaction, real kills, two writers."""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from hposweep import storage
+from hposweep.errors import CheckpointError
+from hposweep.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
+from hposweep.storage import journal_path
+from hposweep.study import Study
+from hposweep.trial import TrialState
+
+#: fields of ``to_json()`` that may legitimately differ between a study and its reloaded copy
+VOLATILE = ("hposweep_version", "saved_at")
+
+
+def make_space() -> SearchSpace:
+    return SearchSpace([
+        FloatParam("lr", low=1e-4, high=1.0, log=True),
+        CategoricalParam("opt", choices=("adam", "sgd", None, True)),
+        FloatParam("momentum", low=0.0, high=0.9, step=0.1, when=(Condition("opt", ("sgd",)),)),
+        IntParam("layers", low=1, high=64, log=True),
+        FixedParam("epochs", value=20),
+    ])
+
+
+def snapshot_of(study: Study) -> bytes:
+    """The study's state as canonical bytes (NaN-safe, key order independent)."""
+    state = {k: v for k, v in study.to_json().items() if k not in VOLATILE}
+    return orjson.dumps(state, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def file_bytes(path: Path) -> dict[str, bytes | None]:
+    """The bytes of a checkpoint and its journal (None when absent), to prove nothing was rewritten."""
+    out: dict[str, bytes | None] = {}
+    for p in (Path(path), Path(journal_path(path))):
+        out[p.name] = p.read_bytes() if p.exists() else None
+    return out
+
+
+def rich_study(path: Path) -> Study:
+    """A study with every kind of state: all trial states, reports (NaN too), attrs, info, queue, meta."""
+    study = Study(make_space(), direction="maximize", sampler="random", seed=42, settings={"trials": 20})
+    study.save(path)
+    for i in range(6):
+        t = study.ask(info={"worker": i % 2})
+        for step in range(5):
+            study.report(t, step=step, value=i + step / 10)
+        if i == 1:
+            study.report(t, step=5, value=float("nan"))
+            study.tell(t, state="pruned")
+        elif i == 2:
+            study.tell(t, float("inf"))
+        elif i == 3:
+            study.tell(t, state="failed", info={"reason": "exit code 1"})
+        else:
+            study.tell(t, float(i), user_attrs={"acc": 0.5 + i / 100, "loss": float("nan")})
+    study.ask()  # left running
+    study.enqueue({"lr": 0.01, "opt": "sgd"}, note="from the user")
+    study.update_meta(elapsed=12.5, target_trials=20)
+    study.update_info(0, heartbeat=123.0)
+    return study
+
+
+# --- round trips -----------------------------------------------------------------------------
+def test_save_load_round_trip_is_an_identity(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    study = rich_study(path)
+    expected = snapshot_of(study)
+    # From the snapshot plus the journal, without recovery: the very same state.
+    assert snapshot_of(Study.load(path, recover=False)) == expected
+    assert snapshot_of(Study.load(path, readonly=True)) == expected
+    # After a compaction (close folds the journal into the snapshot): still the same.
+    study.close()
+    assert Path(journal_path(path)).stat().st_size == 0
+    assert snapshot_of(Study.load(path, readonly=True)) == expected
+    # Saving a loaded study elsewhere is an identity too.
+    Study.load(path, recover=False).save(tmp_path / "copy.json")
+    assert snapshot_of(Study.load(tmp_path / "copy.json", readonly=True)) == expected
+
+
+def test_loaded_trials_keep_types_and_values(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    rich_study(path).close()
+    study = Study.load(path, recover=False)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED, TrialState.FAILED,
+                      TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING]
+    assert study.trials[1].intermediate[5] != study.trials[1].intermediate[5]  # NaN survived
+    assert study.trials[1].value != study.trials[1].value  # pruned with the last (NaN) report
+    assert study.trials[0].info == {"worker": 0, "heartbeat": 123.0}
+    assert study.best_trial is study.trials[5]
+    assert study.queue[0]["params"] == {"lr": 0.01, "opt": "sgd"}
+    assert study.meta == {"elapsed": 12.5, "target_trials": 20}
+    assert [t.number for t in study.finished_trials] == [0, 1, 2, 3, 4, 5]
+    assert study.seed == 42 and study.directions == ("maximize",) and study.space == make_space()
+
+
+# --- damaged and foreign files --------------------------------------------------------------
+def _valid_bytes(tmp_path: Path) -> bytes:
+    src = tmp_path / "valid.json"
+    rich_study(src).close()
+    return src.read_bytes()
+
+
+DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "empty": lambda b: b"",
+    "whitespace": lambda b: b"  \n\n",
+    "truncated": lambda b: b[: len(b) // 2],
+    "truncated_by_one": lambda b: b[:-1],
+    "binary_garbage": lambda b: bytes(range(256)) * 4,
+    "flipped_brace": lambda b: b.replace(b"{", b"[", 3),
+    "json_list": lambda b: b"[1, 2, 3]",
+    "json_string": lambda b: b'"hposweep-study"',
+    "other_json_object": lambda b: b'{"study_name": "optuna", "trials": []}',
+    "other_format": lambda b: b.replace(b'"hposweep-study"', b'"optuna-study"'),
+    "newer_format": lambda b: b.replace(b'"format_version":1', b'"format_version":99'),
+    "format_version_string": lambda b: b.replace(b'"format_version":1', b'"format_version":"1"'),
+    "no_trials": lambda b: b.replace(b'"trials":', b'"trialz":'),
+    "no_space": lambda b: b.replace(b'"space":', b'"spaze":'),
+    "bad_space": lambda b: b.replace(b'"type":"float"', b'"type":"complex"', 1),
+    "bad_trial_state": lambda b: b.replace(b'"state":"complete"', b'"state":"exploded"', 1),
+    "trials_not_objects": lambda b: orjson.dumps({**orjson.loads(b), "trials": [1, 2]}),
+    "trial_numbers_out_of_order": lambda b: orjson.dumps(
+        {**orjson.loads(b), "trials": orjson.loads(b)["trials"][::-1]}),
+    "bad_seed": lambda b: orjson.dumps({**orjson.loads(b), "seed": "forty-two"}),
+    "bad_directions": lambda b: orjson.dumps({**orjson.loads(b), "directions": ["sideways"]}),
+    "bad_sampler": lambda b: orjson.dumps({**orjson.loads(b), "sampler": "quantum"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_damaged_checkpoint_is_a_clear_error_and_left_untouched(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "study.json"
+    path.write_bytes(DAMAGE[kind](_valid_bytes(tmp_path)))
+    before = file_bytes(path)
+    for kwargs in ({}, {"readonly": True}, {"recover": False}):
+        with pytest.raises(CheckpointError) as err:
+            Study.load(path, **kwargs)
+        assert str(path) in str(err.value)
+    assert file_bytes(path) == before
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        Study.load(tmp_path / "nope.json")
+    assert not (tmp_path / "nope.json").exists()
+    with pytest.raises(CheckpointError, match="folder"):
+        Study.load(tmp_path)
+
+
+@pytest.mark.parametrize("line", [
+    b"{not json}\n",
+    b'{"op": "trial"}\n',  # no sequence number
+    b'{"op": "trial", "seq": "7"}\n',
+    b'{"op": "teleport", "seq": 9999}\n',  # written by a newer hposweep
+    b'{"op": "report", "seq": 9999, "number": 500, "step": 1, "value": 0.5}\n',
+    b'{"op": "trial", "seq": 9999, "trial": {"number": 77, "params": {}}}\n',  # skips numbers
+])
+def test_damaged_journal_is_a_clear_error_and_left_untouched(tmp_path: Path, line: bytes) -> None:
+    path = tmp_path / "study.json"
+    study = rich_study(path)
+    study.tell(study.trials[6], 1.0)
+    good = Path(journal_path(path)).read_bytes()
+    Path(journal_path(path)).write_bytes(good + line + b'{"op": "meta", "seq": 10000, "fields": {}}\n')
+    before = file_bytes(path)
+    with pytest.raises(CheckpointError) as err:
+        Study.load(path)
+    assert "study.json" in str(err.value)
+    assert file_bytes(path) == before
+
+
+def test_torn_last_journal_line_is_ignored_and_later_writes_stay_readable(tmp_path: Path) -> None:
+    """A writer killed mid-write leaves half a line: that event was never acknowledged."""
+    path = tmp_path / "study.json"
+    study = rich_study(path)
+    expected = snapshot_of(study)
+    with open(journal_path(path), "ab") as fh:
+        fh.write(b'{"op":"trial","seq":999,"trial":{"num')
+    assert snapshot_of(Study.load(path, recover=False)) == expected
+    resumed = Study.load(path)
+    t = resumed.ask()
+    resumed.tell(t, 0.5)
+    again = Study.load(path, recover=False)
+    assert again.trials[t.number].state is TrialState.COMPLETE
+    assert snapshot_of(again) == snapshot_of(resumed)
+
+
+def test_running_trials_become_interrupted_and_are_rerun_first(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    study = Study(make_space(), seed=3)
+    study.save(path)
+    a, b, c = study.ask(), study.ask(), study.ask()
+    study.report(b, step=1, value=0.3)
+    study.tell(c, 1.0)
+    study.enqueue({"lr": 0.5})
+    del study  # the writer "dies": a and b were running
+
+    resumed = Study.load(path)
+    assert [t.state for t in resumed.trials] == [TrialState.INTERRUPTED, TrialState.INTERRUPTED,
+                                                 TrialState.COMPLETE]
+    assert resumed.trials[1].intermediate == {1: 0.3}
+    first, second, third = resumed.ask(), resumed.ask(), resumed.ask()
+    assert (first.params, second.params) == (a.params, b.params)
+    assert (first.info["rerun_of"], second.info["rerun_of"]) == (0, 1)
+    assert third.params["lr"] == 0.5  # the user's queue comes after the re-runs
+    assert not resumed.trials[0].state.is_finished  # interrupted trials do not count as finished
+    assert resumed.n_finished == 1
+
+
+# --- compaction ----------------------------------------------------------------------------
+def test_compaction_folds_the_journal_and_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "COMPACT_MIN_EVENTS", 10)
+    path = tmp_path / "study.json"
+    study = Study(make_space(), seed=1)
+    study.save(path)
+    sizes = []
+    for _ in range(60):
+        t = study.ask()
+        for step in range(4):
+            study.report(t, step=step, value=float(step))
+        study.tell(t, t.params["lr"])
+        sizes.append(Path(journal_path(path)).stat().st_size)
+    assert min(sizes) < max(sizes) and sizes[-1] <= path.stat().st_size  # the journal was folded
+    assert snapshot_of(Study.load(path, readonly=True)) == snapshot_of(study)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_kill_between_snapshot_rename_and_new_journal_replays_nothing_twice(tmp_path: Path) -> None:
+    """Compaction renames the new snapshot, then starts a new journal: a kill in between leaves the
+    old journal beside a snapshot that already holds its events. Sequence numbers skip them."""
+    path = tmp_path / "study.json"
+    study = rich_study(path)
+    assert study._storage is not None
+    state = dict(study._state(), seq=study._storage.seq)
+    storage.atomic_write(str(path), storage.dumps(state))  # the old journal stays as it was
+    assert Path(journal_path(path)).stat().st_size > 0
+    loaded = Study.load(path, recover=False)
+    assert snapshot_of(loaded) == snapshot_of(study)
+    t = loaded.ask()
+    loaded.tell(t, 2.0)
+    assert snapshot_of(Study.load(path, recover=False)) == snapshot_of(loaded)
+
+
+# --- real processes ------------------------------------------------------------------------
+def _fork(body: Callable[[], None]) -> tuple[int, int]:
+    """Run ``body`` in a forked child whose stdout is a pipe; return (pid, read end).
+
+    A fork instead of a fresh interpreter: starting python and importing numpy twenty times would
+    make this test take seconds, and the child is just as real a process for SIGKILL.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 0
+        try:
+            os.close(r)
+            os.dup2(w, 1)
+            body()
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def _say(text: str) -> None:
+    os.write(1, text.encode() + b"\n")  # one write: the parent sees whole lines
+
+
+def _compact_often(every: int) -> None:
+    """In a child: compact after every few events, so that kills often land inside a compaction."""
+    storage.COMPACT_MIN_EVENTS = every
+    storage.Storage.wants_compaction = lambda self: self._events_since_snapshot >= storage.COMPACT_MIN_EVENTS
+
+
+def _writer(path: Path) -> None:
+    _compact_often(3)
+    study = Study.load(path)  # marks the previous writer's running trial interrupted
+    while True:
+        t = study.ask()
+        for step in range(3):
+            study.report(t, step=step, value=t.params["lr"] * (3 - step))
+        study.tell(t, t.params["lr"])
+        _say(str(t.number))  # printed only after tell() returned: the trial is acknowledged
+
+
+def _read_lines(fd: int, buf: bytearray, timeout: float) -> list[str]:
+    ready, _, _ = select.select([fd], [], [], timeout)
+    if not ready:
+        return []
+    chunk = os.read(fd, 65536)
+    buf += chunk
+    *lines, rest = buf.decode().split("\n")
+    buf[:] = rest.encode()
+    return lines
+
+
+def test_sigkilled_writer_never_loses_an_acknowledged_trial(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    Study(make_space(), sampler="random", seed=9).save(path)
+    rnd = random.Random(1234)
+    acked: set[int] = set()
+    kills = 18
+    for _ in range(kills):
+        pid, fd = _fork(lambda: _writer(path))
+        buf = bytearray()
+        want, got = rnd.randint(0, 6), 0
+        deadline = time.monotonic() + 10
+        while got < want and time.monotonic() < deadline:
+            lines = _read_lines(fd, buf, 0.05)
+            got += len(lines)
+            acked.update(int(x) for x in lines)
+        time.sleep(rnd.uniform(0, 0.004))
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status), "the writer died on its own; see its traceback above"
+        while lines := _read_lines(fd, buf, 0):  # lines written just before the kill were acknowledged
+            acked.update(int(x) for x in lines)
+        os.close(fd)
+        before = file_bytes(path)
+        seen = Study.load(path, readonly=True)
+        assert file_bytes(path) == before
+        missing = [n for n in acked if n >= len(seen.trials) or seen.trials[n].state is not TrialState.COMPLETE]
+        assert not missing, f"acknowledged trials lost after a kill: {missing}"
+    assert len(acked) >= kills // 2  # the writers really did work between the kills
+
+    resumed = Study.load(path)
+    for _ in range(5):
+        resumed.tell(resumed.ask(), 0.1)
+    final = Study.load(path, recover=False)
+    assert [t.number for t in final.trials] == list(range(len(final.trials)))
+    assert all(final.trials[n].state is TrialState.COMPLETE for n in acked)
+    assert snapshot_of(final) == snapshot_of(resumed)
+    reruns = {t.info.get("rerun_of") for t in final.trials} | {e.get("rerun_of") for e in final.queue}
+    for t in final.trials_in(TrialState.INTERRUPTED):
+        assert t.number in reruns, f"interrupted trial {t.number} was never queued for a re-run"
+
+
+def _worker(path: Path, go: int) -> None:
+    _compact_often(7)  # compactions by one process force the other to reload
+    study = Study.load(path, recover=False)
+    os.read(go, 1)  # start together
+    for _ in range(50):
+        t = study.ask()
+        study.report(t, step=0, value=1.0)
+        study.tell(t, t.params["lr"])
+        _say(str(t.number))
+
+
+def test_two_processes_share_one_study(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    Study(make_space(), seed=5).save(path)
+    go_r, go_w = os.pipe()
+    children = [_fork(lambda: _worker(path, go_r)) for _ in range(2)]
+    os.write(go_w, b"xx")
+    numbers: list[list[int]] = []
+    for pid, fd in children:
+        with os.fdopen(fd) as fh:
+            numbers.append([int(x) for x in fh.read().split()])
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    os.close(go_r)
+    os.close(go_w)
+    assert [len(n) for n in numbers] == [50, 50]
+    assert sorted(numbers[0] + numbers[1]) == list(range(100))
+    study = Study.load(path, recover=False)
+    assert len(study.trials) == 100
+    assert all(t.state is TrialState.COMPLETE and t.intermediate == {0: 1.0} for t in study.trials)
+    assert len(study.finished_trials) == 100
