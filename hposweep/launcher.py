@@ -28,6 +28,8 @@ from .errors import EXIT_USAGE, ConfigError, HposweepError
 from .metrics import MetricParser, MetricReport, MetricsFileTailer, strip_ansi
 
 _READ_SIZE = 65536
+#: reads per pipe per poll: a trial printing flat out must not starve the others in the loop
+_MAX_READS = 16
 #: after the leader is gone and the group is killed, how long to wait for the pipes' EOF (a member
 #: that escaped into its own session may hold them open forever)
 _DRAIN_TIMEOUT = 0.5
@@ -283,9 +285,9 @@ class TrialProcess:
         return reports
 
     def _read(self, fd: int) -> list[MetricReport]:
-        name, pipe = self._streams[fd]
+        name = self._streams[fd][0]
         reports: list[MetricReport] = []
-        while True:
+        for _ in range(_MAX_READS):
             try:
                 data = os.read(fd, _READ_SIZE)
             except BlockingIOError:
@@ -302,6 +304,7 @@ class TrialProcess:
             reports += self._parsers[name].feed(data)
             if len(data) < _READ_SIZE:
                 return reports
+        return reports
 
     def _close_stream(self, fd: int) -> None:
         _, pipe = self._streams.pop(fd)

@@ -10,10 +10,10 @@ Lines end at ``\\n``, ``\\r`` or backspaces (progress bars redraw with ``\\r``; 
 is never parsed), ANSI escape sequences (colours, cursor moves) are dropped first. Then a line is
 read in this order:
 
-1. **JSON / Python dict line** - the whole line (stripped) is ``{...}``: parsed as JSON, or else as
-   a Python literal (HF Trainer prints ``{'loss': 0.4, 'epoch': 1.0}``). Every numeric entry is a
-   metric; nested objects give ``outer/inner`` names; booleans and strings are ignored. A line
-   that parses as neither (``{'loss': nan}``) falls through to rule 3.
+1. **JSON line** - the whole line (stripped) is a JSON object ``{...}``: every numeric entry is a
+   metric, nested objects give ``outer/inner`` names, booleans and strings are ignored. Any other
+   ``{...}`` line, such as the Python dict reprs HF Trainer prints (``{'loss': 0.4, 'epoch': 1.0}``,
+   ``{'eval_loss': nan}``, ``np.float64(0.4)`` values), is read by rule 3, whose names may be quoted.
 2. **Table rows** (fastai) - a header line made only of names whose first name is a step key
    (``epoch  train_loss  valid_loss  accuracy  time``) makes the following lines with the same
    number of columns, all numbers except ``mm:ss`` times, into one report per column.
@@ -48,7 +48,6 @@ named group ``value`` is required, ``name`` optional (else the study's metric na
 
 from __future__ import annotations
 
-import ast
 import codecs
 import json
 import math
@@ -69,9 +68,13 @@ STEP_KEYS = ("epoch", "step", "global_step", "iteration", "iter")
 _STEP_RANK = {k: i for i, k in enumerate(STEP_KEYS)}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MetricReport:
-    """One number a trial reported: ``name``, ``value``, and the step it belongs to if known."""
+    """One number a trial reported: ``name``, ``value``, and the step it belongs to if known.
+
+    Not frozen only because frozen dataclasses are three times slower to create, and one is made
+    for every number a trial prints; treat it as immutable.
+    """
 
     name: str
     value: float
@@ -164,16 +167,11 @@ def _reports_from_mapping(obj: Mapping[Any, Any], step: int | None = None) -> li
 
 
 def _parse_object_line(line: str) -> list[MetricReport] | None:
-    """Rule 1: a line that is a JSON object or a Python dict literal; None if it is neither."""
+    """Rule 1: a line that is a JSON object; None if it is not (Python dict reprs go to rule 3)."""
     try:
         obj = json.loads(line)
     except ValueError:
-        if len(line) > 8192:  # literal_eval on huge input is slow; the token rule still applies
-            return None
-        try:
-            obj = ast.literal_eval(line)
-        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-            return None
+        return None
     if not isinstance(obj, dict):
         return None
     return _reports_from_mapping(obj)
@@ -201,48 +199,53 @@ def parse_json_metrics_line(line: str | bytes) -> list[MetricReport]:
 
 
 # --- free text ----------------------------------------------------------------------------------
-def _line_steps(line: str, tokens: list[re.Match[str]]) -> int | None:
-    """The step a line states: step-key tokens, ``epoch 3`` words, or a leading ``[10]``."""
-    found: list[tuple[str, int]] = []
-    for m in tokens:
-        if m.group("sub") is None and m.group("name").lower() in _STEP_RANK:
-            step = _step_from(m.group("value"))
-            if step is not None:
-                found.append((m.group("name"), step))
-    for m in _STEP_WORD.finditer(line):
-        found.append((m.group("key"), int(m.group("n"))))
-    step = _best_step(found)
-    if step is None:
+def _line_steps(line: str, found: list[tuple[str, int]]) -> int | None:
+    """The step a line states: step-key tokens (``found``), ``epoch 3`` words, or a leading ``[10]``."""
+    # Step words ("epoch 3") are rarer and cost a second scan: skip it when it cannot change the answer.
+    if not any(k.lower() == "epoch" for k, _ in found):
+        lower = line.lower()
+        if "epoch" in lower or "step" in lower or "iter" in lower:
+            found = found + [(m.group("key"), int(m.group("n"))) for m in _STEP_WORD.finditer(line)]
+    step = _best_step(found) if found else None
+    if step is None and line.startswith("["):
         m = _BRACKET_STEP.match(line)
         if m:
             step = int(m.group(1))
     return step
 
 
-def parse_text_line(line: str) -> list[MetricReport]:
-    """Rules 1 and 3 of the grammar on one complete, ANSI-free line (no table state)."""
-    stripped = line.strip()
-    if stripped.startswith("{") and stripped.endswith("}"):
-        reports = _parse_object_line(stripped)
-        if reports is not None:
-            return reports
-    if "=" not in line and ":" not in line:
-        return []
-    tokens = list(_TOKEN.finditer(line))
-    if not tokens:
-        return []
-    step = _line_steps(line, tokens)
-    out = []
-    for m in tokens:
-        name, sub = m.group("name"), m.group("sub")
+def _scan_tokens(line: str) -> tuple[list[tuple[str, float]], list[tuple[str, int]]]:
+    """Rule 3's ``name: value`` tokens, split into metrics and step keys."""
+    metrics: list[tuple[str, float]] = []
+    steps: list[tuple[str, int]] = []
+    for m in _TOKEN.finditer(line):
+        name, sub, text = m.group("name", "sub", "value")
         if sub is not None:
             name = f"{name}-{sub}"
         elif name.lower() in _STEP_RANK:
+            step = _step_from(text)
+            if step is not None:
+                steps.append((name, step))
             continue
-        value = _to_float(m.group("value"))
-        if value is not None:
-            out.append(MetricReport(name, value, step))
-    return out
+        metrics.append((name, float(text)))
+    return metrics, steps
+
+
+def parse_text_line(line: str) -> list[MetricReport]:
+    """Rules 1 and 3 of the grammar on one complete, ANSI-free line (no table state)."""
+    if line.startswith("{") or line.lstrip().startswith("{"):
+        stripped = line.strip()
+        if stripped.endswith("}"):
+            reports = _parse_object_line(stripped)
+            if reports is not None:
+                return reports
+    if "=" not in line and ":" not in line:
+        return []
+    metrics, steps = _scan_tokens(line)
+    if not metrics:
+        return []
+    step = _line_steps(line, steps)
+    return [MetricReport(name, value, step) for name, value in metrics]
 
 
 @dataclass
@@ -367,7 +370,7 @@ class MetricParser:
             step = _step_from(m.group("step")) if "step" in groups and m.group("step") is not None else None
             if step is None and "step" not in groups:
                 if not line_step_known:
-                    line_step = _line_steps(line, list(_TOKEN.finditer(line)))
+                    line_step = _line_steps(line, _scan_tokens(line)[1])
                     line_step_known = True
                 step = line_step
             out.append(MetricReport(name, value, step))
