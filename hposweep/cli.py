@@ -506,7 +506,8 @@ def parse_metrics(
 def main() -> None:
     """Entry point: run the app, turn HposweepError into a message and an exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of exiting.
+        rc = app(standalone_mode=False)
     except HposweepError as exc:
         _err(f"error: {exc}")
         sys.exit(exc.exit_code)
@@ -518,9 +519,6 @@ def main() -> None:
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
-    except _click_exceptions() as exc:  # usage errors: bad flag, missing argument
-        exc.show()
-        sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
     except BrokenPipeError:
         # `hposweep trials | head`: the reader went away; that is not an error.
         try:
@@ -528,9 +526,15 @@ def main() -> None:
         except OSError:
             pass
         sys.exit(0)
-
-
-def _click_exceptions() -> tuple[type[BaseException], ...]:
-    import click
-
-    return (click.ClickException,)
+    except Exception as exc:
+        # click (vendored by recent typer) signals usage errors with exceptions that know how to
+        # show themselves; anything else is a bug: one line, the traceback only on request.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
+        if os.environ.get("HPOSWEEP_DEBUG"):
+            raise
+        _err(f"error: internal error: {type(exc).__name__}: {exc}\n"
+             "  (this is a bug in hposweep; set HPOSWEEP_DEBUG=1 to see the traceback, and please report it)")
+        sys.exit(EXIT_FAILED)
+    sys.exit(rc if isinstance(rc, int) else 0)
