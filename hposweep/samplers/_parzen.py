@@ -44,6 +44,8 @@ class Dim:
     cells: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
     #: discrete: typical width of one cell (1 / number of values)
     cell: float = 0.0
+    #: discrete: all cells have width ``cell`` (linear ints and steps; log ints do not)
+    uniform: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,8 @@ class Bandwidth:
     prior_weight: float = 1.0
     #: categorical kernels keep this share of their mass off the observed choice (None: prior_weight/(n+1))
     cat_smoothing: float | None = None
-    #: discrete dimensions: widths at least this many cells
-    min_cells: float = 0.0
+    #: discrete dimensions: widths at least this many cells (>= 1 keeps the midpoint rule accurate)
+    min_cells: float = 1.0
 
 
 def _gap_widths(mus: np.ndarray) -> np.ndarray:
@@ -87,7 +89,7 @@ def _widths(mus: np.ndarray, n_dims: int, bw: Bandwidth, cell: float = 0.0) -> n
     else:
         # the prior sits at the centre of the range: it counts as a neighbour, like an observation
         sig = _gap_widths(np.concatenate((mus, [0.5])))[:n]
-    low = max(bw.min_width, 1.0 / min(100.0, n + 1.0) ** bw.clip_exponent, bw.min_cells * cell)
+    low = max(bw.min_width, 1.0 / min(100.0, n + 1.0) ** bw.clip_exponent, max(bw.min_cells, 1.0) * cell)
     return np.clip(sig, low, 1.0)
 
 
@@ -104,7 +106,13 @@ class ParzenEstimator:
         self.weights = w / w.sum()
         self.num = [j for j, dim in enumerate(self.dims) if dim.kind != CATEGORICAL]
         self.cont = [j for j in self.num if self.dims[j].kind == CONTINUOUS]
+        # linear ints/steps: kernel mass on a cell ~ cell width x density at its value (midpoint rule;
+        # widths are at least one cell, where that is accurate to a few percent and sums to ~1), so
+        # they share the fast quadratic-form path; log ints have unequal cells: exact normal CDFs.
+        self.smooth = [j for j in self.num if self.dims[j].kind == CONTINUOUS or self.dims[j].uniform]
         self.disc = [j for j in self.num if self.dims[j].kind == DISCRETE]
+        self.exact = [j for j in self.disc if not self.dims[j].uniform]
+        self._log_cell = float(sum(np.log(self.dims[j].cell) for j in self.smooth if self.dims[j].kind == DISCRETE))
         self.cat = [j for j, dim in enumerate(self.dims) if dim.kind == CATEGORICAL]
         k = n + 1
         self.mu = np.full((k, d), 0.5)
@@ -116,6 +124,7 @@ class ParzenEstimator:
         # log of the mass each truncated normal keeps inside [0, 1]
         self.log_z = np.log(np.maximum(ndtr((1 - mu) / sig) - ndtr(-mu / sig), _TINY))
         self.cat_p = [self._categorical_rows(obs[:, j].astype(int), self.dims[j].n_choices, bw) for j in self.cat]
+        self.cat_logp = [np.log(p).T.copy() for p in self.cat_p]  # choices x kernels
         self._prepare_continuous()
 
     @staticmethod
@@ -134,30 +143,33 @@ class ParzenEstimator:
 
     def _prepare_continuous(self) -> None:
         """Precompute the pieces of the quadratic form so log_pdf is two matrix products."""
-        if not self.cont:
+        if not self.smooth:
             return
-        mu, sig = self.mu[:, self.cont], self.sigma[:, self.cont]
+        mu, sig = self.mu[:, self.smooth], self.sigma[:, self.smooth]
         inv2 = 1.0 / sig**2
         self._q_inv2 = inv2.T  # d x k
         self._q_lin = (mu * inv2).T
-        zcols = [self.num.index(j) for j in self.cont]
+        zcols = [self.num.index(j) for j in self.smooth]
         self._q_const = (0.5 * (mu**2 * inv2).sum(axis=1) + np.log(sig).sum(axis=1)
-                         + self.log_z[:, zcols].sum(axis=1) + len(self.cont) * _LOG_SQRT_2PI)
+                         + self.log_z[:, zcols].sum(axis=1) + len(self.smooth) * _LOG_SQRT_2PI - self._log_cell)
 
     # --- density ---------------------------------------------------------------------------
     def log_kernels(self, x: np.ndarray) -> np.ndarray:
         """log of each kernel's density at each point: (points x kernels), mixture weights excluded."""
         out = np.zeros((x.shape[0], len(self.log_w)))
-        if self.cont:
-            xc = x[:, self.cont]
+        if self.smooth:
+            xc = x[:, self.smooth].copy()
+            for i, j in enumerate(self.smooth):
+                if self.dims[j].kind == DISCRETE:
+                    xc[:, i] = self.dims[j].cells(xc[:, i])[2]
             out -= 0.5 * ((xc**2) @ self._q_inv2) - xc @ self._q_lin + self._q_const
-        for j in self.disc:
+        for j in self.exact:
             a, b, _ = self.dims[j].cells(x[:, j])
             mu, sig = self.mu[:, j], self.sigma[:, j]
             mass = ndtr((b[:, None] - mu) / sig) - ndtr((a[:, None] - mu) / sig)
             out += np.log(np.maximum(mass, _TINY)) - self.log_z[:, self.num.index(j)]
-        for p, j in zip(self.cat_p, self.cat, strict=True):
-            out += np.log(p[:, x[:, j].astype(int)].T)
+        for lp, j in zip(self.cat_logp, self.cat, strict=True):
+            out += lp[x[:, j].astype(int)]
         return out
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:

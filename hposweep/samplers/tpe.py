@@ -85,7 +85,7 @@ class _ParamCodec:
             return Dim(CATEGORICAL, n_choices=len(self.param.choices))  # type: ignore[attr-defined]
         if self.kind == CONTINUOUS:
             return Dim(CONTINUOUS)
-        return Dim(DISCRETE, cells=self.cells, cell=1.0 / (self.param.n_values() or 1))
+        return Dim(DISCRETE, cells=self.cells, cell=1.0 / (self.param.n_values() or 1), uniform=self.m > 0)
 
     def encode(self, value: Any) -> float:
         p = self.param
@@ -282,7 +282,7 @@ class TPESampler(Sampler):
         constant_liar: bool = True,
         max_bad: int = 1000,
         categorical_smoothing: float | None = None,
-        min_cells: float = 0.0,
+        min_cells: float = 1.0,
         avoid_duplicates: bool = False,
         startup: str = "random",
     ) -> None:
