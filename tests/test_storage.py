@@ -21,6 +21,17 @@ from hposweep.storage import journal_path
 from hposweep.study import Study
 from hposweep.trial import TrialState
 
+_REAL_FSYNC = os.fsync
+
+
+@pytest.fixture(autouse=True)
+def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync only matters for a power cut, which no test can simulate, and costs up to ~15 ms on a busy
+    disk. Data written before a SIGKILL survives without it. The kill test turns it back on in its
+    writers so that compactions take their real time."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+
+
 #: fields of ``to_json()`` that may legitimately differ between a study and its reloaded copy
 VOLATILE = ("hposweep_version", "saved_at")
 
@@ -289,6 +300,7 @@ def _compact_often(every: int) -> None:
 
 
 def _writer(path: Path) -> None:
+    os.fsync = _REAL_FSYNC
     _compact_often(3)
     study = Study.load(path)  # marks the previous writer's running trial interrupted
     while True:
@@ -319,7 +331,7 @@ def test_sigkilled_writer_never_loses_an_acknowledged_trial(tmp_path: Path) -> N
     for _ in range(kills):
         pid, fd = _fork(lambda: _writer(path))
         buf = bytearray()
-        want, got = rnd.randint(0, 6), 0
+        want, got = rnd.randint(0, 4), 0
         deadline = time.monotonic() + 10
         while got < want and time.monotonic() < deadline:
             lines = _read_lines(fd, buf, 0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ from hposweep.errors import ConfigError, StudyError
 from hposweep.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
 from hposweep.study import Study
 from hposweep.trial import TrialState
+
+
+@pytest.fixture(autouse=True)
+def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the API, not durability (see test_storage.py); fsync can cost ~15 ms here."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
 @pytest.fixture
