@@ -49,15 +49,17 @@ from .base import FINISHED_STATES, Pruner, check_int, check_int_or_auto, earlies
 _IGNORED_STATES = (TrialState.INTERRUPTED,)
 
 
-def auto_min_resource(last_step: int, reduction_factor: int) -> int:
-    """``min_resource: auto``: first rung near 1/eta**2 of a full run (see the module docstring)."""
-    return max(1, (last_step + 1) // reduction_factor**2)
+def auto_min_resource(last_step: int, reduction_factor: int, rungs_below_full: int) -> int:
+    """``min_resource: auto``: the first rung ``reduction_factor ** rungs_below_full`` times below a full run."""
+    return max(1, (last_step + 1) // reduction_factor**rungs_below_full)
 
 
 class SuccessiveHalvingPruner(Pruner):
     """Asynchronous successive halving over the reported steps."""
 
     name = "asha"
+    #: ``min_resource: auto`` puts ASHA's first rung at 1/eta of a full run (see the module docstring)
+    AUTO_RUNGS_BELOW_FULL = 1
 
     def __init__(
         self,
@@ -91,7 +93,7 @@ class SuccessiveHalvingPruner(Pruner):
         if self._resource is None:
             first = earliest_complete(trials)
             if first is not None and first.last_step is not None:
-                self._resource = auto_min_resource(first.last_step, self.reduction_factor)
+                self._resource = auto_min_resource(first.last_step, self.reduction_factor, self.AUTO_RUNGS_BELOW_FULL)
         return self._resource
 
     def observe(self, trials: Sequence[Trial]) -> None:
@@ -157,10 +159,12 @@ class HyperbandPruner(Pruner):
     """Several successive-halving brackets, each trial in one, from eager to patient."""
 
     name = "hyperband"
+    #: ``min_resource: auto`` puts the eagerest bracket's first rung at 1/eta**2 of a full run
+    AUTO_RUNGS_BELOW_FULL = 2
 
     def __init__(
         self,
-        min_resource: int | str = 1,
+        min_resource: int | str = "auto",
         max_resource: int | str = "auto",
         reduction_factor: int = 3,
     ) -> None:
@@ -200,7 +204,7 @@ class HyperbandPruner(Pruner):
             if hi == "auto":
                 hi = first.last_step + 1
             if lo == "auto":
-                lo = auto_min_resource(first.last_step, self.reduction_factor)
+                lo = auto_min_resource(first.last_step, self.reduction_factor, self.AUTO_RUNGS_BELOW_FULL)
         assert isinstance(lo, int) and isinstance(hi, int)
         eta = self.reduction_factor
         n = 1

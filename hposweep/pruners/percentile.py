@@ -134,6 +134,8 @@ class PercentilePruner(Pruner):
     AUTO_TOP_FRACTION = 0.25
     #: auto warm-up: steps reported by fewer completed trials are not judged
     AUTO_MIN_TRIALS = 3
+    #: auto warm-up: the estimate is stretched by this factor (a new trial may start slower than any seen)
+    AUTO_SAFETY = 1.5
 
     def __init__(
         self,
@@ -184,7 +186,8 @@ class PercentilePruner(Pruner):
             return int(self.n_warmup_steps)
         n = len(self._curves)
         if n != self._auto_n and (n <= 50 or n >= 1.1 * self._auto_n):
-            self._auto = self._estimate_warmup()
+            estimate = self._estimate_warmup()
+            self._auto = None if estimate is None else math.ceil(estimate * self.AUTO_SAFETY)
             self._auto_n = n
         return self._auto
 
@@ -205,7 +208,7 @@ class PercentilePruner(Pruner):
         finals = [c.final for c in members]
         if spearman([c.best[step] for c in members], finals) < self.AUTO_MIN_RHO:  # type: ignore[arg-type]
             return False
-        n_top = max(1, math.ceil(self.AUTO_TOP_FRACTION * len(members)))
+        n_top = max(1, math.ceil(self.AUTO_TOP_FRACTION * self.percentile / 50.0 * len(members)))
         top = sorted(members, key=lambda c: c.final)[:n_top]  # type: ignore[arg-type, return-value]
         values = self._by_step[step]
         for c in top:
