@@ -188,6 +188,8 @@ def run(
     no_progress: bool = typer.Option(False, "--no-progress", help="Plain log lines instead of the live display."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
     json_out: bool = typer.Option(False, "--json", help="Print the final summary as one JSON object on stdout."),
+    lease: float = typer.Option(60.0, "--lease", help="Seconds without a heartbeat after which another worker re-runs a trial."),
+    create_only: bool = typer.Option(False, "--create-only", hidden=True),
 ) -> None:
     """Run a sweep: each trial runs COMMAND with the trial's params.
 
@@ -230,8 +232,10 @@ def run(
         command=cmd, metrics=names, shell=shell, pass_mode=pass_mode, objective=objective,
         metric_regex=metric_regex, timeout=_parse_duration(timeout, "--timeout"),
         time_budget=_parse_duration(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
-        prune_grace=prune_grace, jobs=jobs, gpus=None,
+        prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease,
     )
+    if lease <= 0:
+        raise UsageError("--lease must be a positive number of seconds")
     if metric_regex:
         from .metrics import MetricParser
 
@@ -272,8 +276,12 @@ def run(
         _err(f"[hposweep] moved the old study to {backup}")
     folder = os.path.dirname(os.path.abspath(checkpoint))
     os.makedirs(folder, exist_ok=True)
-    study.update_meta(target_trials=target)
     study.save(checkpoint)
+    study.update_meta(target_trials=target)
+    if create_only:
+        study.close()
+        _err(f"[hposweep] created {checkpoint} ({target} trials); start workers with: hposweep worker {checkpoint}")
+        return
     _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
 
 
@@ -346,6 +354,89 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
         _err(f"[hposweep] interrupted; continue with: hposweep resume {study.path}")
 
 
+@app.command(context_settings=_RUN_CONTEXT)
+def create(
+    command: list[str] = typer.Argument(None, help="The training command, after `--`.", show_default=False),
+    space: str = typer.Option(..., "--space", "-s", help="Search-space YAML file."),
+    trials: int | None = typer.Option(None, "--trials", "-n", help="Finished trials to reach."),
+    metric: list[str] | None = typer.Option(None, "--metric", "-m", help="Metric to optimize (repeat for several)."),
+    direction: list[str] | None = typer.Option(None, "--direction", "-d", help="minimize or maximize."),
+    sampler: str | None = typer.Option(None, help="Sampler name (default: YAML, else tpe)."),
+    pruner: str | None = typer.Option(None, help="Pruner name (default: YAML, else none)."),
+    seed: int | None = typer.Option(None, help="Random seed."),
+    checkpoint: str = typer.Option(DEFAULT_CHECKPOINT, "--checkpoint", "-c", help="Study JSON file to write."),
+    timeout: str | None = typer.Option(None, help="Per-trial time limit: 90s, 30m, 2h."),
+    max_failures: int = typer.Option(5, "--max-failures", help="Stop after this many failed trials in a row."),
+    pass_mode: str = typer.Option("args", "--pass", help="args, hydra or none."),
+    shell: bool = typer.Option(False, "--shell", help="Run the command through /bin/sh."),
+    metric_regex: str | None = typer.Option(None, "--metric-regex", help="Regex with named groups name/value/step."),
+    objective: str = typer.Option("last", help="last or best."),
+    grace: float = typer.Option(10.0, help="Seconds between SIGTERM and SIGKILL."),
+    prune_grace: float = typer.Option(10.0, "--prune-grace", help="Grace period for pruned trials."),
+    lease: float = typer.Option(60.0, "--lease", help="Heartbeat lease of running trials, in seconds."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing checkpoint (keeps a backup)."),
+) -> None:
+    """Create a study without running it, for `hposweep worker` processes to share.
+
+    Example: hposweep create --space space.yaml --trials 100 --checkpoint /nfs/sweep.json -- python train.py
+    """
+    run(command=command, space=space, trials=trials, metric=metric, direction=direction, sampler=sampler,
+        pruner=pruner, seed=seed, checkpoint=checkpoint, timeout=timeout, time_budget=None,
+        max_failures=max_failures, jobs=1, gpus=None, pass_mode=pass_mode, shell=shell, metric_regex=metric_regex,
+        objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, no_progress=True,
+        quiet=True, json_out=False, lease=lease, create_only=True)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def worker(
+    checkpoint: str = typer.Argument(..., help="The shared study JSON file (from `run` or `create`)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Trials this worker runs at once."),
+    gpus: str | None = typer.Option(None, help="GPU ids for this worker's slots, or `auto`."),
+    lease: float | None = typer.Option(None, "--lease", help="Heartbeat lease in seconds (default: as recorded)."),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Join a study and run its trials until the target is reached; any number of workers may share one file.
+
+    Example: for i in 1 2 3 4; do hposweep worker study.json & done; wait
+    """
+    from .runner import parse_gpus
+    from .study import Study
+
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    # recover=False: the running trials belong to live workers; expired leases are re-run instead.
+    study = Study.load(find_checkpoint(checkpoint), recover=False)
+    opts, target = _options_from_settings(study, jobs=jobs)
+    opts.gpus = parse_gpus(gpus, jobs) if gpus else None
+    if lease is not None:
+        if lease <= 0:
+            raise UsageError("--lease must be a positive number of seconds")
+        opts.lease = lease
+    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+
+
+def _options_from_settings(study: Any, *, jobs: int | None = None, time_budget: str | None = None) -> tuple[Any, int]:
+    """Run options as recorded in the study's settings (resume and worker run trials the same way)."""
+    from .runner import RunOptions
+
+    s = study.settings
+    if not s.get("command"):
+        raise UsageError(f"{study.path} records no command (was it made with the Python API?)")
+    target = int(study.meta.get("target_trials") or s.get("trials") or 0)
+    opts = RunOptions(
+        command=s["command"], metrics=[m["name"] for m in s.get("metrics") or [{"name": s.get("metric")}]],
+        shell=bool(s.get("shell")), pass_mode=s.get("pass", "args"), objective=s.get("objective", "last"),
+        metric_regex=s.get("metric_regex"), timeout=s.get("timeout"),
+        time_budget=_parse_duration(time_budget, "--time-budget") if time_budget else s.get("time_budget"),
+        max_failures=int(s.get("max_failures", 5)), grace=float(s.get("grace", 10.0)),
+        prune_grace=float(s.get("prune_grace", 10.0)), jobs=jobs or int(s.get("jobs") or 1), gpus=s.get("gpus"),
+        lease=float(s.get("lease") or 60.0),
+    )
+    return opts, target
+
+
 # --- resume ------------------------------------------------------------------------------------
 @app.command(epilog=EXIT_CODES_HELP)
 def resume(
@@ -361,27 +452,15 @@ def resume(
 
     Example: hposweep resume hposweep-study.json --trials 80
     """
-    from .runner import RunOptions
     from .study import Study
 
     study = Study.load(find_checkpoint(checkpoint))
-    s = study.settings
-    if not s.get("command"):
-        raise UsageError(f"{checkpoint} records no command (was it made with the Python API?)")
-    target = int(study.meta.get("target_trials") or s.get("trials") or 0)
+    opts, target = _options_from_settings(study, jobs=jobs, time_budget=time_budget)
     if trials is not None:
         if trials < target:
             _err(f"[hposweep] note: --trials {trials} is below the recorded target {target}; keeping {target}")
         target = max(target, trials)
         study.update_meta(target_trials=target)
-    opts = RunOptions(
-        command=s["command"], metrics=[m["name"] for m in s.get("metrics") or [{"name": s.get("metric")}]],
-        shell=bool(s.get("shell")), pass_mode=s.get("pass", "args"), objective=s.get("objective", "last"),
-        metric_regex=s.get("metric_regex"), timeout=s.get("timeout"),
-        time_budget=_parse_duration(time_budget, "--time-budget") if time_budget else s.get("time_budget"),
-        max_failures=int(s.get("max_failures", 5)), grace=float(s.get("grace", 10.0)),
-        prune_grace=float(s.get("prune_grace", 10.0)), jobs=jobs or int(s.get("jobs") or 1), gpus=s.get("gpus"),
-    )
     if time_budget:
         study.update_meta(time_used=0.0)
     if study.n_finished >= target:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .cmdline import build_argv, build_shell_command, trial_env, write_params_file
 from .display import Display
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError, StudyError
 from .launcher import LaunchError, TrialProcess, poll_many
 from .metrics import MetricTracker
 from .study import Study
@@ -48,13 +48,14 @@ class RunOptions:
     gpus: list[str] | None = None
     cwd: str | None = None
     logs_dir: str | None = None
+    lease: float = 60.0  # a running trial whose worker sent no heartbeat for this long is re-run
 
     def to_settings(self) -> dict[str, Any]:
         return {
             "command": self.command, "shell": self.shell, "pass": self.pass_mode, "objective": self.objective,
             "metric_regex": self.metric_regex, "timeout": self.timeout, "time_budget": self.time_budget,
             "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
-            "jobs": self.jobs, "gpus": self.gpus,
+            "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease,
         }
 
 
@@ -114,6 +115,7 @@ class Runner:
         self._last_meta_save = time.monotonic()
         self.started = 0
         self.steps_saved = 0
+        self._last_housekeeping = 0.0
 
     # --- signals -------------------------------------------------------------------------
     def request_stop(self, hard: bool = False) -> None:
@@ -194,6 +196,7 @@ class Runner:
         old = self._install_signals()
         try:
             while True:
+                self._housekeeping()
                 while self._can_start():
                     self._start_one()
                     if self._launch_error is not None:
@@ -201,6 +204,9 @@ class Runner:
                 if self._launch_error is not None and not self.running:
                     break
                 if not self.running:
+                    if self._wait_for_others():
+                        time.sleep(min(1.0, self.opts.lease / 4))
+                        continue
                     break
                 self._poll()
                 left = self._budget_left()
@@ -218,6 +224,31 @@ class Runner:
                 signal.signal(sig, handler)
             self._save_budget(force=True)
         return self._result()
+
+    def _housekeeping(self, force: bool = False) -> None:
+        """Heartbeats for our trials, re-runs for trials whose worker died, news from other workers."""
+        now = time.monotonic()
+        if not force and now - self._last_housekeeping < min(1.0, self.opts.lease / 4):
+            return
+        self._last_housekeeping = now
+        wall = time.time()
+        beat_every = self.opts.lease / 4
+        for r in self.running.values():
+            if wall - float(r.trial.info.get("heartbeat") or r.trial.started_at or 0) >= beat_every:
+                self.study.update_info(r.trial, heartbeat=wall)
+        self.study.refresh()
+        mine = set(self.running)
+        expired = [n for n in self.study.reap_expired(self.opts.lease) if n not in mine]
+        for n in expired:
+            self.display.message(f"trial {n} lost its worker (no heartbeat for {self.opts.lease:g}s): re-running it")
+
+    def _wait_for_others(self) -> bool:
+        """Nothing of ours runs: wait while other workers' trials might still need a re-run."""
+        if self.stop_reason is not None or self._launch_error is not None:
+            return False
+        if self.study.n_finished >= self.target:
+            return False
+        return bool(self.study.running_trials) or bool(self.study.queue)
 
     def _result(self) -> RunResult:
         n_complete = len(self.study.trials_in(TrialState.COMPLETE))
@@ -322,6 +353,13 @@ class Runner:
                 self._finish(r)
 
     def _finish(self, r: _Running) -> None:
+        try:
+            self._finish_inner(r)
+        except StudyError as exc:
+            # Another worker re-ran this trial after our heartbeats stopped reaching the file.
+            self.display.message(f"trial {r.trial.number}: result not recorded ({exc.message})")
+
+    def _finish_inner(self, r: _Running) -> None:
         self.running.pop(r.trial.number, None)
         proc, tracker, trial = r.proc, r.tracker, r.trial
         duration = None

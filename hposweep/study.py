@@ -290,6 +290,26 @@ class Study:
             t = self._own(trial)
             self._emit({"op": "info", "number": t.number, "fields": fields}, durable=False)
 
+    def refresh(self) -> None:
+        """Apply what other processes (workers sharing the file) wrote since we last looked."""
+        with self._transaction():
+            pass
+
+    def reap_expired(self, lease: float, *, now: float | None = None) -> list[int]:
+        """Running trials whose heartbeat is older than ``lease`` seconds lost their worker
+        (SIGKILL, lost node): mark them interrupted and queue their params first for a re-run.
+
+        The heartbeat is wall-clock time written by the worker running the trial; workers on
+        several machines therefore need clocks in sync to well under the lease (NTP does that).
+        """
+        now = time.time() if now is None else now
+        with self._transaction():
+            expired = [t.number for t in self.trials if t.state is TrialState.RUNNING
+                       and now - float(t.info.get("heartbeat") or t.started_at or now) > lease]
+            if expired:
+                self.recover_running(expired, reason=f"its worker stopped sending heartbeats (lease {lease:g}s)")
+        return expired
+
     def sampler_exhausted(self) -> bool:
         return not self.queue and self.sampler.exhausted(self.space, self._context(len(self.trials)))
 
