@@ -17,10 +17,16 @@ the script says so on stderr and stops (hposweep records a non-finite objective 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
-import numpy as np
+# Matrices this small gain nothing from BLAS threads, and `hposweep run -j N` runs N trials at once:
+# one thread each avoids N x cores threads fighting over the CPUs.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hposweep.cmdline import (
     build_argv,
@@ -137,3 +139,8 @@ def test_env_reaches_the_process_and_params_file(tmp_path) -> None:
     trial, text = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                             check=True).stdout)
     assert trial == "5" and json.loads(text) == {"lr": 0.1, "act": "relu"}
+
+
+@given(st.floats(allow_nan=False))
+def test_every_float_round_trips(v: float) -> None:
+    assert float(format_value(v)) == v

@@ -6,6 +6,8 @@ import json
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hposweep.errors import ConfigError
 from hposweep.metrics import (
@@ -203,3 +205,24 @@ def test_tracker_maximize_and_missing() -> None:
     tr.add_all([R("acc", 0.5, 1), R("acc", 0.7, 2), R("acc", 0.6, 3)])
     assert tr.objectives["acc"].best == 0.7
     assert tr.missing() == ["loss"] and tr.final_values() is None
+
+
+STREAM = (
+    "Epoch 1/2\n\x1b[1m32/32\x1b[0m - loss: 0.5 - val_loss: 0.6\r\n"
+    "epoch=2 train/loss=0.25 acc=91%\rloss=nan step=7\n{\"val_loss\": 0.125, \"epoch\": 3}\n"
+    "val_loss=0.1 \u2588\u2588 done"
+).encode()
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=8))
+def test_chunking_does_not_change_the_reports(cuts: list[int]) -> None:
+    whole = MetricParser()
+    expected = pairs(whole.feed(STREAM) + whole.flush())
+    p = MetricParser()
+    got = []
+    bounds = [0, *sorted(cuts), len(STREAM)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        got += p.feed(STREAM[a:b])
+    got += p.flush()
+    assert repr(pairs(got)) == repr(expected)  # repr: nan == nan
+    assert len(expected) == 7
