@@ -32,6 +32,10 @@ read in this order:
      ``version=1.2.3`` and ``2024-01-01`` give nothing, and a tqdm bar ``Training: 50%|###``
      (a percentage followed by ``|``) is not a metric either.
 
+   Only the word before the separator is the name: ``Test loss: 0.3`` reports ``loss``. A name and
+   a value with no separator (``loss 0.3``) or a rich/box table is not read: use the metrics file or
+   ``--metric-regex`` for those. Names are case-sensitive and matched exactly.
+
 Steps: a report's step comes from a *step key* on the same line, in this order of preference:
 ``epoch``, ``step``, ``global_step``, ``iteration``, ``iter`` (any case). Epochs come first because
 a batch counter depends on the batch size, which is often one of the swept parameters. A step key
