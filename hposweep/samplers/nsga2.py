@@ -21,6 +21,7 @@ running or finished trial is mutated again (a few times at most) rather than eva
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -223,9 +224,14 @@ class NSGA2Sampler(Sampler):
     def _select(self, pool: Sequence[Trial], directions: Sequence[str]) -> list[Member]:
         """Keep ``population_size`` trials: whole fronts, the last one cut by crowding or hypervolume."""
         size = self.population_size
-        good = [t for t in pool if _usable(t, len(directions))]
-        pruned = [t for t in pool if not _usable(t, len(directions)) and t.state is TrialState.PRUNED]
-        failed = [t for t in pool if not _usable(t, len(directions)) and t.state is not TrialState.PRUNED]
+        good: list[Trial] = []
+        pruned: list[Trial] = []
+        failed: list[Trial] = []
+        for t in pool:
+            if _usable(t, len(directions)):
+                good.append(t)
+            else:
+                (pruned if t.state is TrialState.PRUNED else failed).append(t)
         members: list[Member] = []
         if good:
             values = to_minimize([t.values for t in good], directions)
@@ -266,7 +272,7 @@ class NSGA2Sampler(Sampler):
 def _usable(t: Trial, m: int) -> bool:
     return (
         t.state is TrialState.COMPLETE and t.values is not None and len(t.values) == m
-        and all(np.isfinite(t.values))
+        and all(math.isfinite(v) for v in t.values)
     )
 
 
