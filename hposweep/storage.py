@@ -113,6 +113,17 @@ def read_snapshot(path: str) -> dict[str, Any]:
     return state
 
 
+def looks_like_checkpoint(path: str) -> bool:
+    """A cheap look at the first bytes: ``Study.load`` uses it to avoid parsing a big file twice
+    (once to reject a foreign file before taking the lock, once under the lock)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return False
+    return head.startswith(b'{"format":"' + FORMAT_NAME.encode() + b'"')
+
+
 def read_journal(path: str, offset: int = 0, after_seq: int = -1) -> tuple[list[dict[str, Any]], int]:
     """Events with ``seq > after_seq`` from byte ``offset``; returns them and the offset read up to.
 
