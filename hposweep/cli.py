@@ -516,6 +516,51 @@ def show(
     print_trial(_load_readonly(checkpoint), number)
 
 
+# --- importance / report ---------------------------------------------------------------------------
+@app.command()
+def importance(
+    checkpoint: str | None = typer.Argument(None, help="Study JSON (default: the study in this folder)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    objective: str = typer.Option("0", "--objective", help="Multi-objective: the metric name or index."),
+    bootstrap: int = typer.Option(100, "--bootstrap", help="Bootstrap resamples for the uncertainty (0: none)."),
+) -> None:
+    """Which parameters mattered: PED-ANOVA importance with bootstrap uncertainty.
+
+    Example: hposweep importance runs/sweep.json --format json
+    """
+    from .importance import compute_importance
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown --format {fmt!r}", hint="choose table or json")
+    study = _load_readonly(checkpoint)
+    obj: int | str = int(objective) if objective.isdigit() else objective
+    result = compute_importance(study, n_bootstrap=max(0, bootstrap), objective=obj)
+    if fmt == "json":
+        from .runner import dumps_json
+
+        _out(dumps_json(result.to_json()))
+    else:
+        _out(result.format_table())
+
+
+@app.command()
+def report(
+    checkpoint: str | None = typer.Argument(None, help="Study JSON (default: the study in this folder)."),
+    output: str = typer.Option("report.html", "--output", "-o", help="HTML file to write."),
+    title: str | None = typer.Option(None, "--title", help="Title of the report."),
+) -> None:
+    """Write a self-contained HTML report (opens offline): history, importances, slices, contours, curves, trials.
+
+    Needs the optional extra: pip install "hposweep[report]".
+    Example: hposweep report runs/sweep.json -o report.html
+    """
+    from .report import write_report
+
+    study = _load_readonly(checkpoint)
+    size = write_report(study, output, title=title)
+    _err(f"[hposweep] wrote {output} ({size / 1024:.0f} KiB); open it in a browser, no network needed")
+
+
 # --- validate / parse-metrics ----------------------------------------------------------------------
 @app.command()
 def validate(space: str = typer.Argument(..., help="Search-space YAML file.")) -> None:
