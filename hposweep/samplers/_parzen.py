@@ -64,16 +64,26 @@ class Bandwidth:
     prior_weight: float = 1.0
     #: categorical kernels keep this share of their mass off the observed choice (None: prior_weight/(n+1))
     cat_smoothing: float | None = None
+    #: the prior's centre counts as a neighbour in the gap rule
+    gap_prior: bool = True
+    #: the domain ends count as neighbours in the gap rule
+    gap_endpoints: bool = True
     #: discrete dimensions: widths at least this many cells (>= 1 keeps the midpoint rule accurate)
     min_cells: float = 1.0
 
 
-def _gap_widths(mus: np.ndarray) -> np.ndarray:
-    """Per kernel, the larger of its gaps to the left and right neighbours (domain ends included)."""
+def _gap_widths(mus: np.ndarray, endpoints: bool = True) -> np.ndarray:
+    """Per kernel, the larger of its gaps to the left and right neighbours.
+
+    With ``endpoints`` the domain ends count as neighbours; without, the outermost kernels take
+    their inner gap only (they do not widen just because they sit far from a bound).
+    """
     order = np.argsort(mus, kind="stable")
     s = mus[order]
     padded = np.concatenate(([0.0], s, [1.0]))
     gaps = np.maximum(padded[1:-1] - padded[:-2], padded[2:] - padded[1:-1])
+    if not endpoints and len(s) >= 2:
+        gaps[0], gaps[-1] = s[1] - s[0], s[-1] - s[-2]
     out = np.empty_like(mus)
     out[order] = gaps
     return out
@@ -87,8 +97,10 @@ def _widths(mus: np.ndarray, n_dims: int, bw: Bandwidth, cell: float = 0.0) -> n
     if bw.rule == "scott":
         sig = np.full(n, 0.2 * (n + 1) ** (-1.0 / (n_dims + 4)))
     else:
-        # the prior sits at the centre of the range: it counts as a neighbour, like an observation
-        sig = _gap_widths(np.concatenate((mus, [0.5])))[:n]
+        if bw.gap_prior:  # the prior sits at the centre of the range: a neighbour like an observation
+            sig = _gap_widths(np.concatenate((mus, [0.5])), bw.gap_endpoints)[:n]
+        else:
+            sig = _gap_widths(mus, bw.gap_endpoints)
     low = max(bw.min_width, 1.0 / min(100.0, n + 1.0) ** bw.clip_exponent, max(bw.min_cells, 1.0) * cell)
     return np.clip(sig, low, 1.0)
 

@@ -246,6 +246,24 @@ def recency_weights(n: int, flat: int = 25) -> np.ndarray:
     return np.concatenate((np.linspace(1.0 / n, 1.0, n - flat), np.ones(flat)))
 
 
+def ei_weights(tier: np.ndarray, loss: np.ndarray, good: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Good-group weights proportional to each trial's improvement over the split threshold.
+
+    The better a good trial, the more of l(x) it gets (Watanabe 2023, "EI weighting"); the trial
+    right at the threshold keeps a small share. Uniform when the group holds pruned trials.
+    """
+    n = len(good)
+    if n == 0 or tier[good].any() or not np.isfinite(loss[good]).all():
+        return np.ones(n)
+    ok_bad = bad[(tier[bad] == _COMPLETE) & np.isfinite(loss[bad])]
+    thr = loss[ok_bad].min() if len(ok_bad) else loss[good].max()
+    gain = thr - loss[good]
+    scale = gain.max()
+    if not scale > 0:
+        return np.ones(n)
+    return 0.1 + gain / scale
+
+
 def propose(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generator, n_candidates: int,
             seen: np.ndarray | None = None) -> np.ndarray:
     """Draw candidates from l(x) and return the one maximizing log l(x) - log g(x).
@@ -276,15 +294,18 @@ class TPESampler(Sampler):
         gamma: float = 0.1,
         max_good: int = 25,
         bandwidth: str = "gap",
-        min_bandwidth: float = 0.0,
-        magic_clip_exponent: float = 1.0,
+        min_bandwidth: float = 0.03,
+        magic_clip_exponent: float = 2.0,
         prior_weight: float = 1.0,
         constant_liar: bool = True,
         max_bad: int = 1000,
         categorical_smoothing: float | None = None,
         min_cells: float = 1.0,
         avoid_duplicates: bool = False,
-        startup: str = "random",
+        startup: str = "sobol",
+        weighting: str = "uniform",
+        gap_prior: bool = False,
+        gap_endpoints: bool = False,
     ) -> None:
         if not isinstance(n_startup_trials, int) or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be a whole number >= 0, got {n_startup_trials!r}")
@@ -305,12 +326,18 @@ class TPESampler(Sampler):
         self.max_bad = int(max_bad)
         if startup not in ("random", "sobol"):
             raise ValueError(f"startup must be 'random' or 'sobol', got {startup!r}")
+        if weighting not in ("uniform", "ei"):
+            raise ValueError(f"weighting must be 'uniform' or 'ei', got {weighting!r}")
+        self.weighting = weighting
         self.avoid_duplicates = bool(avoid_duplicates)
         self.startup = startup
         self._seed: int | None = None
-        self.bandwidth = Bandwidth(bandwidth, float(min_bandwidth), float(magic_clip_exponent), float(prior_weight),
-                                   None if categorical_smoothing is None else float(categorical_smoothing),
-                                   float(min_cells))
+        self.bandwidth = Bandwidth(
+            rule=bandwidth, min_width=float(min_bandwidth), clip_exponent=float(magic_clip_exponent),
+            prior_weight=float(prior_weight),
+            cat_smoothing=None if categorical_smoothing is None else float(categorical_smoothing),
+            min_cells=float(min_cells), gap_prior=bool(gap_prior), gap_endpoints=bool(gap_endpoints),
+        )
         self._space: SearchSpace | None = None
         self._codecs: list[_ParamCodec] = []
         self._dims: list[Dim] = []
@@ -396,7 +423,10 @@ class TPESampler(Sampler):
             bad_z = np.concatenate((bad_z, zr[~np.isnan(zr).any(axis=1)]))
         bad_z = bad_z[-self.max_bad:]
         dims = [self._dims[i] for i in group]
-        l_est = ParzenEstimator(good_z, np.ones(len(good_z)), dims, self.bandwidth)
+        good_w = np.ones(len(good_z))
+        if self.weighting == "ei":
+            good_w = ei_weights(h.tier[rows], h.loss[rows], good_idx, bad_idx)
+        l_est = ParzenEstimator(good_z, good_w, dims, self.bandwidth)
         g_est = ParzenEstimator(bad_z, recency_weights(len(bad_z)), dims, self.bandwidth)
         seen = None
         if self.avoid_duplicates and all(d.kind != CONTINUOUS for d in dims):
