@@ -348,8 +348,9 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
             if best is not None:
                 _out(f"best trial {best.number}: {study.settings.get('metric', 'value')}={fmt_value(best.value)}  "
                      f"{fmt_params(best.params)}")
-        if result.pruned_steps_saved:
-            _out(f"pruning saved {result.pruned_steps_saved} steps")
+        n_pruned = summary["states"].get("pruned", 0)
+        if n_pruned:
+            _out(f"pruning stopped {n_pruned} trials early and saved {summary['pruning_steps_saved']} steps")
     if result.stopped_by == "interrupt":
         _err(f"[hposweep] interrupted; continue with: hposweep resume {study.path}")
 

@@ -75,7 +75,6 @@ class RunResult:
     message: str
     started: int = 0
     stopped_by: str | None = None  # None | "interrupt" | "time_budget" | "failures" | "exhausted"
-    pruned_steps_saved: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,7 +113,6 @@ class Runner:
         self._t0 = time.monotonic()
         self._last_meta_save = time.monotonic()
         self.started = 0
-        self.steps_saved = 0
         self._last_housekeeping = 0.0
 
     # --- signals -------------------------------------------------------------------------
@@ -255,18 +253,18 @@ class Runner:
         if self._launch_error is not None:
             raise self._launch_error
         if self.stop_reason == "interrupt":
-            return RunResult(EXIT_INTERRUPTED, "interrupted", self.started, "interrupt", self.steps_saved)
+            return RunResult(EXIT_INTERRUPTED, "interrupted", self.started, "interrupt")
         if self.stop_reason == "failures":
             return RunResult(
                 EXIT_FAILED,
                 f"stopped after {self.opts.max_failures} failed trials in a row (--max-failures)",
-                self.started, "failures", self.steps_saved,
+                self.started, "failures",
             )
         code = EXIT_OK if n_complete else EXIT_FAILED
         msg = "sweep finished" if code == EXIT_OK else "no trial completed"
         if self.stop_reason == "time_budget":
             msg = "time budget ended the sweep" + ("" if code == EXIT_OK else "; no trial completed")
-        return RunResult(code, msg, self.started, self.stop_reason, self.steps_saved)
+        return RunResult(code, msg, self.started, self.stop_reason)
 
     def _free_slot(self) -> int:
         used = {r.slot for r in self.running.values()}
@@ -371,11 +369,8 @@ class Runner:
             info["pruned_at_step"] = r.pruned_at
             hist = tracker.primary
             value = hist.intermediate.get(r.pruned_at, hist.last)
-            max_step = self.study.meta.get("max_step_seen")
             self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED, info=info,
                             user_attrs=attrs)
-            if max_step is not None:
-                self.steps_saved += max(0, int(max_step) - int(r.pruned_at))
             self._fail_streak = 0
         elif r.interrupted:
             reason = proc.stop_reason or "interrupted"
@@ -389,7 +384,6 @@ class Runner:
                 if values is not None:
                     info["values_seen"] = values
                 self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": reason}, user_attrs=attrs)
-        self._note_max_step(tracker)
         if trial.state is TrialState.FAILED:
             self._fail_streak += 1
             if self._fail_streak >= self.opts.max_failures > 0 and self.stop_reason is None:
@@ -399,11 +393,6 @@ class Runner:
             self._fail_streak = 0
         tail = proc.tail(10) if trial.state is TrialState.FAILED else None
         self.display.trial_finished(trial, tail)
-
-    def _note_max_step(self, tracker: MetricTracker) -> None:
-        last = tracker.primary.last_step
-        if last is not None and last > int(self.study.meta.get("max_step_seen", -1)):
-            self.study.update_meta(max_step_seen=last)
 
     def _outcome(self, proc: TrialProcess, tracker: MetricTracker) -> tuple[list[float] | None, str | None]:
         values = tracker.final_values(self.opts.objective)
@@ -449,7 +438,7 @@ def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
         "states": counts,
         "directions": list(study.directions),
         "metrics": study.settings.get("metrics"),
-        "pruning_steps_saved": result.pruned_steps_saved,
+        "pruning_steps_saved": pruning_steps_saved(study),
     }
     if study.is_multi_objective:
         out["best_trials"] = [{"number": t.number, "values": t.values, "params": t.params}
@@ -458,6 +447,16 @@ def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
         best = study.best_trial
         out["best"] = None if best is None else {"number": best.number, "value": best.value, "params": best.params}
     return out
+
+
+def pruning_steps_saved(study: Study) -> int:
+    """Steps pruned trials did not run: the longest complete trial's last step minus each pruning step."""
+    full = [t.last_step for t in study.trials if t.state is TrialState.COMPLETE and t.last_step is not None]
+    if not full:
+        return 0
+    longest = max(full)
+    return sum(max(0, longest - int(t.info.get("pruned_at_step", t.last_step or 0)))
+               for t in study.trials if t.state is TrialState.PRUNED)
 
 
 def dumps_json(obj: Any) -> str:
