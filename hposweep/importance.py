@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
@@ -107,7 +107,6 @@ class ImportanceResult:
     method: str = METHOD
     #: sum of raw divergences (0 means no parameter separates good trials from the rest)
     total_raw: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float]:
         """``{name: share}``, most important first."""

@@ -320,7 +320,7 @@ def parallel_figure(study: Study, trials: Sequence[Trial], title: str) -> Figure
     line = {"color": color, "colorscale": COLORSCALE, "showscale": True,
             "reversescale": _reverse_scale(study.directions[0]), "colorbar": {"title": {"text": names[0]}}}
     data = [{"type": "parcoords", "dimensions": dims, "line": line}]
-    return {"data": data, "layout": _layout(title, height=460, margin={"l": 70, "r": 70, "t": 80, "b": 40})}
+    return {"data": data, "layout": _layout(title, height=480, margin={"l": 70, "r": 70, "t": 110, "b": 40})}
 
 
 def best_trials_for_parallel(study: Study) -> list[Trial]:
