@@ -476,3 +476,22 @@ def test_hyperband_trials_compete_only_within_their_bracket() -> None:
     same1 = [tr(n, [5.0, 0.1, 0.1, 0.1]) for n in b1[1:6]]
     assert not p.should_prune(tr(b1[0], [5.0, 3.0], R), same1)
     assert p.should_prune(tr(b1[0], [5.0, 3.0, 3.0, 3.0], R), same1)
+
+
+def test_hyperband_cache_matches_a_fresh_pruner() -> None:
+    rng = random.Random(3)
+    trials: list[Trial] = []
+    long_lived = hyperband(seed=1, max_resource=9)
+    for number in range(60):
+        t = tr(number, {}, R)
+        for s in range(10):
+            t.intermediate[s] = rng.uniform(0, 10)
+            decision = long_lived.should_prune(t, trials)
+            assert decision == hyperband(seed=1, max_resource=9).should_prune(t, trials)
+            if decision:
+                t.state = P
+                break
+        if t.state == R:
+            t.state = C
+        trials.append(t)
+    assert any(t.state == P for t in trials) and any(t.state == C for t in trials)

@@ -180,6 +180,8 @@ class HyperbandPruner(Pruner):
         self._brackets: list[SuccessiveHalvingPruner] = []
         self._budgets: list[int] = []
         self._assigned: dict[int, int] = {}
+        #: finished trials already folded into their bracket's rung lists
+        self._settled: set[int] = set()
 
     @property
     def n_brackets(self) -> int | None:
@@ -235,7 +237,17 @@ class HyperbandPruner(Pruner):
             return False
         b = self.bracket_of(trial.number)
         assert b is not None
-        same = [t for t in others if self.bracket_of(t.number) == b]
+        # Finished trials are handed to their bracket's cache once; only running ones are sorted each call.
+        settled, same = self._settled, []
+        for t in others:
+            if t.number in settled:
+                continue
+            tb = self.bracket_of(t.number)
+            if t.state in FINISHED_STATES:
+                settled.add(t.number)
+                self._brackets[tb]._absorb([t])  # type: ignore[index]
+            elif tb == b:
+                same.append(t)
         return self._brackets[b].should_prune(trial, same)
 
 

@@ -136,6 +136,8 @@ class PercentilePruner(Pruner):
     AUTO_MIN_TRIALS = 3
     #: auto warm-up: the estimate is stretched by this factor (a new trial may start slower than any seen)
     AUTO_SAFETY = 1.5
+    #: auto warm-up: at most this many completed trials (evenly spread over the finish order) are used
+    AUTO_MAX_TRIALS = 300
 
     def __init__(
         self,
@@ -169,14 +171,22 @@ class PercentilePruner(Pruner):
     # -- cache of completed trials -------------------------------------------------------------
 
     def _absorb(self, others: Sequence[Trial]) -> None:
+        fresh: dict[int, list[float]] = {}
         for t in others:
-            if t.state != TrialState.COMPLETE or t.number in self._seen:
+            if t.number in self._seen or t.state != TrialState.COMPLETE:
                 continue
             self._seen.add(t.number)
             c = _curve(t, self.sign)
             self._curves.append(c)
             for s, v in c.raw.items():
-                bisect.insort(self._by_step.setdefault(s, []), v)
+                fresh.setdefault(s, []).append(v)
+        for s, vs in fresh.items():
+            values = self._by_step.setdefault(s, [])
+            if len(vs) == 1:
+                bisect.insort(values, vs[0])
+            else:  # a resume brings many at once: one sort of a sorted run plus a tail is linear-ish
+                values.extend(vs)
+                values.sort()
 
     # -- warm-up ---------------------------------------------------------------------------------
 
@@ -193,6 +203,9 @@ class PercentilePruner(Pruner):
 
     def _estimate_warmup(self) -> int | None:
         curves = [c for c in self._curves if c.final is not None]
+        if len(curves) > self.AUTO_MAX_TRIALS:  # a rank statistic needs no more; keeps a refresh cheap
+            stride = len(curves) / self.AUTO_MAX_TRIALS
+            curves = [curves[int(i * stride)] for i in range(self.AUTO_MAX_TRIALS)]
         steps = sorted({s for c in curves for s in c.best}, reverse=True)
         judged = False
         for s in steps:
