@@ -16,6 +16,7 @@ Conventions shared by all functions:
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import heapq
 import math
@@ -74,13 +75,18 @@ def to_minimize(values: Any, directions: Sequence[str] | None = None) -> np.ndar
 # --- non-dominated sorting -----------------------------------------------------------------------
 def _dominance_matrix(v: np.ndarray) -> np.ndarray:
     """``D[i, j]`` is True when row i Pareto-dominates row j (no worse anywhere, better somewhere)."""
-    n = len(v)
+    n, m = v.shape
     dom = np.zeros((n, n), dtype=bool)
+    cols = [v[:, j] for j in range(m)]
     for start in range(0, n, _BLOCK):
-        block = v[start:start + _BLOCK, None, :]
-        no_worse = (block <= v[None, :, :]).all(axis=2)
-        better = (block < v[None, :, :]).any(axis=2)
-        dom[start:start + _BLOCK] = no_worse & better
+        stop = min(start + _BLOCK, n)
+        # One objective at a time: (block, n) comparisons are much faster than reducing a length-m axis.
+        no_worse = cols[0][start:stop, None] <= cols[0][None, :]
+        better = cols[0][start:stop, None] < cols[0][None, :]
+        for col in cols[1:]:
+            no_worse &= col[start:stop, None] <= col[None, :]
+            better |= col[start:stop, None] < col[None, :]
+        dom[start:stop] = no_worse & better
     return dom
 
 
@@ -101,7 +107,9 @@ def non_dominated_sort(values: Any, directions: Sequence[str] | None = None) -> 
     if v.shape[1] == 1:
         # One objective: the rank is the dense rank of the value, no matrix needed.
         _, inverse = np.unique(v[idx, 0], return_inverse=True)
-        ranks[idx] = inverse
+        ranks[idx] = inverse.ravel()
+    elif v.shape[1] == 2:
+        ranks[idx] = _ranks_2d(v[idx])
     elif len(idx):
         ranks[idx] = _peel_fronts(_dominance_matrix(v[idx]))
     worst = ranks.max(initial=-1)
@@ -109,15 +117,38 @@ def non_dominated_sort(values: Any, directions: Sequence[str] | None = None) -> 
     return ranks
 
 
+def _ranks_2d(v: np.ndarray) -> np.ndarray:
+    """O(n log n) ranks for two objectives.
+
+    Points are visited by increasing first objective (ties: increasing second), so a point can only be
+    dominated by points already placed, and within a front the last placed point has the lowest
+    second objective. A front dominates the new point exactly when its last point's key
+    ``(f2, f1)`` is lexicographically smaller than the new point's; those keys stay sorted across
+    fronts, so the point's rank is found by bisection. Equal points share a front.
+    """
+    order = np.lexsort((v[:, 1], v[:, 0]))
+    ranks = np.empty(len(v), dtype=int)
+    keys: list[tuple[float, float]] = []
+    for i in order.tolist():
+        key = (float(v[i, 1]), float(v[i, 0]))
+        k = bisect.bisect_left(keys, key)
+        if k == len(keys):
+            keys.append(key)
+        else:
+            keys[k] = key
+        ranks[i] = k
+    return ranks
+
+
 def _peel_fronts(dom: np.ndarray) -> np.ndarray:
     n = len(dom)
     ranks = np.full(n, -1, dtype=int)
-    n_dominators = dom.sum(axis=0)
+    n_dominators = dom.sum(axis=0, dtype=np.int64)
     current = np.flatnonzero(n_dominators == 0)
     rank = 0
     while len(current):
         ranks[current] = rank
-        n_dominators = n_dominators - dom[current].sum(axis=0)
+        n_dominators = n_dominators - dom[current].sum(axis=0, dtype=np.int64)
         n_dominators[current] = -1  # never selected again
         current = np.flatnonzero(n_dominators == 0)
         rank += 1
