@@ -380,7 +380,7 @@ def _greedy_hv_subset(p: np.ndarray, k: int) -> list[int]:
     while len(chosen) < k and heap:
         _, i = heapq.heappop(heap)
         gain = float(boxes[i]) - (_hv(np.maximum(p[chosen], p[i]), ref) if chosen else 0.0)
-        if not heap or gain >= -heap[0][0] - 1e-15 * max(1.0, abs(gain)):
+        if not heap or (-gain, i) <= heap[0]:  # still the best (ties: lower index) once re-evaluated
             chosen.append(i)
         else:
             heapq.heappush(heap, (-gain, i))

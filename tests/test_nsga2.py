@@ -174,3 +174,18 @@ def test_beats_random_on_zdt1(tie_break: str) -> None:
         nsga.append(hypervolume([t.values for t in run(space, spec, seed, 100, fn=zdt1).trials], [11, 11]))
         rand.append(hypervolume([t.values for t in run(space, "random", seed, 100, fn=zdt1).trials], [11, 11]))
     assert np.mean(nsga) > np.mean(rand) + 1.0
+
+
+def test_resumed_study_proposes_what_an_uninterrupted_one_would(tmp_path) -> None:
+    space = SearchSpace.from_dict(MIXED)
+    spec = {"name": "nsga2", "population_size": 4, "crossover": "sbx"}
+    straight = [t.params for t in run(space, spec, 11, 24).trials]
+    study = run(space, spec, 11, 13)
+    study.save(tmp_path / "s.json")
+    study.close()
+    resumed = Study.load(tmp_path / "s.json")
+    for _ in range(11):
+        t = resumed.ask()
+        resumed.tell(t, fake_objectives(t.params))
+    assert [t.params for t in resumed.trials] == straight
+    resumed.close()

@@ -110,7 +110,8 @@ class NSGA2Sampler(Sampler):
         self.mutation_eta = float(mutation_eta)
         self.tie_break = tie_break
         self._cache: _EliteCache | None = None
-        self._seen: tuple[int, set[Any]] = (0, set())
+        #: (how many finished trials were hashed, the number of the last one, their param keys)
+        self._seen: tuple[int, int, set[Any]] = (0, -1, set())
 
     def describe(self) -> str:
         return f"nsga2 (population {self.population_size}, {self.crossover} crossover, {self.mutation} mutation)"
@@ -260,12 +261,13 @@ class NSGA2Sampler(Sampler):
 
     def _taken(self, space: SearchSpace, ctx: SamplingContext) -> set[Any]:
         """Keys of the params of running and finished trials (finished ones cached: append-only)."""
-        count, seen = self._seen
-        if count > len(ctx.finished):
-            count, seen = 0, set()
+        count, last, seen = self._seen
+        if count > len(ctx.finished) or (count and ctx.finished[count - 1].number != last):
+            count, seen = 0, set()  # another study, or not our prefix: start over
         for t in ctx.finished[count:]:
             seen.add(_key(space, t.params))
-        self._seen = (len(ctx.finished), seen)
+        if ctx.finished:
+            self._seen = (len(ctx.finished), ctx.finished[-1].number, seen)
         return seen | {_key(space, t.params) for t in ctx.running}
 
 
