@@ -272,7 +272,9 @@ class Runner:
 
     def _start_one(self) -> None:
         slot = self._free_slot()
-        trial = self.study.ask(info={"worker": f"{os.uname().nodename}:{os.getpid()}"})
+        trial = self.study.ask_within(self.target, info={"worker": f"{os.uname().nodename}:{os.getpid()}"})
+        if trial is None:  # other workers took the last trials meanwhile
+            return
         self.started += 1
         os.makedirs(self.logs_dir, exist_ok=True)
         stem = os.path.join(self.logs_dir, f"trial-{trial.number:04d}")

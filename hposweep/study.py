@@ -189,7 +189,21 @@ class Study:
     # --- events --------------------------------------------------------------------------
     def ask(self, *, info: Mapping[str, Any] | None = None) -> Trial:
         """Start a new trial: queued params first (re-runs, enqueued), else the sampler's proposal."""
+        trial = self.ask_within(None, info=info)
+        assert trial is not None
+        return trial
+
+    def ask_within(self, target: int | None, *, info: Mapping[str, Any] | None = None) -> Trial | None:
+        """Like :meth:`ask`, but None when finished plus running trials already reach ``target``.
+
+        The check and the new trial happen under one lock, after reading what other workers wrote,
+        so workers sharing a study never start more trials than the target between them.
+        """
         with self._transaction():
+            if target is not None:
+                running = sum(1 for t in self.trials if t.state is TrialState.RUNNING)
+                if len(self._finished) + running >= target:
+                    return None
             number = len(self.trials)
             rng = self._rng(number)
             extra: dict[str, Any] = {}
