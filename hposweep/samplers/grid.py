@@ -30,6 +30,9 @@ class GridSampler(Sampler):
         self._order: list[dict[str, Any]] | None = None
         self._seen: set[tuple] = set()
         self._n_seen_finished = 0
+        #: keys of ``_order``, and the first index not held by a finished trial (finished only grows)
+        self._keys: list[tuple] = []
+        self._cursor = 0
 
     def _points(self, space: SearchSpace, seed_rng: np.random.Generator | None) -> list[dict[str, Any]]:
         if self._order is None:
@@ -42,6 +45,7 @@ class GridSampler(Sampler):
                 perm = rng.permutation(len(points))
                 points = [points[i] for i in perm]
             self._order = points
+            self._keys = [_key(p) for p in points]
         return self._order
 
     _seed: int | None = None
@@ -50,22 +54,31 @@ class GridSampler(Sampler):
         """Called by the Study so the grid order follows the study seed."""
         self._seed = seed
 
-    def _taken(self, space: SearchSpace, ctx: SamplingContext) -> set[tuple]:
+    def _first_free(self, space: SearchSpace, ctx: SamplingContext) -> int | None:
+        """Index of the first point no finished or running trial holds, None when there is none.
+
+        Incremental, so an ask stays cheap on a 10,000-point grid: new finished trials are added to
+        ``_seen`` once, and the cursor skips the prefix they cover for good.
+        """
+        self._points(space, None)
         for t in ctx.finished[self._n_seen_finished:]:
             self._seen.add(_key(space.complete(t.params)))
         self._n_seen_finished = len(ctx.finished)
-        return self._seen | {_key(space.complete(t.params)) for t in ctx.running}
+        while self._cursor < len(self._keys) and self._keys[self._cursor] in self._seen:
+            self._cursor += 1
+        running = {_key(space.complete(t.params)) for t in ctx.running}
+        for i in range(self._cursor, len(self._keys)):
+            if self._keys[i] not in self._seen and self._keys[i] not in running:
+                return i
+        return None
 
     def sample(self, space: SearchSpace, ctx: SamplingContext, rng: np.random.Generator) -> dict[str, Any]:
         points = self._points(space, rng)
-        taken = self._taken(space, ctx)
-        for p in points:
-            if _key(p) not in taken:
-                return dict(p)
+        i = self._first_free(space, ctx)
+        if i is not None:
+            return dict(points[i])
         # Exhausted (the caller should have stopped): repeat points in order rather than fail.
         return dict(points[ctx.number % len(points)])
 
     def exhausted(self, space: SearchSpace, ctx: SamplingContext) -> bool:
-        points = self._points(space, None)
-        taken = self._taken(space, ctx)
-        return all(_key(p) in taken for p in points)
+        return self._first_free(space, ctx) is None
