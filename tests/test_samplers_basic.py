@@ -231,3 +231,28 @@ def test_nested_conditions(sampler: str) -> None:
         shapes.add(tuple(t.params))
         study.tell(t, 0.0)
     assert shapes >= {("opt", "warm"), ("opt", "mkind"), ("opt", "mkind", "gamma")}
+
+
+def test_grid_point_of_an_interrupted_trial_is_offered_again() -> None:
+    space = SearchSpace([CategoricalParam("a", choices=("x", "y")), IntParam("b", low=0, high=1)])
+    study = Study(space, sampler="grid", seed=3)
+    lost = study.ask()
+    study.tell(lost, state="interrupted")  # neither running nor finished: its point is free again
+    later = [study.ask() for _ in range(4)]
+    assert lost.params == later[0].params
+    assert {_key(t.params) for t in later} == {_key(p) for p in space.grid()}
+
+
+def test_grid_ask_stays_cheap_on_a_large_grid() -> None:
+    """Regression: every ask used to rebuild the keys of all points and copy the taken set."""
+    space = SearchSpace([IntParam("a", low=0, high=99), IntParam("b", low=0, high=49), CategoricalParam(
+        "c", choices=("x", "y"))])
+    study = Study(space, sampler="grid", seed=0)
+    seen = set()
+    for _ in range(300):
+        t = study.ask()
+        study.tell(t, 0.0)
+        seen.add(_key(t.params))
+        assert not study.sampler_exhausted()
+    assert len(seen) == 300
+    assert study.sampler._cursor > 0  # the finished prefix is skipped, not rescanned
