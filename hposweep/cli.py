@@ -557,8 +557,11 @@ def report(
     """
     from .report import write_report
 
-    study = _load_readonly(checkpoint)
-    size = write_report(study, output, title=title)
+    path = find_checkpoint(checkpoint)
+    from .study import Study
+
+    study = Study.load(path, readonly=True)
+    size = write_report(study, output, title=title or f"Sweep report: {os.path.basename(path)}")
     _err(f"[hposweep] wrote {output} ({size / 1024:.0f} KiB); open it in a browser, no network needed")
 
 
