@@ -180,10 +180,10 @@ def _hv2d(p: np.ndarray, ref: np.ndarray) -> float:
 def _hv(p: np.ndarray, ref: np.ndarray) -> float:
     """Exact hypervolume of points that all lie strictly inside the reference box (minimisation).
 
-    2-D: the staircase sweep. Higher dimensions: *slicing* along the last objective (HSO): between two
-    consecutive values of the last objective the dominated region is a prism whose base is the
-    (m-1)-dimensional hypervolume of the points seen so far. Exact; O(n^2 log n) in 3-D, fine for small
-    n in more dimensions.
+    2-D: the staircase sweep; 3-D: a sweep over the third objective with an incremental staircase
+    (O(n log n)). Higher dimensions: *slicing* along the last objective (HSO): between two consecutive
+    values of the last objective the dominated region is a prism whose base is the (m-1)-dimensional
+    hypervolume of the points seen so far. Exact; fine for the small fronts of 4+ objectives.
     """
     n, m = p.shape
     if n == 0:
@@ -194,7 +194,9 @@ def _hv(p: np.ndarray, ref: np.ndarray) -> float:
         return float(ref[0] - p[:, 0].min())
     if m == 2:
         return _hv2d(p, ref)
-    if m > 3:
+    if m == 3:
+        return _hv3d(p, ref)
+    if m > 4:
         p = p[_peel_first_front(p)]
         n = len(p)
     p = p[np.argsort(p[:, -1], kind="stable")]
@@ -205,6 +207,47 @@ def _hv(p: np.ndarray, ref: np.ndarray) -> float:
         if height > 0:
             total += height * _hv(p[:i + 1, :-1], ref[:-1])
     return total
+
+
+def _hv3d(p: np.ndarray, ref: np.ndarray) -> float:
+    """3-D hypervolume by sweeping the third objective upwards over an incrementally kept 2-D staircase.
+
+    The staircase (x increasing, y strictly decreasing) and its area are updated per inserted point in
+    O(log n + points it removes), so the whole sweep is O(n log n) plus list shifts.
+    """
+    order = np.argsort(p[:, 2], kind="stable")
+    pts = p[order].tolist()
+    zs = [q[2] for q in pts] + [float(ref[2])]
+    rx, ry = float(ref[0]), float(ref[1])
+    xs: list[float] = []
+    ys: list[float] = []
+    area = total = 0.0
+    for i, (x, y, _) in enumerate(pts):
+        area += _staircase_insert(xs, ys, x, y, rx, ry)
+        total += (zs[i + 1] - zs[i]) * area
+    return total
+
+
+def _staircase_insert(xs: list[float], ys: list[float], x: float, y: float, rx: float, ry: float) -> float:
+    """Insert (x, y) into a 2-D staircase; return the area it adds (0 when already dominated)."""
+    pos = bisect.bisect_right(xs, x)
+    if pos > 0 and ys[pos - 1] <= y:
+        return 0.0  # a point with x' <= x and y' <= y already covers it
+    end = pos
+    while end < len(xs) and ys[end] >= y:
+        end += 1  # points right of x that are no lower: the new point dominates them
+    left_y = ys[pos - 1] if pos > 0 else ry
+    right_x = xs[end] if end < len(xs) else rx
+    # Area gained = the strip under the old staircase between x and right_x, down to y.
+    gained = 0.0
+    cur_x, cur_y = x, left_y
+    for k in range(pos, end):
+        gained += (xs[k] - cur_x) * (cur_y - y)
+        cur_x, cur_y = xs[k], ys[k]
+    gained += (right_x - cur_x) * (cur_y - y)
+    xs[pos:end] = [x]
+    ys[pos:end] = [y]
+    return gained
 
 
 def _peel_first_front(v: np.ndarray) -> np.ndarray:
