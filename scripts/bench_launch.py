@@ -34,11 +34,12 @@ def hposweep_bin() -> list[str]:
     return [exe] if os.path.exists(exe) else [sys.executable, "-m", "hposweep"]
 
 
-def bench_run(n: int, repeat: int, sampler: str) -> tuple[float, float]:
+def bench_run(n: int, repeat: int, sampler: str) -> tuple[float, float, float]:
     loops, sweeps = [], []
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "space.yaml"), "w") as fh:
-            fh.write("metric: loss\nparameters:\n  x: {type: float, low: 0, high: 1}\n  y: {type: int, low: 1, high: 9}\n")
+            fh.write("metric: loss\nparameters:\n  x: {type: float, low: 0, high: 1}\n"
+                     "  y: {type: int, low: 1, high: 9}\n")
         loop = f'for i in $(seq {n}); do /bin/sh -c \'echo "loss=0.5"\' --x=0.1 --y=3 > /dev/null; done'
         for r in range(repeat):
             loops.append(timed(loop, d, shell=True))
@@ -46,7 +47,7 @@ def bench_run(n: int, repeat: int, sampler: str) -> tuple[float, float]:
                                                   sampler, "--checkpoint", f"s{r}.json", "--quiet", "--", *TRIVIAL],
                                 d))
         startup = statistics.median(timed(hposweep_bin() + ["--help"], d) for _ in range(repeat))
-    return statistics.median(loops), statistics.median(sweeps), startup  # type: ignore[return-value]
+    return statistics.median(loops), statistics.median(sweeps), startup
 
 
 def make_study(path: str, n: int) -> None:
