@@ -6,7 +6,8 @@ Problems (all minimised, box [0, 1]^n, fixed reference points so numbers compare
 * ZDT1, ZDT2, ZDT3 with 10 variables, reference (11, 11);
 * DTLZ2 with 3 objectives and 12 variables, reference (2, 2, 2).
 
-Samplers: hposweep's ``random`` and ``nsga2`` (plus ``nsga2-sbx``, the SBX-crossover variant), hposweep's
+Samplers: hposweep's ``random`` and ``nsga2`` (plus variants: ``nsga2-sbx`` with SBX crossover, ``nsga2-hv``
+cutting the last front by hypervolume, ``nsga2-p20`` with a population of 20), hposweep's
 ``tpe`` when it accepts several objectives, and Optuna's ``TPESampler`` and ``NSGAIISampler`` when optuna
 is importable. Each (problem, sampler, seed) run is independent and runs in a worker process.
 
@@ -116,6 +117,8 @@ SAMPLER_SPECS: dict[str, Callable[[], object]] = {
     "random": lambda: "random",
     "nsga2": lambda: "nsga2",
     "nsga2-sbx": lambda: {"name": "nsga2", "crossover": "sbx"},
+    "nsga2-hv": lambda: {"name": "nsga2", "tie_break": "hypervolume"},
+    "nsga2-p20": lambda: {"name": "nsga2", "population_size": 20},
     "tpe": lambda: "tpe",
 }
 
@@ -157,7 +160,7 @@ def optuna_available() -> bool:
 
 
 def default_samplers() -> list[str]:
-    names = ["random", "nsga2", "nsga2-sbx"]
+    names = ["random", "nsga2", "nsga2-sbx", "nsga2-hv", "nsga2-p20"]
     if hposweep_tpe_supports_mo():
         names.append("tpe")
     if optuna_available():
