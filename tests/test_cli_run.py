@@ -321,3 +321,16 @@ def test_parse_metrics(proj: Path) -> None:
     r = hp(proj, "parse-metrics", "log.txt", "--metric", "loss")
     assert r.returncode == 0, r.stderr
     assert "trial value (last): 0.4" in r.stdout
+
+
+def test_time_budget_ends_sweep_normally(proj: Path) -> None:
+    env = env_for(proj, TRAIN_SLEEP="0.4")
+    r = hp(proj, *run_args("--trials", "50", "--time-budget", "4s", "--grace", "1", "--no-progress", "--",
+                           sys.executable, "train.py"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "time budget" in r.stdout + r.stderr
+    trials = load(proj)
+    assert 1 <= sum(t["state"] == "complete" for t in trials) < 50
+    assert all(t["state"] in ("complete", "interrupted") for t in trials)
+    state = json.loads((proj / "hposweep-study.json").read_text())
+    assert state["meta"]["time_used"] >= 4.0
