@@ -442,6 +442,10 @@ def poll_many(procs: Sequence[TrialProcess], timeout: float) -> dict[TrialProces
     live = [p for p in procs if not p.done]
     by_fd = {fd: p for p in live for fd in p.fds()}
     ready: dict[TrialProcess, list[int]] = {p: [] for p in live}
+    if any(not p.fds() for p in live):
+        # Some trials have no pipe here (remote executors, or a dying group): poll often instead of
+        # sleeping in select for the whole timeout.
+        timeout = min(timeout, 0.05)
     if by_fd:
         with selectors.DefaultSelector() as sel:
             for fd in by_fd:
