@@ -27,7 +27,7 @@ SAMPLERS: dict[str, str] = {
     "auto": "hposweep.samplers.auto:AutoSampler",
 }
 
-DEFAULT_SAMPLER = "random"
+DEFAULT_SAMPLER = "tpe"
 
 
 def sampler_class(name: str) -> type[Sampler]:
