@@ -338,7 +338,8 @@ class _Settings:
             extra = set(item) - {"name", "direction", "goal"}
             if extra:
                 raise self.error("metrics", f"unknown key '{sorted(map(str, extra))[0]}'", "keys: name, direction")
-            direction = self._direction("metrics", item.get("direction", item.get("goal", "minimize")))
+            default = self.data.get("direction", "minimize")  # a top-level direction applies to every metric
+            direction = self._direction("metrics", item.get("direction", item.get("goal", default)))
             if any(m["name"] == item["name"] for m in out):
                 raise self.error("metrics", f"'{item['name']}' is listed twice")
             out.append({"name": item["name"], "direction": direction})

@@ -708,3 +708,12 @@ def test_normalized_specs_are_plain_and_accepted_by_from_json(tmp_path: Path) ->
     assert type(data["a"]["choices"][1]) is dict and type(data["b"]["value"]) is list
     assert SearchSpace.from_json(data) == cfg.space
     assert isinstance(cfg.space["a"], CategoricalParam)
+
+
+def test_top_level_direction_is_the_default_for_metrics(tmp_path: Path) -> None:
+    text = "direction: maximize\nmetrics: [acc, {name: loss, direction: minimize}]\nparameters:\n  a: 1\n"
+    cfg = load(tmp_path, text)
+    assert cfg.settings["metrics"] == [
+        {"name": "acc", "direction": "maximize"},
+        {"name": "loss", "direction": "minimize"},
+    ]
