@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -142,6 +143,13 @@ def bench_size(folder: Path, n_trials: int, n_reports: int, n_updates: int, repe
     # Load with events still in the journal (as after a crash, before any compaction).
     out["journal_bytes"] = os.path.getsize(storage.journal_path(path))
     out["load_with_journal"] = Stat.of([timed(lambda: Study.load(path, readonly=True)) for _ in range(repeats)])
+    if profile:
+        out["journal_profile"] = profile_text(lambda: Study.load(path, readonly=True))
+        gc.disable()  # how much of a load is the cyclic GC walking the objects it just made
+        try:
+            out["load_gc_off"] = Stat.of([timed(lambda: Study.load(path, readonly=True)) for _ in range(repeats)])
+        finally:
+            gc.enable()
 
     # A full snapshot write, as compaction does it (under the lock, fsync included).
     assert study._storage is not None
@@ -215,6 +223,8 @@ def main() -> None:
         for r in results:
             print(f"\n--- profile: load, {r['trials']} trials ---\n{r['load_profile']}")
             print(f"\n--- profile: 50 ask+tell, {r['trials']} trials ---\n{r['cycle_profile']}")
+            print(f"\n--- profile: load with journal, {r['trials']} trials ---\n{r['journal_profile']}")
+            print(f"load readonly with journal, gc disabled: {r['load_gc_off']} (wall med, p95, cpu med ms)")
 
 
 if __name__ == "__main__":
