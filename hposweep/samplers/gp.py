@@ -1,0 +1,451 @@
+"""Bayesian optimization with a Gaussian process (``sampler: gp``).
+
+How a proposal is made, and why:
+
+* **Encoding.** Every searchable parameter becomes features in the unit cube: numbers by their
+  internal coordinate (log for log-scaled ones) scaled to [0, 1], categoricals one-hot. A GP needs a
+  distance, and the unit cube lets the length-scale prior be one fixed number per dimension count.
+* **Start-up.** The first ``n_startup_trials`` trials (default ``min(10, max(5, 2 * params))``) are
+  points of a scrambled Sobol sequence (seeded by the study seed, indexed by the trial number),
+  which covers the space more evenly than independent random draws.
+* **Model.** Matern-5/2 kernel, one length scale per parameter, outputs standardized; hyperparameters
+  by maximum a posteriori (see ``_gp``), refitted at every new finished trial and shared by the
+  parallel asks that see the same finished trials.
+* **Observations.** Complete and pruned trials count with their value. Failed trials (and pruned ones
+  without a value) count as the *worst* value seen so far: the region failed once, so the model should
+  steer away from it without inventing a number. Very bad values are squashed (log beyond
+  ``q75 + 3 IQR``) so one diverged run does not flatten the model everywhere else.
+* **Pending trials** (asked, not told) are added at the posterior mean ("kriging believer"): the
+  mean is unchanged, the uncertainty there collapses, so parallel asks propose different points.
+* **Acquisition** (``acquisition:``): ``ei`` expected improvement, computed as log-EI so it stays
+  informative where the plain EI underflows to zero; ``pi`` probability of improvement (log);
+  ``lcb`` lower confidence bound ``mu - sqrt(beta) * sigma`` with ``beta`` (default 4, i.e. two
+  standard deviations). The incumbent for EI/PI is the lowest posterior mean at an observed point,
+  which is robust to noisy objectives.
+* **Acquisition search.** 1024 Sobol candidates plus 256 perturbations of the best observed
+  points, then L-BFGS-B from the best 5 over the continuous dimensions, then a coordinate sweep
+  over the discrete ones: every choice of each categorical, every value (or the neighbours) of each
+  int or stepped float. Ints and steps are snapped before they are scored.
+* **Conditional parameters.** Inactive parameters are imputed (numbers at the middle of their range,
+  categoricals as an all-zero one-hot) so the GP sees one fixed vector for "inactive"; candidates are
+  imputed the same way, so the acquisition is not fooled by values that would be dropped.
+  ``auto`` prefers TPE for conditional spaces.
+* **Cost cap.** The model keeps at most 300 observations: the best 200 and the 100 most recent
+  of the others; hyperparameters are fitted on at most 150 of those (best 100, most recent 50), so an
+  ask stays under a second at 500 trials.
+* **One objective only**: a multi-objective study gets a ConfigError that points to ``tpe``/``nsga2``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..space import CategoricalParam, IntParam, NumericParam, Param
+from ..trial import Trial, TrialState
+from . import _gp
+from .base import Sampler, SamplingContext
+
+if TYPE_CHECKING:
+    from ..space import SearchSpace
+
+ACQUISITIONS = ("ei", "pi", "lcb")
+MAX_POINTS = 300
+#: hyperparameters are fitted on at most this many of them (the best two thirds + the most recent)
+MAX_FIT_POINTS = 150
+_KEEP_BEST = 200
+_N_SOBOL = 1024
+_N_LOCAL = 256
+_N_REFINE = 5
+_SMALL_DISCRETE = 16
+
+
+# --- encoding ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Dim:
+    """One searchable parameter's place among the features."""
+
+    param: Param
+    start: int
+    width: int
+
+    @property
+    def is_cat(self) -> bool:
+        return isinstance(self.param, CategoricalParam)
+
+    @property
+    def n_values(self) -> int | None:
+        return self.param.n_values() if isinstance(self.param, NumericParam) else None
+
+    @property
+    def is_discrete(self) -> bool:
+        return not self.is_cat and self.n_values is not None
+
+
+@dataclass
+class Encoder:
+    """Params <-> unit-cube features for one space (numbers scaled, categoricals one-hot)."""
+
+    space: SearchSpace
+    dims: list[_Dim] = field(init=False)
+    groups: np.ndarray = field(init=False)
+    n_features: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dims, col, groups = [], 0, []
+        for j, p in enumerate(self.space.searchable):
+            width = len(p.choices) if isinstance(p, CategoricalParam) else 1
+            self.dims.append(_Dim(p, col, width))
+            groups += [j] * width
+            col += width
+        self.groups = np.array(groups, dtype=int)
+        self.n_features = col
+
+    @property
+    def n_params(self) -> int:
+        return len(self.dims)
+
+    # numbers
+    @staticmethod
+    def _span(p: NumericParam) -> tuple[float, float]:
+        return p.internal_low, p.internal_high - p.internal_low
+
+    def snap_numeric(self, d: _Dim, z: np.ndarray) -> np.ndarray:
+        """Vectorised ``from_internal`` followed by ``to_internal``: legal values only, in [0, 1]."""
+        p = d.param
+        assert isinstance(p, NumericParam)
+        z = np.clip(z, 0.0, 1.0)
+        if not d.is_discrete:
+            return z
+        lo, span = self._span(p)
+        x = lo + z * span
+        if p.log:  # log ints (log and step cannot be combined)
+            v = np.clip(np.round(np.exp(x)), p.low, p.high)
+            return np.clip((np.log(v) - lo) / span, 0.0, 1.0)
+        step = float(p.step) if p.step is not None else 1.0
+        v = np.clip(p.low + np.round((x - p.low) / step) * step, p.low, p.high)
+        return np.clip((v - lo) / span, 0.0, 1.0)
+
+    def from_unit(self, U: np.ndarray) -> np.ndarray:
+        """Points of [0, 1]^params (one coordinate per parameter) to legal feature rows."""
+        out = np.zeros((U.shape[0], self.n_features))
+        for j, d in enumerate(self.dims):
+            if d.is_cat:
+                k = np.minimum((U[:, j] * d.width).astype(int), d.width - 1)
+                out[np.arange(U.shape[0]), d.start + k] = 1.0
+            else:
+                out[:, d.start] = self.snap_numeric(d, U[:, j])
+        return out
+
+    def encode(self, params: dict[str, Any]) -> np.ndarray:
+        row = np.zeros(self.n_features)
+        for d in self.dims:
+            p = d.param
+            if p.name not in params:
+                if not d.is_cat:
+                    row[d.start] = 0.5  # inactive: imputed at the middle
+                continue
+            if isinstance(p, CategoricalParam):
+                row[d.start + p.index(params[p.name])] = 1.0
+            else:
+                assert isinstance(p, NumericParam)
+                lo, span = self._span(p)
+                row[d.start] = min(max((p.to_internal(params[p.name]) - lo) / span, 0.0), 1.0)
+        return row
+
+    def decode(self, row: np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for d in self.dims:
+            p = d.param
+            if isinstance(p, CategoricalParam):
+                out[p.name] = p.choices[int(np.argmax(row[d.start:d.start + d.width]))]
+            else:
+                assert isinstance(p, NumericParam)
+                lo, span = self._span(p)
+                out[p.name] = p.from_internal(lo + float(row[d.start]) * span)
+        return out
+
+    def impute_inactive(self, rows: np.ndarray) -> np.ndarray:
+        """Set the features of parameters inactive in each row to the 'inactive' vector."""
+        if not self.space.is_conditional:
+            return rows
+        rows = rows.copy()
+        for i in range(rows.shape[0]):
+            rows[i] = self.encode(self.space.complete(self.decode(rows[i])))
+        return rows
+
+
+# --- observations -----------------------------------------------------------------------------
+def _objective(t: Trial, sign: float) -> float | None:
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.values:
+        v = t.values[0]
+        if v is not None and math.isfinite(v):
+            return sign * float(v)
+    return None
+
+
+def warp_outputs(y: np.ndarray) -> np.ndarray:
+    """Squash values far above the bulk (log beyond q75 + 3 IQR), then standardize.
+
+    Monotone, so the best point stays the best; a diverged run at 1e6 no longer makes every
+    other difference look like zero.
+    """
+    q25, q75 = np.percentile(y, [25, 75])
+    iqr = q75 - q25
+    if iqr > 0:
+        cap = q75 + 3.0 * iqr
+        y = np.where(y > cap, cap + iqr * np.log1p(np.maximum(y - cap, 0.0) / iqr), y)
+    sd = float(y.std())
+    return (y - y.mean()) / (sd if sd > 0 else 1.0)
+
+
+def select_points(y: np.ndarray, max_points: int = MAX_POINTS, keep_best: int = _KEEP_BEST) -> np.ndarray:
+    """Indices the model keeps: all of them, or the best ``keep_best`` plus the most recent others."""
+    n = y.shape[0]
+    if n <= max_points:
+        return np.arange(n)
+    best = np.argsort(y, kind="stable")[:keep_best]
+    rest = np.setdiff1d(np.arange(n), best)
+    return np.sort(np.concatenate([best, rest[-(max_points - keep_best):]]))
+
+
+# --- the sampler ------------------------------------------------------------------------------
+@dataclass
+class _Fit:
+    n_finished: int
+    model: _gp.GPModel
+    incumbent: float
+
+
+class GPSampler(Sampler):
+    """Gaussian-process Bayesian optimization (see the module docstring for every choice made)."""
+
+    name = "gp"
+
+    def __init__(self, acquisition: str = "ei", n_startup_trials: int | None = None, beta: float = 4.0) -> None:
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}")
+        if n_startup_trials is not None and (isinstance(n_startup_trials, bool) or int(n_startup_trials) < 1):
+            raise ValueError(f"n_startup_trials must be a positive integer, got {n_startup_trials!r}")
+        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not beta > 0:
+            raise ValueError(f"beta must be a positive number, got {beta!r}")
+        self.acquisition = acquisition
+        self.n_startup_trials = int(n_startup_trials) if n_startup_trials is not None else None
+        self.beta = float(beta)
+        self._seed = 0
+        self._encoder: Encoder | None = None
+        self._rows: list[np.ndarray] = []
+        self._trial_numbers: list[int] = []
+        self._fit: _Fit | None = None
+        self._sobol: dict[int, np.ndarray] = {}
+
+    def bind_seed(self, seed: int) -> None:
+        """Called by the Study: start-up points and restarts depend on the study seed."""
+        self._seed = int(seed)
+
+    def describe(self) -> str:
+        return f"gp (acquisition {self.acquisition})"
+
+    def startup_trials(self, space: SearchSpace) -> int:
+        if self.n_startup_trials is not None:
+            return self.n_startup_trials
+        return min(10, max(5, 2 * len(space.searchable)))
+
+    # --- main entry -------------------------------------------------------------------------
+    def sample(self, space: SearchSpace, ctx: SamplingContext, rng: np.random.Generator) -> dict[str, Any]:
+        if len(ctx.directions) > 1:
+            raise ConfigError("gp supports one objective; use tpe or nsga2",
+                              hint="set sampler: tpe (or nsga2) for a multi-objective study")
+        if not space.searchable:
+            return {}
+        enc = self._encoder_for(space)
+        sign = 1.0 if ctx.directions[0] == "minimize" else -1.0
+        self._sync_rows(enc, ctx.finished)
+        n_valued = sum(_objective(t, sign) is not None for t in ctx.finished)
+        if n_valued < max(self.startup_trials(space), 2):
+            return self._startup_point(enc, ctx.number, rng)
+        fit = self._fitted(enc, ctx.finished, sign)
+        model = fit.model
+        if ctx.running:
+            pending = np.array([enc.encode(t.params) for t in ctx.running])
+            model = model.with_fantasies(pending)
+        row = self._optimize_acquisition(enc, model, fit, rng)
+        return enc.decode(row)
+
+    # --- caches (ctx.finished only grows at the end) ---------------------------------------
+    def _encoder_for(self, space: SearchSpace) -> Encoder:
+        if self._encoder is None or self._encoder.space is not space:
+            self._encoder = Encoder(space)
+            self._rows, self._trial_numbers, self._fit = [], [], None
+        return self._encoder
+
+    def _sync_rows(self, enc: Encoder, finished: Sequence[Trial]) -> None:
+        n_old = len(self._rows)
+        if n_old > len(finished) or any(self._trial_numbers[i] != finished[i].number
+                                        for i in (0, n_old - 1) if 0 <= i < n_old):
+            self._rows, self._trial_numbers, self._fit = [], [], None  # not the same study: start over
+        for t in finished[len(self._rows):]:
+            self._rows.append(enc.encode(t.params))
+            self._trial_numbers.append(t.number)
+
+    def _fitted(self, enc: Encoder, finished: Sequence[Trial], sign: float) -> _Fit:
+        n = len(finished)
+        if self._fit is not None and self._fit.n_finished == n:
+            return self._fit  # parallel asks on the same finished trials share one fit
+        raw = [_objective(t, sign) for t in finished]
+        valued = [v for v in raw if v is not None]
+        worst = max(valued)
+        y_all = np.array([worst if v is None else v for v in raw])
+        keep = select_points(y_all)
+        X = np.array(self._rows)[keep]
+        y = warp_outputs(y_all[keep])
+        prior = _gp.Prior.for_dim(enc.n_params)
+        fit_rng = np.random.default_rng([self._seed, n, 0x6770])
+        sub = select_points(y, MAX_FIT_POINTS, MAX_FIT_POINTS * 2 // 3)
+        theta = _gp.fit_hyperparameters(X[sub], y[sub], enc.groups, prior, fit_rng,
+                                        n_restarts=2 if n <= 100 else 1)
+        model = _gp.GPModel(X, y, enc.groups, theta)
+        mu_obs, _ = model.predict(X)
+        self._fit = _Fit(n, model, float(mu_obs.min()))
+        return self._fit
+
+    # --- start-up ---------------------------------------------------------------------------
+    def _startup_point(self, enc: Encoder, number: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Point ``number`` of a Sobol sequence scrambled by the study seed (random past 1024)."""
+        if number >= 1024:
+            return enc.decode(enc.from_unit(rng.random((1, enc.n_params)))[0])
+        size = 1 << max(4, math.ceil(math.log2(number + 1)))
+        table = self._sobol.get(size)
+        if table is None:
+            from scipy.stats import qmc
+
+            table = qmc.Sobol(enc.n_params, scramble=True, seed=np.random.default_rng([self._seed, 0x5B])
+                              ).random_base2(int(math.log2(size)))
+            self._sobol = {size: table}
+        return enc.decode(enc.from_unit(table[number:number + 1])[0])
+
+    # --- acquisition ------------------------------------------------------------------------
+    def _score(self, model: _gp.GPModel, fit: _Fit, rows: np.ndarray) -> np.ndarray:
+        mu, sd = model.predict(rows)
+        if self.acquisition == "ei":
+            return _gp.log_expected_improvement(mu, sd, fit.incumbent)
+        if self.acquisition == "pi":
+            return _gp.log_probability_of_improvement(mu, sd, fit.incumbent)
+        return _gp.negative_lcb(mu, sd, self.beta)
+
+    def _candidates(self, enc: Encoder, fit: _Fit, rng: np.random.Generator) -> np.ndarray:
+        from scipy.stats import qmc
+
+        U = qmc.Sobol(enc.n_params, scramble=True, seed=rng).random(_N_SOBOL)
+        sobol = enc.from_unit(U)
+        # Perturb the best observed points: EI's maximum is usually near one of them.
+        model = fit.model
+        top = model.X[np.argsort(model.y, kind="stable")[:5]]
+        base = top[rng.integers(top.shape[0], size=_N_LOCAL)]
+        local = base.copy()
+        scale = rng.choice([0.02, 0.1], size=(_N_LOCAL, 1))
+        for d in enc.dims:
+            if d.is_cat:
+                flip = rng.random(_N_LOCAL) < 0.2
+                choice = rng.integers(d.width, size=_N_LOCAL)
+                block = local[:, d.start:d.start + d.width]
+                block[flip] = 0.0
+                block[flip, choice[flip]] = 1.0
+            else:
+                z = base[:, d.start] + scale[:, 0] * rng.standard_normal(_N_LOCAL)
+                local[:, d.start] = enc.snap_numeric(d, z)
+        return enc.impute_inactive(np.vstack([sobol, local]))
+
+    def _optimize_acquisition(self, enc: Encoder, model: _gp.GPModel, fit: _Fit,
+                              rng: np.random.Generator) -> np.ndarray:
+        cands = self._candidates(enc, fit, rng)
+        scores = self._score(model, fit, cands)
+        order = np.argsort(-scores, kind="stable")
+        best_row, best_score = cands[order[0]], float(scores[order[0]])
+        starts: list[np.ndarray] = []
+        for i in order:
+            if len(starts) >= _N_REFINE:
+                break
+            if not any(np.array_equal(cands[i], s) for s in starts):
+                starts.append(cands[i])
+        for s in starts:
+            row = self._refine(enc, model, fit, s)
+            row, score = self._sweep_discrete(enc, model, fit, row)
+            if score > best_score:
+                best_row, best_score = row, score
+        return best_row
+
+    def _refine(self, enc: Encoder, model: _gp.GPModel, fit: _Fit, start: np.ndarray) -> np.ndarray:
+        """L-BFGS-B over the numeric features active in ``start`` (finite differences, batched)."""
+        from scipy.optimize import minimize
+
+        active = set(enc.space.complete(enc.decode(start)))
+        parents = {c.parent for p in enc.space.searchable for c in p.when}
+        cols = [d.start for d in enc.dims if not d.is_cat and d.param.name in active
+                and d.param.name not in parents and (d.n_values or 1 << 30) > _SMALL_DISCRETE]
+        if not cols:
+            return start
+        idx = np.array(cols)
+        h = 1e-6
+
+        def f(x: np.ndarray) -> tuple[float, np.ndarray]:
+            steps = np.where(x + h <= 1.0, h, -h)
+            rows = np.repeat(start[None, :], len(cols) + 1, axis=0)
+            rows[:, idx] = x
+            rows[np.arange(1, len(cols) + 1), idx] += steps
+            s = self._score(model, fit, rows)
+            return -float(s[0]), -(s[1:] - s[0]) / steps
+
+        res = minimize(f, start[idx], jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(cols),
+                       options={"maxiter": 50})
+        row = start.copy()
+        row[idx] = np.clip(res.x, 0.0, 1.0)
+        for d in enc.dims:
+            if d.is_discrete:
+                row[d.start] = enc.snap_numeric(d, row[d.start:d.start + 1])[0]
+        return row
+
+    def _sweep_discrete(self, enc: Encoder, model: _gp.GPModel, fit: _Fit,
+                        row: np.ndarray) -> tuple[np.ndarray, float]:
+        """One coordinate pass: every choice of each categorical, nearby values of each discrete number."""
+        row = enc.impute_inactive(row[None, :])[0]
+        score = float(self._score(model, fit, row[None, :])[0])
+        for d in enc.dims:
+            options = self._discrete_options(enc, d, row)
+            if options is None:
+                continue
+            trials = np.repeat(row[None, :], options.shape[0], axis=0)
+            trials[:, d.start:d.start + d.width] = options
+            trials = enc.impute_inactive(trials)
+            s = self._score(model, fit, trials)
+            k = int(np.argmax(s))
+            if s[k] > score:
+                row, score = trials[k], float(s[k])
+        return row, score
+
+    @staticmethod
+    def _discrete_options(enc: Encoder, d: _Dim, row: np.ndarray) -> np.ndarray | None:
+        if d.is_cat:
+            return np.eye(d.width)
+        if not d.is_discrete:
+            return None
+        p = d.param
+        assert isinstance(p, NumericParam)
+        n = int(d.n_values or 0)
+        if n <= _SMALL_DISCRETE:
+            values = np.array(p.values(), dtype=float)
+        else:
+            current = p.from_internal(Encoder._span(p)[0] + row[d.start] * Encoder._span(p)[1])
+            unit = 1.0 if isinstance(p, IntParam) and p.step is None else float(p.step or 1)
+            values = np.array([current + k * unit for k in (-2, -1, 1, 2)], dtype=float)
+            values = values[(values >= p.low) & (values <= p.high)]
+            if values.size == 0:
+                return None
+        lo, span = Encoder._span(p)
+        internal = np.log(values) if p.log else values
+        return ((internal - lo) / span)[:, None]
