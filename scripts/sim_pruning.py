@@ -14,6 +14,7 @@ Columns: ``saved`` = fraction of epochs not run (vs. no pruning); ``best kept`` 
 the oracle best trial completed; ``regret`` = mean (best completed final loss - oracle best).
 
     python scripts/sim_pruning.py [--seeds 20] [--trials 60] [--epochs 50] [--jobs 1] [--noise 0.03]
+                                  [--slow-start 1.4]
 """
 
 from __future__ import annotations
@@ -50,12 +51,19 @@ class Outcome:
     regret: float
 
 
-def draw_curves(rng: np.random.Generator, n_trials: int, n_epochs: int, noise: float) -> np.ndarray:
-    """One row per trial; better (lower ``a``) trials are slower to start on average."""
+def draw_curves(
+    rng: np.random.Generator, n_trials: int, n_epochs: int, noise: float, slow_start: float = 1.4
+) -> np.ndarray:
+    """One row per trial; better (lower ``a``) trials are slower to start on average.
+
+    ``log tau = log 2.5 + slow_start * quality + N(0, 0.5)``, quality 0 (worst) .. 1 (best): with the
+    default 1.4 the best trials have tau ~ 10 epochs and the worst ~ 2.5; with 0 speed and quality
+    are unrelated.
+    """
     a = rng.uniform(0.2, 1.2, n_trials)
     start = 2.3 + rng.normal(0.0, 0.02, n_trials)
     quality = 1.0 - (a - 0.2)  # 1 best, 0 worst
-    tau = np.clip(np.exp(np.log(2.5) + 1.4 * quality + rng.normal(0.0, 0.5, n_trials)), 0.5, 40.0)
+    tau = np.clip(np.exp(np.log(2.5) + slow_start * quality + rng.normal(0.0, 0.5, n_trials)), 0.5, 40.0)
     e = np.arange(n_epochs)
     clean = a[:, None] + (start - a)[:, None] * np.exp(-e[None, :] / tau[:, None])
     return clean + rng.normal(0.0, noise, (n_trials, n_epochs))
@@ -102,13 +110,14 @@ def run_table(
     n_epochs: int,
     n_jobs: int,
     noise: float,
+    slow_start: float = 1.4,
     factory: Callable[[object], Pruner] = make_pruner,  # type: ignore[assignment]
 ) -> list[tuple[str, float, int, float]]:
     rows = []
     for label, spec in configs.items():
         outs = []
         for seed in range(seeds):
-            curves = draw_curves(np.random.default_rng(seed), n_trials, n_epochs, noise)
+            curves = draw_curves(np.random.default_rng(seed), n_trials, n_epochs, noise, slow_start)
             outs.append(simulate(factory(spec), curves, n_jobs, seed))
         rows.append(
             (
@@ -136,11 +145,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--noise", type=float, default=0.03)
+    ap.add_argument("--slow-start", type=float, default=1.4, help="how much slower the better trials start")
     args = ap.parse_args()
-    rows = run_table(CONFIGS, args.seeds, args.trials, args.epochs, args.jobs, args.noise)
+    rows = run_table(CONFIGS, args.seeds, args.trials, args.epochs, args.jobs, args.noise, args.slow_start)
     print(
         f"{args.seeds} seeds, {args.trials} trials x {args.epochs} epochs, {args.jobs} at a time, "
-        f"noise sd {args.noise}"
+        f"noise sd {args.noise}, slow start {args.slow_start}"
     )
     print(format_table(rows, args.seeds))
 

@@ -135,7 +135,9 @@ class PercentilePruner(Pruner):
     #: auto warm-up: steps reported by fewer completed trials are not judged
     AUTO_MIN_TRIALS = 3
     #: auto warm-up: the estimate is stretched by this factor (a new trial may start slower than any seen)
-    AUTO_SAFETY = 1.5
+    AUTO_SAFETY = 1.25
+    #: auto warm-up: never shorter than this fraction of the longest completed run
+    AUTO_MIN_FRACTION = 0.2
     #: auto warm-up: at most this many completed trials (evenly spread over the finish order) are used
     AUTO_MAX_TRIALS = 300
 
@@ -197,7 +199,12 @@ class PercentilePruner(Pruner):
         n = len(self._curves)
         if n != self._auto_n and (n <= 50 or n >= 1.1 * self._auto_n):
             estimate = self._estimate_warmup()
-            self._auto = None if estimate is None else math.ceil(estimate * self.AUTO_SAFETY)
+            if estimate is None:
+                self._auto = None
+            else:
+                longest = max(max(c.raw) for c in self._curves if c.raw) + 1
+                floor = math.floor(self.AUTO_MIN_FRACTION * longest)
+                self._auto = max(math.ceil(estimate * self.AUTO_SAFETY), floor)
             self._auto_n = n
         return self._auto
 
