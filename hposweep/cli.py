@@ -581,8 +581,10 @@ def validate(space: str = typer.Argument(..., help="Search-space YAML file.")) -
     table = Table(title=f"{space}: {len(cfg.space)} parameters")
     for col in ("name", "type", "range / choices", "scale", "condition"):
         table.add_column(col)
+    from rich.markup import escape
+
     for row in space_table_rows(cfg.space):
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     console = Console()
     console.print(table)
     n = cfg.space.n_configs()
