@@ -265,18 +265,20 @@ def ei_weights(tier: np.ndarray, loss: np.ndarray, good: np.ndarray, bad: np.nda
 
 
 def propose(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generator, n_candidates: int,
-            seen: np.ndarray | None = None) -> np.ndarray:
+            avoid: Sequence[np.ndarray] = ()) -> np.ndarray:
     """Draw candidates from l(x) and return the one maximizing log l(x) - log g(x).
 
-    ``seen`` (rows already tried, for groups of only discrete parameters) demotes candidates that
-    repeat one of them: re-running a configuration teaches nothing when an unseen one scores well.
+    ``avoid`` holds arrays of rows already taken, most important first (running trials, then
+    finished ones); used for groups of only discrete parameters, where repeats are likely. A
+    candidate repeating a row is dropped while some candidate does not: a repeat teaches nothing.
     """
     cand = good.sample(rng, n_candidates)
     score = good.log_pdf(cand) - bad.log_pdf(cand)
-    if seen is not None and len(seen):
-        dup = (np.abs(cand[:, None, :] - seen[None, :, :]) < 1e-9).all(axis=2).any(axis=1)
-        if not dup.all():
-            score[dup] = -np.inf
+    for rows in avoid:
+        if len(rows):
+            dup = (np.abs(cand[:, None, :] - rows[None, :, :]) < 1e-9).all(axis=2).any(axis=1)
+            if not (dup | np.isneginf(score)).all():
+                score[dup] = -np.inf
     return cand[int(np.argmax(score))]
 
 
@@ -301,9 +303,9 @@ class TPESampler(Sampler):
         max_bad: int = 1000,
         categorical_smoothing: float | None = None,
         min_cells: float = 1.0,
-        avoid_duplicates: bool = False,
-        startup: str = "sobol",
-        weighting: str = "uniform",
+        avoid_duplicates: bool = True,
+        startup: str = "lhs",
+        weighting: str = "ei",
         gap_prior: bool = False,
         gap_endpoints: bool = False,
     ) -> None:
@@ -324,8 +326,8 @@ class TPESampler(Sampler):
         self.max_good = int(max_good)
         self.constant_liar = bool(constant_liar)
         self.max_bad = int(max_bad)
-        if startup not in ("random", "sobol"):
-            raise ValueError(f"startup must be 'random' or 'sobol', got {startup!r}")
+        if startup not in ("random", "sobol", "lhs"):
+            raise ValueError(f"startup must be 'random', 'lhs' or 'sobol', got {startup!r}")
         if weighting not in ("uniform", "ei"):
             raise ValueError(f"weighting must be 'uniform' or 'ei', got {weighting!r}")
         self.weighting = weighting
@@ -392,15 +394,15 @@ class TPESampler(Sampler):
         return chosen
 
     def _startup_point(self, space: SearchSpace, number: int, rng: np.random.Generator) -> dict[str, Any]:
-        """A start-up point: uniform random, or point ``number`` of the study's scrambled Sobol sequence."""
-        if self.startup != "sobol" or self._seed is None or number >= 2**20:
-            return {p.name: sample_param(p, rng) for p in space.searchable}
-        from scipy.stats import qmc
+        """Start-up point ``number``: uniform random, or row ``number`` of a design fixed by the study seed.
 
-        engine = qmc.Sobol(len(self._codecs), scramble=True, seed=self._seed)
-        if number:
-            engine.fast_forward(number)
-        u = engine.random(1)[0]
+        ``lhs``: a Latin hypercube of ``n_startup_trials`` rows (each parameter's range cut into that
+        many strata, one point in each); ``sobol``: point ``number`` of a scrambled Sobol sequence.
+        Either way the point depends only on the seed and the trial number, as the seeding rule asks.
+        """
+        if self.startup == "random" or self._seed is None or number >= self.n_startup_trials:
+            return {p.name: sample_param(p, rng) for p in space.searchable}
+        u = self._design(number)
         out = {}
         for c, x in zip(self._codecs, u, strict=True):
             if c.kind == CATEGORICAL:
@@ -410,6 +412,21 @@ class TPESampler(Sampler):
             else:
                 out[c.param.name] = c.decode(float(x))
         return out
+
+    def _design(self, number: int) -> np.ndarray:
+        """Row ``number`` of the start-up design in [0, 1)^d (no global state: rebuilt from the seed)."""
+        d = len(self._codecs)
+        if self.startup == "sobol":
+            from scipy.stats import qmc
+
+            engine = qmc.Sobol(d, scramble=True, seed=self._seed)
+            if number:
+                engine.fast_forward(number)
+            return engine.random(1)[0]
+        gen = np.random.default_rng([self._seed or 0, 0x7E5])
+        n = self.n_startup_trials
+        strata = np.argsort(gen.random((n, d)), axis=0)  # a random permutation of the strata per column
+        return (strata[number] + gen.random((n, d))[number]) / n
 
     def _sample_group(self, h: _History, z_run: np.ndarray, group: list[int], rng: np.random.Generator) -> np.ndarray:
         """Fit l and g on the trials where this group was active, and propose one point for it."""
@@ -428,13 +445,11 @@ class TPESampler(Sampler):
             good_w = ei_weights(h.tier[rows], h.loss[rows], good_idx, bad_idx)
         l_est = ParzenEstimator(good_z, good_w, dims, self.bandwidth)
         g_est = ParzenEstimator(bad_z, recency_weights(len(bad_z)), dims, self.bandwidth)
-        seen = None
+        avoid: list[np.ndarray] = []
         if self.avoid_duplicates and all(d.kind != CONTINUOUS for d in dims):
-            seen = z[rows]
-            if len(z_run):
-                zr = z_run[:, group]
-                seen = np.concatenate((seen, zr[~np.isnan(zr).any(axis=1)]))
-        return propose(l_est, g_est, rng, self.n_candidates, seen)
+            zr = z_run[:, group]
+            avoid = [zr[~np.isnan(zr).any(axis=1)], z[rows]]
+        return propose(l_est, g_est, rng, self.n_candidates, avoid)
 
     def _n_good(self, n: int) -> int:
         return min(math.ceil(self.gamma * n), self.max_good)
