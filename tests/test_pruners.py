@@ -314,8 +314,12 @@ def test_auto_warmup_ignores_step0_noise_but_prunes_when_ranking_is_stable() -> 
     study = [tr(i, [s] + [f + 0.5, f + 0.2, f]) for i, (s, f) in enumerate(zip(starts, finals, strict=True))]
     p = bound(MedianPruner())
     assert not p.should_prune(tr(9, [2.35], R), study)  # worse than the median at step 0, but step 0 is noise
-    assert p.warmup() == 2  # type: ignore[attr-defined]  # step 0 unsafe -> estimate 1, stretched by 1.5
+    assert p.warmup() == 2  # type: ignore[attr-defined]  # step 0 unsafe -> estimate 1, x 1.25 rounded up
     assert p.should_prune(tr(9, [2.35, 1.5, 1.5], R), study)
+    # a strict percentile still learns a usable warm-up (its replay guards only the trials it would keep)
+    strict = bound(PercentilePruner(10.0))
+    assert strict.should_prune(tr(9, [2.35, 0.9, 0.9], R), study)
+    assert strict.warmup() == 2  # type: ignore[attr-defined]
 
 
 def test_auto_warmup_waits_for_enough_completed_trials() -> None:

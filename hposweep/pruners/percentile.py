@@ -150,7 +150,8 @@ class PercentilePruner(Pruner):
 
     #: auto warm-up: minimum rank correlation between best-so-far at a step and the final value
     AUTO_MIN_RHO = 0.5
-    #: auto warm-up: the best fraction of completed trials that replaying the rule must keep
+    #: auto warm-up: replaying the rule must keep the best ``AUTO_TOP_FRACTION * percentile / 50`` of
+    #: the completed trials (half of what the rule itself keeps: a quarter for the median)
     AUTO_TOP_FRACTION = 0.25
     #: auto warm-up: steps reported by fewer completed trials are not judged
     AUTO_MIN_TRIALS = 3
