@@ -223,9 +223,11 @@ def run(
         raise UsageError("--max-failures must be 0 (never stop) or more")
     sampler_spec: Any = sampler or settings.get("sampler")
     if sampler_spec is None:
-        from .samplers import DEFAULT_SAMPLER
+        from .samplers import DEFAULT_SAMPLER, sampler_class
 
         sampler_spec = DEFAULT_SAMPLER
+        if len(directions) > 1 and not getattr(sampler_class(DEFAULT_SAMPLER), "multi_objective", False):
+            sampler_spec = "nsga2"
     pruner_spec: Any = pruner or settings.get("pruner")
     seed_value = seed if seed is not None else settings.get("seed")
     opts = RunOptions(
