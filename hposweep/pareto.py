@@ -40,6 +40,7 @@ __all__ = [
     "crowding_distance",
     "knee_point",
     "mo_split",
+    "greedy_hv_subset",
     "pareto_front_trials",
     "parse_pick_rule",
     "pick",
@@ -403,15 +404,19 @@ def mo_split(values: Any, directions: Sequence[str] | None, n_good: int) -> tupl
         if len(members) <= room:
             good.extend(members.tolist())
         else:
-            good.extend(members[_greedy_hv_subset(v[members], room)].tolist())
+            good.extend(members[greedy_hv_subset(v[members], room)].tolist())
     good_idx = np.array(sorted(good), dtype=int)
     mask = np.ones(n, dtype=bool)
     mask[good_idx] = False
     return good_idx, np.flatnonzero(mask)
 
 
-def _greedy_hv_subset(p: np.ndarray, k: int) -> list[int]:
-    """Indices of ``k`` points chosen greedily for hypervolume (lazy greedy: gains only shrink)."""
+def greedy_hv_subset(p: np.ndarray, k: int) -> list[int]:
+    """Indices of ``k`` of the *minimised* points ``p``, chosen greedily for hypervolume.
+
+    Reference: the worst values plus 10% of the spread. Lazy greedy: a point's gain can only shrink as
+    others are chosen, so stale gains are upper bounds and few are recomputed.
+    """
     worst, best = p.max(axis=0), p.min(axis=0)
     spread = worst - best
     pad = np.where(spread > 0, 0.1 * spread, np.maximum(0.1 * np.abs(worst), 1e-9))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..pareto import _greedy_hv_subset, crowding_distance, non_dominated_sort, to_minimize
+from ..pareto import crowding_distance, greedy_hv_subset, non_dominated_sort, to_minimize
 from ..space import CategoricalParam, NumericParam, Param, value_key
 from ..trial import TrialState
 from .base import Sampler, SamplingContext
@@ -254,7 +254,7 @@ class NSGA2Sampler(Sampler):
 
     def _truncate(self, values: np.ndarray, idx: np.ndarray, room: int) -> np.ndarray:
         if self.tie_break == "hypervolume" and values.shape[1] > 1:
-            return np.sort(idx[_greedy_hv_subset(values, room)])
+            return np.sort(idx[greedy_hv_subset(values, room)])
         crowd = crowding_distance(values)
         order = np.lexsort((idx, -crowd))  # most isolated first, then earlier trials
         return np.sort(idx[order[:room]])
