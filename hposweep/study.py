@@ -529,6 +529,9 @@ class Study:
             study._reset_from(state)
             for ev in loaded.events:
                 study._apply(ev)
+            observe = getattr(study._pruner_obj, "observe", None)
+            if observe is not None:  # a resumed study settles the pruner's automatic settings at once
+                observe(study.trials)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"{path}: the checkpoint is corrupt ({type(exc).__name__}: {exc})") from None
         except CheckpointError as exc:  # raised by _reset_from/_apply, which do not know the file name
