@@ -73,36 +73,34 @@ class Bandwidth:
 
 
 def _gap_widths(mus: np.ndarray, endpoints: bool = True) -> np.ndarray:
-    """Per kernel, the larger of its gaps to the left and right neighbours.
+    """Per kernel (row) and dimension (column), the larger of its gaps to its two neighbours.
 
     With ``endpoints`` the domain ends count as neighbours; without, the outermost kernels take
     their inner gap only (they do not widen just because they sit far from a bound).
     """
-    order = np.argsort(mus, kind="stable")
-    s = mus[order]
-    padded = np.concatenate(([0.0], s, [1.0]))
+    n, d = mus.shape
+    order = np.argsort(mus, axis=0, kind="stable")
+    s = np.take_along_axis(mus, order, axis=0)
+    padded = np.concatenate((np.zeros((1, d)), s, np.ones((1, d))))
     gaps = np.maximum(padded[1:-1] - padded[:-2], padded[2:] - padded[1:-1])
-    if not endpoints and len(s) >= 2:
+    if not endpoints and n >= 2:
         gaps[0], gaps[-1] = s[1] - s[0], s[-1] - s[-2]
     out = np.empty_like(mus)
-    out[order] = gaps
+    np.put_along_axis(out, order, gaps, axis=0)
     return out
 
 
-def _widths(mus: np.ndarray, n_dims: int, bw: Bandwidth, cell: float = 0.0) -> np.ndarray:
-    """Widths of the observation kernels of one numeric dimension (prior excluded)."""
+def _widths(mus: np.ndarray, n_dims: int, bw: Bandwidth, cells: np.ndarray) -> np.ndarray:
+    """Widths of the observation kernels (n x numeric dims; the prior's are always 1)."""
     n = len(mus)
-    if n == 0:
-        return np.empty(0)
     if bw.rule == "scott":
-        sig = np.full(n, 0.2 * (n + 1) ** (-1.0 / (n_dims + 4)))
+        sig = np.full(mus.shape, 0.2 * (n + 1) ** (-1.0 / (n_dims + 4)))
+    elif bw.gap_prior:  # the prior sits at the centre of the range: a neighbour like an observation
+        sig = _gap_widths(np.concatenate((mus, np.full((1, mus.shape[1]), 0.5))), bw.gap_endpoints)[:n]
     else:
-        if bw.gap_prior:  # the prior sits at the centre of the range: a neighbour like an observation
-            sig = _gap_widths(np.concatenate((mus, [0.5])), bw.gap_endpoints)[:n]
-        else:
-            sig = _gap_widths(mus, bw.gap_endpoints)
-    low = max(bw.min_width, 1.0 / min(100.0, n + 1.0) ** bw.clip_exponent, max(bw.min_cells, 1.0) * cell)
-    return np.clip(sig, low, 1.0)
+        sig = _gap_widths(mus, bw.gap_endpoints)
+    low = np.maximum(max(bw.min_width, 1.0 / min(100.0, n + 1.0) ** bw.clip_exponent), max(bw.min_cells, 1.0) * cells)
+    return np.minimum(np.maximum(sig, low), 1.0)
 
 
 class ParzenEstimator:
@@ -129,9 +127,10 @@ class ParzenEstimator:
         k = n + 1
         self.mu = np.full((k, d), 0.5)
         self.sigma = np.ones((k, d))
-        for j in self.num:
-            self.mu[:n, j] = obs[:, j]
-            self.sigma[:n, j] = _widths(obs[:, j], d, bw, self.dims[j].cell)
+        if self.num and n:
+            self.mu[:n, self.num] = obs[:, self.num]
+            cells = np.array([self.dims[j].cell for j in self.num])
+            self.sigma[:n, self.num] = _widths(obs[:, self.num], d, bw, cells)
         mu, sig = self.mu[:, self.num], self.sigma[:, self.num]
         # log of the mass each truncated normal keeps inside [0, 1]
         self.log_z = np.log(np.maximum(ndtr((1 - mu) / sig) - ndtr(-mu / sig), _TINY))
@@ -156,6 +155,7 @@ class ParzenEstimator:
     def _prepare_continuous(self) -> None:
         """Precompute the pieces of the quadratic form so log_pdf is two matrix products."""
         if not self.smooth:
+            self._q_const = np.zeros(len(self.log_w))
             return
         mu, sig = self.mu[:, self.smooth], self.sigma[:, self.smooth]
         inv2 = 1.0 / sig**2
@@ -168,25 +168,35 @@ class ParzenEstimator:
     # --- density ---------------------------------------------------------------------------
     def log_kernels(self, x: np.ndarray) -> np.ndarray:
         """log of each kernel's density at each point: (points x kernels), mixture weights excluded."""
-        out = np.zeros((x.shape[0], len(self.log_w)))
+        return self._log_terms(x, with_weights=False)
+
+    def _log_terms(self, x: np.ndarray, with_weights: bool) -> np.ndarray:
+        const = self._q_const - self.log_w if with_weights else self._q_const
         if self.smooth:
             xc = x[:, self.smooth].copy()
             for i, j in enumerate(self.smooth):
                 if self.dims[j].kind == DISCRETE:
                     xc[:, i] = self.dims[j].cells(xc[:, i])[2]
-            out -= 0.5 * ((xc**2) @ self._q_inv2) - xc @ self._q_lin + self._q_const
+            out = xc @ self._q_lin
+            out -= 0.5 * ((xc * xc) @ self._q_inv2)
+            out -= const
+        else:
+            out = np.broadcast_to(-const, (x.shape[0], len(const))).copy()
         for j in self.exact:
             a, b, _ = self.dims[j].cells(x[:, j])
+            # many candidates share a cell: evaluate the normal CDF once per distinct cell
+            ua, inv = np.unique(a, return_inverse=True)
+            ub = b[np.unique(inv, return_index=True)[1]]
             mu, sig = self.mu[:, j], self.sigma[:, j]
-            mass = ndtr((b[:, None] - mu) / sig) - ndtr((a[:, None] - mu) / sig)
-            out += np.log(np.maximum(mass, _TINY)) - self.log_z[:, self.num.index(j)]
+            mass = ndtr((ub[:, None] - mu) / sig) - ndtr((ua[:, None] - mu) / sig)
+            out += (np.log(np.maximum(mass, _TINY)) - self.log_z[:, self.num.index(j)])[inv]
         for lp, j in zip(self.cat_logp, self.cat, strict=True):
             out += lp[x[:, j].astype(int)]
         return out
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """log density (continuous dims) / mass (discrete dims) of the mixture at each row of ``x``."""
-        t = self.log_kernels(x) + self.log_w
+        t = self._log_terms(x, with_weights=True)
         m = t.max(axis=1)
         return m + np.log(np.exp(t - m[:, None]).sum(axis=1))
 
