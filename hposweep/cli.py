@@ -223,11 +223,9 @@ def run(
         raise UsageError("--max-failures must be 0 (never stop) or more")
     sampler_spec: Any = sampler or settings.get("sampler")
     if sampler_spec is None:
-        from .samplers import DEFAULT_SAMPLER, sampler_class
+        from .samplers import default_sampler
 
-        sampler_spec = DEFAULT_SAMPLER
-        if len(directions) > 1 and not getattr(sampler_class(DEFAULT_SAMPLER), "multi_objective", False):
-            sampler_spec = "nsga2"
+        sampler_spec = default_sampler(len(directions))
     pruner_spec: Any = pruner or settings.get("pruner")
     seed_value = seed if seed is not None else settings.get("seed")
     opts = RunOptions(

@@ -77,6 +77,10 @@ class Study:
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         self.seed = seed
         self.settings: dict[str, Any] = dict(settings or {})
+        if sampler is None:
+            from .samplers import default_sampler
+
+            sampler = default_sampler(len(self.directions))
         self.sampler_spec: Any = sampler.name if isinstance(sampler, Sampler) else sampler
         # Samplers and pruners are built on first use: `hposweep best` loads a study without paying
         # for numpy/scipy. Validate the names now all the same, so a typo fails before any trial.

@@ -30,6 +30,13 @@ SAMPLERS: dict[str, str] = {
 DEFAULT_SAMPLER = "tpe"
 
 
+def default_sampler(n_objectives: int = 1) -> str:
+    """``tpe``; for several objectives ``tpe`` when it handles them, else ``nsga2``."""
+    if n_objectives > 1 and not getattr(sampler_class(DEFAULT_SAMPLER), "multi_objective", False):
+        return "nsga2"
+    return DEFAULT_SAMPLER
+
+
 def sampler_class(name: str) -> type[Sampler]:
     target = SAMPLERS.get(name)
     if target is None:
