@@ -1,0 +1,110 @@
+"""Where a trial's process runs: on this machine (``local``) or as a Ray actor on a cluster (``ray``).
+
+Both executors give the runner the same object (:class:`hposweep.launcher.TrialProcess`'s
+interface), so the sweep loop, the study and the checkpoint do not change with the executor.
+Ray is imported only by :func:`ray_init` and by the Ray trial objects, never at package import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..launcher import TrialProcess
+    from .ray_executor import RayTrialProcess
+
+EXECUTORS = ("local", "ray")
+
+#: the address :func:`ray_init` connected to (``"local"`` for an instance it started); None before
+_connected: str | None = None
+
+
+def make_trial_process(
+    executor: str,
+    *,
+    cpus_per_trial: float | None = None,
+    gpus_per_trial: float | None = None,
+    **opts: Any,
+) -> TrialProcess | RayTrialProcess:
+    """A not-yet-started trial process for ``executor``.
+
+    ``opts`` are TrialProcess's (``metric_regex``, ``default_metric``, ``metrics_file``, ``grace``).
+    ``cpus_per_trial``/``gpus_per_trial`` are the Ray actor's resource requests (default 1 CPU,
+    0 GPUs); a local trial ignores them, so the runner can pass its options unchanged.
+    """
+    if executor == "local":
+        from ..launcher import TrialProcess
+
+        return TrialProcess(**opts)
+    if executor == "ray":
+        from .ray_executor import RayTrialProcess
+
+        cpus = _resource("--cpus-per-trial", 1.0 if cpus_per_trial is None else cpus_per_trial)
+        gpus = _resource("--gpus-per-trial", 0.0 if gpus_per_trial is None else gpus_per_trial)
+        return RayTrialProcess(num_cpus=cpus, num_gpus=gpus, **opts)
+    raise ConfigError(f"unknown executor {executor!r}", hint=f"use one of: {', '.join(EXECUTORS)}")
+
+
+def _resource(flag: str, value: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number >= 0 or number == float("inf"):
+        raise ConfigError(f"{flag} must be a number >= 0, got {value!r}", hint=f"e.g. {flag} 1 or {flag} 0.5")
+    return number
+
+
+def ray_init(address: str | None = None, **init_opts: Any) -> None:
+    """Connect to the Ray cluster at ``address`` once (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``).
+
+    With ``address`` None, Ray's own rules apply: ``RAY_ADDRESS`` if set, else a local instance is
+    started. Calling again is a no-op, so every part of the program may call it. Worker output is
+    not forwarded to this terminal (``log_to_driver=False``): each trial's output is already in its
+    own log. ``init_opts`` go to ``ray.init`` (the tests pass ``num_cpus``).
+    """
+    global _connected
+    from .ray_executor import import_ray
+
+    ray = import_ray()
+    if ray.is_initialized():
+        _connected = _connected or (address or "local")
+        return
+    opts: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
+                            "logging_level": logging.WARNING, **init_opts}
+    try:
+        ray.init(address=address, **opts)
+    except ConnectionError as exc:
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {address or os.environ.get('RAY_ADDRESS') or 'auto'}: {exc}",
+            hint="start one with `ray start --head`, check --ray-address, or leave it out for a local instance",
+        ) from exc
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"ray.init failed: {exc}", hint="check --ray-address (e.g. auto or ray://HOST:10001)") \
+            from exc
+    _connected = address or "local"
+
+
+def ray_connected() -> str | None:
+    """The address :func:`ray_init` connected to, or None if it was not called."""
+    return _connected
+
+
+def ray_shutdown() -> None:
+    """Disconnect (and stop a local instance this process started). Safe without Ray or a connection."""
+    global _connected
+    if _connected is None:
+        return
+    _connected = None
+    try:
+        import ray
+    except ImportError:
+        return
+    ray.shutdown()
+
+
+__all__ = ["EXECUTORS", "make_trial_process", "ray_init", "ray_connected", "ray_shutdown"]
