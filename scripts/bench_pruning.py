@@ -1,0 +1,245 @@
+"""Pruning on real training: epochs saved by each pruner, and what it costs in best value found.
+
+Each sweep runs ``scripts/train_example.py`` (a numpy MLP trained epoch by epoch, printing
+``val_loss`` per epoch) through ``hposweep run`` with the space of ``spaces/example.yaml`` stretched
+to ``--epochs`` epochs, ``--trials`` trials, the ``--sampler`` (TPE by default) and ``--jobs`` trials
+at once, once per pruner (with the pruner's default options) and per seed. Pruners are interleaved
+within a seed, so a change of machine load hits all of them alike.
+
+Columns (mean over seeds, ± the standard deviation across seeds):
+
+* ``epochs``: epochs the trials ran, i.e. intermediate values recorded (complete and diverged trials:
+  all they reported; pruned ones: up to the step they were pruned at);
+* ``saved``: 1 - epochs / epochs of the unpruned sweep of the same seed;
+* ``pruned``: trials pruned;
+* ``best val_loss``: the best complete trial's final val_loss;
+* ``wall``: seconds for the whole sweep.
+
+``--audit`` re-runs every pruned trial of the named pruners to the end (the script is deterministic
+for given params) and lists the *wrongly pruned* ones: those that would have finished better than the
+best trial their sweep completed, with the step they were cut at and their curve rank there. That is
+the evidence for changing a pruner's defaults.
+
+    python scripts/bench_pruning.py [--seeds 3] [--trials 60] [--jobs 2] [--epochs 20] [--sampler tpe]
+                                    [--pruners none,median,percentile,asha,hyperband] [--audit median]
+                                    [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import yaml
+
+from hposweep import Study
+from hposweep.metrics import MetricParser
+from hposweep.trial import Trial, TrialState
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "scripts", "train_example.py")
+SPACE = os.path.join(ROOT, "spaces", "example.yaml")
+PRUNERS = ("none", "median", "percentile", "asha", "hyperband")
+
+
+@dataclass
+class Sweep:
+    """One sweep's outcome."""
+
+    pruner: str
+    seed: int
+    epochs: int
+    best: float | None
+    wall: float
+    n_pruned: int
+    n_failed: int
+    pruned_at: list[int] = field(default_factory=list)
+    wrongly_pruned: list[dict] = field(default_factory=list)
+
+
+def hposweep_cmd() -> list[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "hposweep")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "hposweep"]
+
+
+def write_space(folder: str, epochs: int) -> str:
+    """A copy of the example space with ``epochs`` fixed, and without settings the CLI gives."""
+    with open(SPACE) as fh:
+        doc = yaml.safe_load(fh)
+    doc["parameters"]["epochs"] = epochs
+    for key in ("sampler", "pruner", "trials", "seed"):
+        doc.pop(key, None)
+    path = os.path.join(folder, "space.yaml")
+    with open(path, "w") as fh:
+        yaml.safe_dump(doc, fh, sort_keys=False)
+    return path
+
+
+def run_sweep(folder: str, pruner: str, seed: int, args: argparse.Namespace) -> tuple[Study, float]:
+    checkpoint = os.path.join(folder, f"{pruner}-seed{seed}.json")
+    cmd = hposweep_cmd() + [
+        "run", "--space", os.path.join(folder, "space.yaml"), "--trials", str(args.trials), "--seed", str(seed),
+        "--sampler", args.sampler, "--pruner", pruner, "--prune-grace", "1", "--jobs", str(args.jobs),
+        "--checkpoint", checkpoint, "--quiet", "--no-progress", "--", sys.executable, TRAIN,
+    ]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"sweep {pruner} seed {seed} failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
+    return Study.load(checkpoint, readonly=True), wall
+
+
+def epochs_run(t: Trial) -> int:
+    """Epochs a trial ran: its recorded steps (a pruned trial's stop at the pruning step)."""
+    return len(t.intermediate)
+
+
+def summarize(study: Study, pruner: str, seed: int, wall: float) -> Sweep:
+    finished = [t for t in study.trials if t.state.is_finished]
+    best = study.best_trial
+    pruned = study.trials_in(TrialState.PRUNED)
+    return Sweep(
+        pruner=pruner, seed=seed, epochs=sum(epochs_run(t) for t in finished),
+        best=None if best is None else float(best.value),  # type: ignore[arg-type]
+        wall=wall, n_pruned=len(pruned), n_failed=len(study.trials_in(TrialState.FAILED)),
+        pruned_at=sorted(int(t.info.get("pruned_at_step", t.last_step or 0)) for t in pruned),
+    )
+
+
+# --- audit: re-run pruned trials to the end ---------------------------------------------------
+
+
+def full_curve(argv: Sequence[str], metric: str) -> dict[int, float]:
+    """Run a trial's recorded command to the end and parse its curve of ``metric``."""
+    out = subprocess.run(list(argv), capture_output=True, text=True, cwd=ROOT)
+    parser = MetricParser(None, default_name=metric)
+    curve: dict[int, float] = {}
+    for rep in parser.feed(out.stdout.encode()) + parser.flush():
+        if rep.name == metric and rep.step is not None:
+            curve[int(rep.step)] = float(rep.value)
+    return curve
+
+
+def audit(study: Study, sweep: Sweep, jobs: int) -> None:
+    """Fill ``sweep.wrongly_pruned``: pruned trials that would have beaten the sweep's best."""
+    if sweep.best is None:
+        return
+    metric = study.settings.get("metric", "val_loss")
+    pruned = study.trials_in(TrialState.PRUNED)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        curves = list(pool.map(lambda t: full_curve(t.info["argv"], metric), pruned))
+    complete = study.trials_in(TrialState.COMPLETE)
+    for t, curve in zip(pruned, curves, strict=True):
+        if not curve:
+            continue
+        final = curve[max(curve)]
+        if not (math.isfinite(final) and final < sweep.best):
+            continue
+        step = int(t.info.get("pruned_at_step", t.last_step or 0))
+        at_step = [c.intermediate[step] for c in complete if step in c.intermediate]
+        rank = sum(v < t.intermediate[step] for v in at_step)
+        sweep.wrongly_pruned.append({
+            "trial": t.number, "pruned_at": step, "final": round(final, 4), "sweep_best": round(sweep.best, 4),
+            "value_at_step": t.intermediate[step], "rank_at_step": f"{rank + 1}/{len(at_step) + 1}",
+            "params": t.params,
+        })
+
+
+# --- table ------------------------------------------------------------------------------------
+
+
+def mean_std(xs: Sequence[float], fmt: str) -> str:
+    if not xs:
+        return "-"
+    if len(xs) == 1:
+        return format(xs[0], fmt)
+    return f"{format(statistics.mean(xs), fmt)} ± {format(statistics.stdev(xs), fmt)}"
+
+
+def table(sweeps: list[Sweep], pruners: Sequence[str]) -> str:
+    base = {s.seed: s.epochs for s in sweeps if s.pruner == "none"}
+    rows = ["| pruner | epochs | saved vs none | pruned | best val_loss | wall (s) |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for p in pruners:
+        mine = [s for s in sweeps if s.pruner == p]
+        saved = [1 - s.epochs / base[s.seed] for s in mine if s.seed in base and base[s.seed]]
+        rows.append("| " + " | ".join([
+            p,
+            mean_std([s.epochs for s in mine], ".0f"),
+            mean_std([100 * x for x in saved], ".0f") + " %" if saved else "-",
+            mean_std([s.n_pruned for s in mine], ".1f"),
+            mean_std([s.best for s in mine if s.best is not None], ".4f"),
+            mean_std([s.wall for s in mine], ".0f"),
+        ]) + " |")
+    return "\n".join(rows)
+
+
+def audit_report(sweeps: list[Sweep]) -> str:
+    lines = []
+    for s in sweeps:
+        if not s.wrongly_pruned:
+            continue
+        lines.append(f"{s.pruner} seed {s.seed}: {len(s.wrongly_pruned)} pruned trial(s) would have beaten "
+                     f"the sweep's best {s.best:.4f}")
+        for w in s.wrongly_pruned:
+            lines.append(f"    trial {w['trial']}: pruned at step {w['pruned_at']} (value {w['value_at_step']}, "
+                         f"rank {w['rank_at_step']} among completed trials there), final {w['final']}")
+    return "\n".join(lines) if lines else "no audited pruned trial would have beaten its sweep's best"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=3, help="sweeps per pruner (seeds 0..N-1)")
+    p.add_argument("--trials", type=int, default=60)
+    p.add_argument("--jobs", type=int, default=2, help="trials at once in each sweep")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--sampler", default="tpe")
+    p.add_argument("--pruners", default=",".join(PRUNERS), help="comma-separated; 'none' is the baseline")
+    p.add_argument("--audit", default="", help="comma-separated pruners whose pruned trials are re-run to the end")
+    p.add_argument("--json", help="write every sweep's numbers to this file")
+    args = p.parse_args(argv)
+    args.pruners = [x.strip() for x in args.pruners.split(",") if x.strip()]
+    args.audit = [x.strip() for x in args.audit.split(",") if x.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sweeps: list[Sweep] = []
+    with tempfile.TemporaryDirectory(prefix="bench-pruning-") as folder:
+        write_space(folder, args.epochs)
+        for seed in range(args.seeds):
+            for pruner in args.pruners:
+                study, wall = run_sweep(folder, pruner, seed, args)
+                sweep = summarize(study, pruner, seed, wall)
+                if pruner in args.audit:
+                    audit(study, sweep, args.jobs)
+                sweeps.append(sweep)
+                print(f"seed {seed} {pruner:<10} epochs={sweep.epochs:5d} pruned={sweep.n_pruned:3d} "
+                      f"failed={sweep.n_failed:3d} best={sweep.best} wall={wall:.0f}s"
+                      + (f" wrongly pruned={len(sweep.wrongly_pruned)}" if pruner in args.audit else ""),
+                      file=sys.stderr, flush=True)
+    print(f"{args.trials} trials x {args.epochs} epochs, sampler {args.sampler}, --jobs {args.jobs}, "
+          f"{args.seeds} seed(s); mean ± std over seeds\n")
+    print(table(sweeps, args.pruners))
+    if args.audit:
+        print("\n" + audit_report(sweeps))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([asdict(s) for s in sweeps], fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
