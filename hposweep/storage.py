@@ -180,7 +180,7 @@ def _journal_ino(path: str) -> int | None:
 def atomic_write(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a mix."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".hposweep-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -194,6 +194,28 @@ def atomic_write(path: str, data: bytes) -> None:
             pass
         raise
     _fsync_dir(folder)
+
+
+def _tmp_prefix(path: str) -> str:
+    """Temporary files are named after the file they replace, so a compaction can remove the ones a
+    killed writer left behind without touching another study's in the same folder."""
+    return f".{os.path.basename(path)}.hposweep-"
+
+
+def remove_stale_tmp(path: str) -> None:
+    """Delete temporary files a writer killed mid-compaction left (call with the study's lock held)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefixes = (_tmp_prefix(path), _tmp_prefix(journal_path(path)))
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefixes) and name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def _fsync_dir(folder: str) -> None:
@@ -270,6 +292,7 @@ class Storage:
         """Fold everything into a new snapshot and start an empty journal (call with the lock held)."""
         state = dict(state, seq=self.seq)
         data = dumps(state)
+        remove_stale_tmp(self.path)
         atomic_write(self.path, data)
         # A new, empty journal under a new inode: other processes notice the change and reload.
         self._close_fd()
