@@ -361,6 +361,8 @@ def test_sigkilled_writer_never_loses_an_acknowledged_trial(tmp_path: Path) -> N
     reruns = {t.info.get("rerun_of") for t in final.trials} | {e.get("rerun_of") for e in final.queue}
     for t in final.trials_in(TrialState.INTERRUPTED):
         assert t.number in reruns, f"interrupted trial {t.number} was never queued for a re-run"
+    resumed.close()  # compaction also removes snapshots a writer was killed in the middle of
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
 
 
 def _worker(path: Path, go: int) -> None:
@@ -394,3 +396,15 @@ def test_two_processes_share_one_study(tmp_path: Path) -> None:
     assert len(study.trials) == 100
     assert all(t.state is TrialState.COMPLETE and t.intermediate == {0: 1.0} for t in study.trials)
     assert len(study.finished_trials) == 100
+
+
+def test_compaction_removes_temporary_files_a_killed_writer_left(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    other = tmp_path / ".other.json.hposweep-abc.tmp"  # another study's file: not ours to remove
+    other.write_bytes(b"x")
+    study = rich_study(path)
+    for name in (".study.json.hposweep-x1.tmp", ".study.json.journal.hposweep-x2.tmp"):
+        (tmp_path / name).write_bytes(b"half a snapshot")
+    study.close()  # a compaction
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".tmp") == [other.name]
+    assert snapshot_of(Study.load(path, readonly=True)) == snapshot_of(study)
