@@ -84,7 +84,7 @@ def test_multivariate_density_integrates_to_one() -> None:
     ({"type": "int", "low": 0, "high": 300, "step": 3}, [3, 150, 297], 0.02),
     ({"type": "float", "low": 0.0, "high": 1.0, "step": 0.1}, [0.0, 0.5], 0.02),
     ({"type": "int", "low": 1, "high": 1000, "log": True}, [1, 2, 900], 0.03),
-    ({"type": "int", "low": 1, "high": 10, "log": True}, [1, 2, 9], 0.03),  # wide cells at the low end
+    ({"type": "int", "low": 1, "high": 10, "log": True}, [1, 2, 9], 0.05),  # wide cells at the low end
     ({"type": "categorical", "choices": ["a", "b", "c", None]}, ["a", "a", None], 1e-9),
 ])
 def test_discrete_masses_sum_to_one_over_the_legal_values(spec: dict[str, Any], obs: list[Any], tol: float) -> None:
