@@ -82,13 +82,14 @@ def _gap_widths(mus: np.ndarray, endpoints: bool = True) -> np.ndarray:
     """
     n, d = mus.shape
     order = np.argsort(mus, axis=0, kind="stable")
-    s = np.take_along_axis(mus, order, axis=0)
+    cols = np.arange(d)
+    s = mus[order, cols]
     padded = np.concatenate((np.zeros((1, d)), s, np.ones((1, d))))
     gaps = np.maximum(padded[1:-1] - padded[:-2], padded[2:] - padded[1:-1])
     if not endpoints and n >= 2:
         gaps[0], gaps[-1] = s[1] - s[0], s[-1] - s[-2]
     out = np.empty_like(mus)
-    np.put_along_axis(out, order, gaps, axis=0)
+    out[order, cols] = gaps
     return out
 
 
@@ -216,7 +217,7 @@ class ParzenEstimator:
             mu, sig = self.mu[k][:, self.num], self.sigma[k][:, self.num]
             lo, hi = ndtr(-mu / sig), ndtr((1 - mu) / sig)
             u = lo + rng.random(mu.shape) * (hi - lo)
-            z = np.clip(mu + sig * ndtri(np.clip(u, 1e-300, 1 - 1e-16)), 0.0, 1.0)
+            z = np.minimum(np.maximum(mu + sig * ndtri(np.minimum(np.maximum(u, 1e-300), 1 - 1e-16)), 0.0), 1.0)
             out[:, self.num] = z
             for j in self.disc:
                 out[:, j] = self.dims[j].cells(out[:, j])[2]

@@ -99,13 +99,13 @@ class _ParamCodec:
     def cells(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The cell holding each z: low edge, high edge, and the z of the legal value itself."""
         if self.m:
-            i = np.clip(np.floor(z * self.m), 0, self.m - 1)
+            i = np.minimum(np.maximum(np.floor(z * self.m), 0.0), self.m - 1.0)
             return i / self.m, (i + 1) / self.m, (i + 0.5) / self.m
         p = self.param
-        v = np.clip(np.round(np.exp(self.lo + z * self.span)), p.low, p.high)  # type: ignore[attr-defined]
+        v = np.minimum(np.maximum(np.round(np.exp(self.lo + z * self.span)), p.low), p.high)  # type: ignore[attr-defined]
         a = (np.log(np.maximum(v - 0.5, 1e-300)) - self.lo) / self.span
         b = (np.log(v + 0.5) - self.lo) / self.span
-        return np.clip(a, 0, 1), np.clip(b, 0, 1), (np.log(v) - self.lo) / self.span
+        return np.maximum(a, 0.0), np.minimum(b, 1.0), (np.log(v) - self.lo) / self.span
 
     def decode(self, z: float) -> Any:
         p = self.param
