@@ -12,6 +12,7 @@ the same way in the same run (history added with ``add_trials``), and the ratio 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from typing import Any
@@ -132,13 +133,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--asks", type=int, default=20)
-    ap.add_argument("--sampler", default="tpe", help="hposweep sampler name")
+    ap.add_argument("--sampler", default="tpe", help='hposweep sampler: a name or JSON, e.g. \'{"name": "tpe"}\'')
     ap.add_argument("--no-optuna", action="store_true")
     ap.add_argument("--direct", action="store_true", help="time the sampler alone, without the Study")
     a = ap.parse_args()
+    sampler = json.loads(a.sampler) if a.sampler.lstrip().startswith("{") else a.sampler
     print(f"{'finished':>9s} {'hposweep ms':>12s} {'optuna ms':>10s} {'speed-up':>9s}")
     for n in (int(s) for s in a.sizes.split(",")):
-        ours = (time_direct if a.direct else time_hposweep)(n, a.asks, a.sampler)
+        ours = (time_direct if a.direct else time_hposweep)(n, a.asks, sampler)
         theirs = None if a.no_optuna else time_optuna(n, max(3, a.asks // 4))
         ratio = f"{theirs / ours:8.1f}x" if theirs else "        -"
         print(f"{n:9d} {ours:12.2f} {theirs if theirs is not None else float('nan'):10.1f} {ratio}", flush=True)
