@@ -248,21 +248,26 @@ def test_begin_terminate_and_kill(cluster, tmp_path: Path) -> None:
 
 @needs_ray
 def test_a_lost_actor_ends_the_trial_for_a_rerun(cluster, tmp_path: Path) -> None:
-    proc = start(tmp_path, py("""
-        import time
+    pids = tmp_path / "pids"
+    proc = start(tmp_path, py(f"""
+        import os, subprocess, time
+        child = subprocess.Popen(["sleep", "60"])
+        open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
         print("epoch=0 loss=0.5", flush=True)
         time.sleep(60)
-        """), default_metric="loss", grace=1.0)
+        """), default_metric="loss", grace=5.0)
     reports: list = []
     while not reports and not proc.done:
         reports += proc.poll(0.1)
-    pid = proc.pid
-    assert pid is not None
+    assert proc.pid is not None
     ray.kill(proc._actor, no_restart=True)  # what a dead node looks like to the driver
     proc.wait(LIMIT)
     assert proc.done and proc.lost_node and proc.stop_reason == "node lost" and proc.returncode is None
     assert "lost the trial's Ray actor" in proc.tail(1)[0]
-    wait_for(lambda: gone(pid), "the watchdog to stop the orphaned trial")
+    leader, child = map(int, pids.read_text().split())
+    assert proc.pid == leader
+    # Ray SIGKILLs the dead worker's children (the leader); the group's other members are the watchdog's
+    wait_for(lambda: gone(leader) and gone(child), "the watchdog to stop the orphaned trial's group")
 
 
 @needs_ray

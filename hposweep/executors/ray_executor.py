@@ -16,10 +16,12 @@ output (or after ``poll_wait`` seconds), so metrics stream back while the trial 
 driver to one actor run in order, which is what makes ``begin_terminate``/``kill`` safe to send
 at any time.
 
-When the actor's process dies (node lost, ``ray.kill``, the driver exits), a small watchdog process
-the actor started next to the trial sees its pipe close and stops the trial's group (SIGTERM,
-grace, SIGKILL): a lost actor never leaves a training job running unobserved. The driver then ends
-the trial with ``stop_reason == "node lost"`` and ``lost_node = True``, so the runner re-queues it.
+When the actor's process dies (``ray.kill``, the driver exits, the worker crashes), a small
+watchdog process the actor started next to the trial sees its pipe close and stops the trial's
+group (SIGTERM, grace, SIGKILL): a lost actor never leaves a training job running unobserved. Ray
+itself only SIGKILLs a dead worker's direct children, which misses the trial's own children
+(data loader workers, ``cmd &``); the watchdog is detached from the worker so that it survives that.
+The driver then ends the trial with ``stop_reason == "node lost"`` and ``lost_node = True``, so the runner re-queues it.
 
 Ray is imported only inside functions: importing this module costs nothing without Ray, and the
 remote class is plain Python until :func:`_actor_class` wraps it with ``ray.remote``.
@@ -115,6 +117,8 @@ class _ForwardingTrialProcess(TrialProcess):
 _WATCHDOG = r"""
 import os, signal, sys, time
 pgid, grace = int(sys.argv[1]), float(sys.argv[2])
+if os.fork():  # detach from the worker: Ray SIGKILLs a dead worker's direct children, this one included
+    os._exit(0)
 sys.stdin.buffer.read()  # EOF: the actor closed the pipe (trial over) or died (lost, killed)
 def alive():
     try:
@@ -190,6 +194,7 @@ class TrialActor:
             [sys.executable, "-c", _WATCHDOG, str(self.proc.pid), str(grace)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
+        self._watchdog.wait()  # the launcher exits once it has forked the watchdog proper
         return {"pid": self.proc.pid, "node": node, "cwd": run_cwd, "age": time.monotonic() - self.proc.started_at}
 
     def poll(self, wait: float) -> dict[str, Any]:
@@ -261,11 +266,7 @@ class TrialActor:
         """The trial is over: let the watchdog go (group already gone) and remove the temp files."""
         if self._watchdog is not None:
             assert self._watchdog.stdin is not None
-            self._watchdog.stdin.close()
-            try:
-                self._watchdog.wait(5)
-            except subprocess.TimeoutExpired:
-                self._watchdog.kill()
+            self._watchdog.stdin.close()  # the group is gone: the watchdog finds nothing to stop and exits
             self._watchdog = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
