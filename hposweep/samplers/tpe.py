@@ -48,7 +48,10 @@ categoricals, a conditional space; 30-50 seeds). Later rounds re-tested earlier 
   ramp past 25; an ask then costs about 2.5 ms after 1,000 trials and 4 ms after 10,000
   (``scripts/bench_sampler.py``; Optuna 5's default TPE: 77 ms and 188 ms in the same run).
 
-Multi-objective studies are not handled yet (a clear ConfigError).
+Multi-objective studies (MOTPE): the good group is built from whole non-dominated fronts, the last
+front that does not fit thinned greedily by hypervolume (``hposweep.pareto.mo_split``), so it stays
+spread along the front; good trials weigh the same (EI weighting is single-objective); only
+complete trials with every value finite can be good.
 """
 
 from __future__ import annotations
@@ -165,22 +168,29 @@ class _History:
     """Finished trials as arrays, grown in place: each trial is encoded once, when it first appears."""
 
     d: int
+    #: number of objectives
+    m: int = 1
     n: int = 0
     numbers: list[int] = field(default_factory=list)
     z: np.ndarray = field(init=False)
     tier: np.ndarray = field(init=False)
     step: np.ndarray = field(init=False)
     loss: np.ndarray = field(init=False)
+    #: multi-objective only: each complete trial's values (NaN rows for the others)
+    objectives: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self._alloc(64)
 
     def _alloc(self, cap: int) -> None:
         z, tier, step, loss = np.full((cap, self.d), np.nan), np.zeros(cap, np.int8), np.zeros(cap), np.zeros(cap)
+        obj = np.full((cap, self.m), np.nan) if self.m > 1 else np.empty((0, 1))
         if self.n:
             z[: self.n], tier[: self.n] = self.z[: self.n], self.tier[: self.n]
             step[: self.n], loss[: self.n] = self.step[: self.n], self.loss[: self.n]
-        self.z, self.tier, self.step, self.loss = z, tier, step, loss
+            if self.m > 1:
+                obj[: self.n] = self.objectives[: self.n]
+        self.z, self.tier, self.step, self.loss, self.objectives = z, tier, step, loss, obj
 
     def matches(self, finished: Sequence[Trial]) -> bool:
         """True when ``finished`` extends what is cached (same trials at the same places)."""
@@ -198,6 +208,8 @@ class _History:
         self.z[rows] = encode_trials(trials, codecs)
         keys = np.array([score_key(t, sign) for t in trials], dtype=float).reshape(-1, 3)
         self.tier[rows], self.step[rows], self.loss[rows] = keys[:, 0], keys[:, 1], keys[:, 2]
+        if self.m > 1:
+            self.objectives[rows] = [objective_vector(t, self.m) for t in trials]
         self.numbers.extend(t.number for t in trials)
         self.n = need
 
@@ -235,6 +247,14 @@ def score_key(t: Trial, sign: float) -> tuple[int, float, float]:
     return _FAILED, 0.0, math.inf
 
 
+def objective_vector(t: Trial, m: int) -> list[float]:
+    """A complete trial's ``m`` values (NaN for anything else: such trials are never good)."""
+    vals = t.values or []
+    if t.state == TrialState.COMPLETE and len(vals) == m and all(v is not None and math.isfinite(v) for v in vals):
+        return [float(v) for v in vals]
+    return [math.nan] * m
+
+
 # --- split, weights, acquisition ----------------------------------------------------------
 def default_gamma(n: int) -> int:
     """Size of the good group among ``n`` usable trials: 10 %, at most 25."""
@@ -267,6 +287,17 @@ def recency_weights(n: int, flat: int = 25) -> np.ndarray:
     if n <= flat:
         return np.ones(n)
     return np.concatenate((np.linspace(1.0 / n, 1.0, n - flat), np.ones(flat)))
+
+
+def split_multi_objective(objectives: np.ndarray, directions: Sequence[str],
+                          n_good: int) -> tuple[np.ndarray, np.ndarray]:
+    """MOTPE's split: whole non-dominated fronts while they fit, the last one thinned by hypervolume.
+
+    Rows with NaN (pruned, failed, incomplete) are always bad. See ``hposweep.pareto.mo_split``.
+    """
+    from ..pareto import mo_split
+
+    return mo_split(objectives, directions, n_good)
 
 
 def ei_weights(tier: np.ndarray, loss: np.ndarray, good: np.ndarray, bad: np.ndarray) -> np.ndarray:
@@ -369,6 +400,7 @@ class TPESampler(Sampler):
         self._groups: list[list[int]] = []
         self._history: _History | None = None
         self._sign = 1.0
+        self._directions: tuple[str, ...] = ()
 
     def bind_seed(self, seed: int) -> None:
         """The study's seed: start-up point k is point k of a Sobol sequence scrambled by it."""
@@ -380,20 +412,18 @@ class TPESampler(Sampler):
 
     # --- state kept between asks ----------------------------------------------------------
     def _prepare(self, space: SearchSpace, ctx: SamplingContext) -> _History:
-        if len(ctx.directions) != 1:
-            raise ConfigError(
-                "the tpe sampler handles one objective only",
-                hint="use a single metric/direction, or a multi-objective sampler",
-            )
+        bad = [d for d in ctx.directions if d not in ("minimize", "maximize")]
+        if not ctx.directions or bad:
+            raise ConfigError(f"direction must be 'minimize' or 'maximize', got {ctx.directions!r}")
         sign = -1.0 if ctx.directions[0] == "maximize" else 1.0
-        if space is not self._space or sign != self._sign:
-            self._space, self._sign = space, sign
+        if space is not self._space or sign != self._sign or tuple(ctx.directions) != self._directions:
+            self._space, self._sign, self._directions = space, sign, tuple(ctx.directions)
             self._codecs = [_ParamCodec.of(p) for p in space.searchable]
             self._dims = [c.dim() for c in self._codecs]
             self._groups = parameter_groups(space, self.multivariate)
             self._history = None
         if self._history is None or not self._history.matches(ctx.finished):
-            self._history = _History(len(self._codecs))
+            self._history = _History(len(self._codecs), len(self._directions))
         h = self._history
         h.extend(ctx.finished[h.n:], self._codecs, self._sign)
         return h
@@ -455,7 +485,12 @@ class TPESampler(Sampler):
         """Fit l and g on the trials where this group was active, and propose one point for it."""
         z = h.z[: h.n, group]
         rows = np.flatnonzero(~np.isnan(z).any(axis=1)) if np.isnan(z).any() else np.arange(h.n)
-        good_idx, bad_idx = split_good_bad(h.tier[rows], h.step[rows], h.loss[rows], self._n_good(len(rows)))
+        if h.m > 1:
+            obj = h.objectives[rows]
+            n_ok = int((~np.isnan(obj).any(axis=1)).sum())
+            good_idx, bad_idx = split_multi_objective(obj, self._directions, self._n_good(n_ok))
+        else:
+            good_idx, bad_idx = split_good_bad(h.tier[rows], h.step[rows], h.loss[rows], self._n_good(len(rows)))
         good_z = z[rows[good_idx]]
         bad_z = z[rows[bad_idx]]
         if len(z_run):
@@ -464,7 +499,7 @@ class TPESampler(Sampler):
         bad_z = bad_z[-self.max_bad:]
         dims = [self._dims[i] for i in group]
         good_w = np.ones(len(good_z))
-        if self.weighting == "ei":
+        if self.weighting == "ei" and h.m == 1:
             good_w = ei_weights(h.tier[rows], h.loss[rows], good_idx, bad_idx)
         l_est = ParzenEstimator(good_z, good_w, dims, self.bandwidth)
         g_est = ParzenEstimator(bad_z, recency_weights(len(bad_z)), dims, self.bandwidth)
