@@ -136,8 +136,11 @@ def _best_table(study: Study, best: Trial) -> None:
         line = convergence_sparkline(study)
         if line:
             console.print(f"convergence: {line}", highlight=False)
-        for text in importance_lines(study):
-            console.print(text, highlight=False)
+        lines = importance_lines(study)
+        if lines:
+            console.print("most important parameters:", highlight=False)
+        for text in lines:
+            console.print("  " + text, highlight=False)
     except ImportError:
         pass
 

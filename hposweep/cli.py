@@ -348,6 +348,17 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
             if best is not None:
                 _out(f"best trial {best.number}: {study.settings.get('metric', 'value')}={fmt_value(best.value)}  "
                      f"{fmt_params(best.params)}")
+        if not study.is_multi_objective and study.best_trial is not None:
+            from .summary import convergence_sparkline, importance_lines
+
+            line = convergence_sparkline(study)
+            if line:
+                _out(f"convergence (best so far): {line}")
+            lines = importance_lines(study)
+            if lines:
+                _out("most important parameters:")
+                for text in lines:
+                    _out("  " + text)
         n_pruned = summary["states"].get("pruned", 0)
         if n_pruned:
             _out(f"pruning stopped {n_pruned} trials early and saved {summary['pruning_steps_saved']} steps")
