@@ -286,22 +286,28 @@ def run(
 
 
 def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
-    from .cmdline import build_argv, build_shell_command, params_json
+    import shlex
+
+    from .cmdline import build_argv, build_shell_command, trial_env
+    from .runner import _default_logs_dir
 
     _out(f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
     known = list(study.space.params)
-    for _ in range(n):
+    logs = _default_logs_dir(os.path.abspath(checkpoint))
+    for k in range(n):
         trial = study.ask()
+        slot = k % opts.jobs
         if opts.shell:
             cmd_text = build_shell_command(opts.command, trial.params, trial.number, opts.pass_mode, known=known)
         else:
-            import shlex
-
             cmd_text = shlex.join(build_argv(opts.command, trial.params, trial.number, opts.pass_mode, known=known))
+        stem = os.path.join(logs, f"trial-{trial.number:04d}")
+        env = trial_env({}, trial_number=trial.number, params=trial.params, params_file=stem + ".params.json",
+                        metrics_file=stem + ".metrics.jsonl", study_path=os.path.abspath(checkpoint), slot=slot,
+                        gpus=opts.gpus[slot % len(opts.gpus)] if opts.gpus else None)
         _out(f"\n# trial {trial.number}")
-        _out(f"HPOSWEEP_TRIAL={trial.number}")
-        _out(f"HPOSWEEP_PARAMS='{params_json(trial.params)}'")
-        _out(f"HPOSWEEP_STUDY={os.path.abspath(checkpoint)}")
+        for key, value in env.items():
+            _out(f"{key}={shlex.quote(value)}")
         _out(cmd_text)
         study.tell(trial, state="failed")  # so the next proposal differs, as in a real sweep
 
