@@ -170,6 +170,15 @@ def read_checkpoint(path: str) -> Loaded:
     return Loaded(state, events, offset, ino, sid)
 
 
+def _last_seq(path: str) -> int:
+    """The highest sequence number in the journal at ``path`` (-1 when there is none or it is unreadable)."""
+    try:
+        events, _ = read_journal(path)
+    except CheckpointError:
+        return -1
+    return max((int(e["seq"]) for e in events), default=-1)
+
+
 def _journal_ino(path: str) -> int | None:
     try:
         return os.stat(journal_path(path)).st_ino
@@ -290,6 +299,10 @@ class Storage:
     # --- writing -------------------------------------------------------------------------
     def write_snapshot(self, state: dict[str, Any]) -> None:
         """Fold everything into a new snapshot and start an empty journal (call with the lock held)."""
+        if self.seq < 0:
+            # A fresh Storage over existing files (a save over another study, or over our own older
+            # files): number past the journal there, so a kill before the new journal replays none of it.
+            self.seq = _last_seq(self.path)
         state = dict(state, seq=self.seq)
         data = dumps(state)
         remove_stale_tmp(self.path)
