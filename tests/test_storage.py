@@ -408,3 +408,46 @@ def test_compaction_removes_temporary_files_a_killed_writer_left(tmp_path: Path)
     study.close()  # a compaction
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".tmp") == [other.name]
     assert snapshot_of(Study.load(path, readonly=True)) == snapshot_of(study)
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL at one precise point of a write."""
+
+
+def _die_before_new_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = storage.atomic_write
+
+    def atomic_write(path: str, data: bytes) -> None:
+        if path.endswith(".journal"):
+            raise _Killed
+        real(path, data)
+
+    monkeypatch.setattr(storage, "atomic_write", atomic_write)
+
+
+def test_saving_over_another_study_never_replays_its_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between the new snapshot and the new journal, a save over an old study's files must not
+    mix the old study's journal into the new one."""
+    path = tmp_path / "study.json"
+    rich_study(path)  # an old study, with events in its journal
+    new = Study(SearchSpace([IntParam("k", low=0, high=9)]), seed=1)
+    new.tell(new.ask(), 1.0)
+    _die_before_new_journal(monkeypatch)
+    with pytest.raises(_Killed):
+        new.save(path)
+    monkeypatch.undo()
+    assert snapshot_of(Study.load(path, recover=False)) == snapshot_of(new)
+
+
+def test_saving_again_to_the_same_path_never_replays_its_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "study.json"
+    study = rich_study(path)  # its queue holds an entry: replaying its enqueue twice would show
+    _die_before_new_journal(monkeypatch)
+    with pytest.raises(_Killed):
+        study.save(path)
+    monkeypatch.undo()
+    assert snapshot_of(Study.load(path, recover=False)) == snapshot_of(study)
