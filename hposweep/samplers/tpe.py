@@ -408,7 +408,7 @@ class TPESampler(Sampler):
 
     def describe(self) -> str:
         kind = "multivariate" if self.multivariate else "univariate"
-        return f"tpe ({kind}, {self.n_startup_trials} random start-up trials)"
+        return f"tpe ({kind}, {self.n_startup_trials} start-up trials: {self.startup})"
 
     # --- state kept between asks ----------------------------------------------------------
     def _prepare(self, space: SearchSpace, ctx: SamplingContext) -> _History:
