@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from hposweep.errors import ConfigError
-from hposweep.executors import make_trial_process, ray_init, ray_shutdown
-from hposweep.executors.ray_executor import RayTrialProcess, merge_env, wait_any
+from hposweep.executors import check_ray_resources, make_trial_process, ray_init, ray_shutdown
+from hposweep.executors.ray_executor import _MAX_REPLY_BYTES, RayTrialProcess, TrialActor, merge_env, wait_any
 from hposweep.launcher import LaunchError, TrialProcess, poll_many
 
 try:
@@ -117,6 +117,63 @@ def test_merge_env_keeps_node_variables() -> None:
                                          "HPOSWEEP_TRIAL": "3", "LR": "0.1"}
 
 
+def drive(actor: TrialActor) -> dict:
+    """Poll an in-process TrialActor to the end; return its replies merged."""
+    merged: dict = {"stdout": b"", "stderr": b"", "metrics": b""}
+    end = time.monotonic() + LIMIT
+    while True:
+        reply = actor.poll(0.1)
+        for stream, data in reply["out"]:
+            merged[stream] += data
+        merged["metrics"] += reply["metrics"]
+        if reply["done"]:
+            return {**reply, **merged}
+        assert time.monotonic() < end, "the actor's trial did not finish"
+
+
+def test_actor_forwards_raw_output_metrics_and_params(tmp_path: Path) -> None:
+    """The remote half is plain Python: run it in this process, without Ray."""
+    params = tmp_path / "driver.params.json"
+    params.write_text('{"lr": 0.5}')
+    env = {**os.environ, "HPOSWEEP_PARAMS_FILE": "/driver/only/p.json", "HPOSWEEP_METRICS_FILE": "/driver/m.jsonl"}
+    actor = TrialActor()
+    started = actor.start(py("""
+        import os, sys
+        print("params " + open(os.environ["HPOSWEEP_PARAMS_FILE"]).read())
+        print("\\x1b[31mloss=0.5\\x1b[0m", file=sys.stderr)
+        with open(os.environ["HPOSWEEP_METRICS_FILE"], "w") as fh:
+            fh.write('{"step": 1, "acc": 0.75}\\n{"acc": 0.8')
+        sys.exit(4)
+        """), env, str(tmp_path), False, None, 2.0, params.read_bytes(), True)
+    workdir = actor.workdir
+    assert started["pid"] > 0 and started["cwd"] == str(tmp_path) and workdir is not None
+    reply = drive(actor)
+    assert reply["returncode"] == 4 and reply["stop_reason"] is None, reply["stderr"]
+    assert reply["stdout"] == b'params {"lr": 0.5}\n'
+    assert reply["stderr"] == b"\x1b[31mloss=0.5\x1b[0m\n"  # raw: parsing is the driver's
+    assert reply["metrics"] == b'{"step": 1, "acc": 0.75}\n{"acc": 0.8'
+    assert not os.path.exists(workdir)
+
+
+def test_actor_launch_error_and_missing_cwd(tmp_path: Path) -> None:
+    reply = TrialActor().start(["/no/such/program"], {}, None, False, None, 1.0, None, False)
+    assert "command not found" in reply["error"] and reply["hint"]
+    actor = TrialActor()
+    started = actor.start(py("import os; print(os.getcwd())"), dict(os.environ), "/no/such/dir", False, None, 1.0,
+                          None, False)
+    assert started["cwd"] == os.getcwd()  # not on this node: the worker's own directory
+    assert drive(actor)["stdout"] == (os.getcwd() + "\n").encode()
+
+
+def test_actor_replies_are_bounded() -> None:
+    actor = TrialActor()
+    big = b"x" * (_MAX_REPLY_BYTES // 2 + 1)
+    actor.chunks.extend([("stdout", b"a"), ("stdout", b"b"), ("stderr", big), ("stdout", big), ("stdout", b"c")])
+    assert actor._take_chunks() == [("stdout", b"ab"), ("stderr", big)]
+    assert actor._take_chunks() == [("stdout", big + b"c")]
+    assert actor._take_chunks() == [] and actor.chunks == []
+
+
 # --- with a local Ray instance -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cluster():
@@ -132,6 +189,15 @@ def start(tmp_path: Path, command, *, name: str = "trial", env=None, **kw) -> Ra
     proc = RayTrialProcess(**opts)
     proc.start(command, log_path=tmp_path / f"{name}.log", env=env, **kw)
     return proc
+
+
+@needs_ray
+def test_resources_no_node_has_are_config_errors(cluster) -> None:
+    check_ray_resources(2, 0)
+    with pytest.raises(ConfigError, match=r"no node .* 1 GPU\(s\) .* largest has 2 CPU\(s\), 0 GPU"):
+        check_ray_resources(1, 1)
+    with pytest.raises(ConfigError, match="3 CPU"):
+        check_ray_resources(3, 0)
 
 
 @needs_ray

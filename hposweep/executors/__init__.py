@@ -89,6 +89,26 @@ def ray_init(address: str | None = None, **init_opts: Any) -> None:
     _connected = address or "local"
 
 
+def check_ray_resources(cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0) -> None:
+    """Fail fast when no live node of the cluster can hold one trial: Ray would queue it forever.
+
+    Call it once after :func:`ray_init`. An autoscaling cluster may add a fitting node later; this
+    check only looks at the nodes there now.
+    """
+    from .ray_executor import import_ray
+
+    ray = import_ray()
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if not nodes or any(r.get("CPU", 0) >= cpus_per_trial and r.get("GPU", 0) >= gpus_per_trial for r in nodes):
+        return
+    largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)))
+    raise ConfigError(
+        f"no node of the Ray cluster has {cpus_per_trial:g} CPU(s) and {gpus_per_trial:g} GPU(s) for one trial "
+        f"(the largest has {largest.get('CPU', 0):g} CPU(s), {largest.get('GPU', 0):g} GPU(s))",
+        hint="lower --cpus-per-trial/--gpus-per-trial, or add a node that has them",
+    )
+
+
 def ray_connected() -> str | None:
     """The address :func:`ray_init` connected to, or None if it was not called."""
     return _connected
@@ -107,4 +127,4 @@ def ray_shutdown() -> None:
     ray.shutdown()
 
 
-__all__ = ["EXECUTORS", "make_trial_process", "ray_init", "ray_connected", "ray_shutdown"]
+__all__ = ["EXECUTORS", "check_ray_resources", "make_trial_process", "ray_connected", "ray_init", "ray_shutdown"]

@@ -19,9 +19,10 @@ at any time.
 When the actor's process dies (``ray.kill``, the driver exits, the worker crashes), a small
 watchdog process the actor started next to the trial sees its pipe close and stops the trial's
 group (SIGTERM, grace, SIGKILL): a lost actor never leaves a training job running unobserved. Ray
-itself only SIGKILLs a dead worker's direct children, which misses the trial's own children
-(data loader workers, ``cmd &``); the watchdog is detached from the worker so that it survives that.
-The driver then ends the trial with ``stop_reason == "node lost"`` and ``lost_node = True``, so the runner re-queues it.
+itself only SIGKILLs a dead worker's direct children, which misses the trial's own children (data
+loader workers, ``cmd &``); the watchdog is detached from the worker so that it survives that. The
+driver then ends the trial with ``stop_reason == "node lost"`` and ``lost_node = True``, so the
+runner re-queues it.
 
 Ray is imported only inside functions: importing this module costs nothing without Ray, and the
 remote class is plain Python until :func:`_actor_class` wraps it with ``ray.remote``.
@@ -354,7 +355,7 @@ class RayTrialProcess:
         self.shell = False
         self.started_at: float | None = None
         self.ended_at: float | None = None
-        #: seconds the actor waited for resources before the command started
+        #: seconds from :meth:`start` to the command running on the node (resources, worker start-up)
         self.queued_s: float | None = None
         #: "timeout", "terminated", "killed", "pruned", ..., or "node lost"
         self.stop_reason: str | None = None
