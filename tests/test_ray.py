@@ -101,6 +101,12 @@ def test_missing_ray_says_how_to_install(monkeypatch) -> None:
     assert 'pip install "hposweep[ray]"' in str(err.value)
 
 
+@needs_ray
+def test_unreachable_address_is_a_quick_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
+        ray_init("127.0.0.1:1")
+
+
 def test_importing_the_package_does_not_import_ray() -> None:
     import subprocess
 

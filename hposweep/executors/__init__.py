@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
@@ -71,6 +72,7 @@ def ray_init(address: str | None = None, **init_opts: Any) -> None:
     from .ray_executor import import_ray
 
     ray = import_ray()
+    _check_reachable(address)
     if ray.is_initialized():
         _connected = _connected or (address or "local")
         return
@@ -107,6 +109,30 @@ def check_ray_resources(cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0
         f"(the largest has {largest.get('CPU', 0):g} CPU(s), {largest.get('GPU', 0):g} GPU(s))",
         hint="lower --cpus-per-trial/--gpus-per-trial, or add a node that has them",
     )
+
+
+def _check_reachable(address: str | None, timeout: float = 3.0) -> None:
+    """A ``host:port`` (or ``ray://host:port``) nobody listens on: say so now.
+
+    Ray itself retries such an address for minutes, printing connection warnings.
+    """
+    if address is None or address in ("auto", "local"):
+        return
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme != "ray":
+        return
+    target = rest if sep else address
+    host, colon, port = target.rpartition(":")
+    if not colon or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}",
+            hint="check --ray-address (the head node's GCS port, usually 6379, or ray://HOST:10001), "
+                 "or use --ray-address auto on a node of the cluster",
+        ) from exc
 
 
 def ray_connected() -> str | None:
