@@ -461,10 +461,14 @@ class Study:
         return self._state()
 
     def _reset_from(self, state: Mapping[str, Any]) -> None:
-        self.trials = [Trial.from_json(t) for t in state["trials"]]
-        for i, t in enumerate(self.trials):
+        trials = [Trial.from_json(t) for t in state["trials"]]
+        for i, t in enumerate(trials):
             if t.number != i:
                 raise CheckpointError(f"checkpoint trial list is out of order at position {i}")
+        # After another process compacted, keep the Trial objects callers hold (from ask()) current.
+        for old, new in zip(self.trials, trials):
+            old.__dict__.update(new.__dict__)
+        self.trials = self.trials[: len(trials)] + trials[len(self.trials):]
         self._finished = sorted(
             (t for t in self.trials if t.state.is_finished),
             key=lambda t: (t.finish_seq if t.finish_seq is not None else 1 << 60, t.finished_at or 0, t.number),
