@@ -373,6 +373,7 @@ def _worker(path: Path, go: int) -> None:
         t = study.ask()
         study.report(t, step=0, value=1.0)
         study.tell(t, t.params["lr"])
+        assert t.state is TrialState.COMPLETE  # the object from ask() is current, even after a reload
         _say(str(t.number))
 
 
@@ -451,3 +452,17 @@ def test_saving_again_to_the_same_path_never_replays_its_journal(
         study.save(path)
     monkeypatch.undo()
     assert snapshot_of(Study.load(path, recover=False)) == snapshot_of(study)
+
+
+def test_trial_objects_stay_current_after_another_writer_compacts(tmp_path: Path) -> None:
+    path = tmp_path / "study.json"
+    Study(make_space(), seed=0).save(path)
+    a, b = Study.load(path, recover=False), Study.load(path, recover=False)
+    t = a.ask()
+    a.report(t, step=0, value=0.5)
+    b.tell(b.ask(), 2.0)
+    b.close()  # b folds the journal into a new snapshot: a must reload it under the lock
+    assert a.tell(t, 1.0) is t
+    assert t.state is TrialState.COMPLETE and t.value == 1.0 and t.intermediate == {0: 0.5}
+    assert [x.number for x in a.finished_trials] == [1, 0]
+    assert a.ask().number == 2
