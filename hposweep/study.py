@@ -363,9 +363,10 @@ class Study:
     def _normalize_values(self, values: float | Sequence[float] | None) -> list[float] | None:
         if values is None:
             return None
-        vals = [values] if isinstance(values, (int, float)) else list(values)
         try:
-            vals = [float(v) for v in vals]
+            # Any scalar (numpy's float32/int64 and 0-d arrays included) is one value; else a sequence.
+            scalar = isinstance(values, (int, float, str)) or getattr(values, "ndim", None) == 0
+            vals = [float(v) for v in ([values] if scalar or not hasattr(values, "__iter__") else values)]
         except (TypeError, ValueError):
             raise StudyError(f"values must be numbers, got {values!r}") from None
         if len(vals) != len(self.directions):
