@@ -255,3 +255,15 @@ def test_no_nan_leaks_into_json(space: SearchSpace) -> None:
     study.tell(t, state="pruned")
     assert t.state is TrialState.PRUNED and math.isnan(t.value)  # type: ignore[arg-type]
     assert study.to_json()["trials"][0]["values"] == ["nan"]
+
+
+def test_numpy_values_are_accepted(space: SearchSpace) -> None:
+    """Metrics often come out of numpy as float32/int64 scalars or 0-d arrays, which are not iterable."""
+    import numpy as np
+
+    study = Study(space, seed=0)
+    for v in (np.float32(0.5), np.int64(3), np.array(0.25), np.array([0.75])):
+        t = study.tell(study.ask(), v)
+        assert t.state is TrialState.COMPLETE and t.values == [float(np.asarray(v).reshape(-1)[0])]
+    mo = Study(space, directions=["minimize", "maximize"], seed=0)
+    assert mo.tell(mo.ask(), np.array([1.0, 2.0], dtype=np.float32)).values == [1.0, 2.0]
