@@ -81,7 +81,7 @@ def _gap_widths(mus: np.ndarray, endpoints: bool = True) -> np.ndarray:
     their inner gap only (they do not widen just because they sit far from a bound).
     """
     n, d = mus.shape
-    order = np.argsort(mus, axis=0, kind="stable")
+    order = np.argsort(mus, axis=0)
     cols = np.arange(d)
     s = mus[order, cols]
     padded = np.concatenate((np.zeros((1, d)), s, np.ones((1, d))))
@@ -166,16 +166,20 @@ class ParzenEstimator:
         return rows / rows.sum(axis=1, keepdims=True)
 
     def _prepare_continuous(self) -> None:
-        """Precompute the pieces of the quadratic form so log_pdf is two matrix products."""
-        if not self.num:
-            self._q_const = np.zeros(len(self.log_w))
-            return
+        """Precompute the quadratic form so that all numeric dimensions cost one matrix product.
+
+        log N(x; mu, sigma) summed over dimensions is linear in (x, x^2, 1):
+        ``x . (mu / s^2) - x^2 . (1 / 2s^2) - const``; the mixture weights join the constant.
+        """
+        d = len(self.num)
         mu, sig = self.mu[:, self.num], self.sigma[:, self.num]
         inv2 = 1.0 / sig**2
-        self._q_inv2 = inv2.T  # d x k
-        self._q_lin = (mu * inv2).T
-        self._q_const = (0.5 * (mu**2 * inv2).sum(axis=1) + np.log(sig).sum(axis=1) + self.log_z.sum(axis=1)
-                         + len(self.num) * _LOG_SQRT_2PI)
+        const = (0.5 * (mu**2 * inv2).sum(axis=1) + np.log(sig).sum(axis=1) + self.log_z.sum(axis=1)
+                 + d * _LOG_SQRT_2PI)
+        self._q = np.empty((2 * d + 1, len(self.log_w)))
+        self._q[:d] = (mu * inv2).T
+        self._q[d:2 * d] = -0.5 * inv2.T
+        self._q_const = const
 
     # --- density ---------------------------------------------------------------------------
     def log_kernels(self, x: np.ndarray) -> np.ndarray:
@@ -183,21 +187,23 @@ class ParzenEstimator:
         return self._log_terms(x, with_weights=False)
 
     def _log_terms(self, x: np.ndarray, with_weights: bool) -> np.ndarray:
-        const = self._q_const - self.log_w if with_weights else self._q_const
-        if self.num:
-            xn = x[:, self.num].copy()
-            log_cells = np.zeros(len(x))
+        d = len(self.num)
+        # the last row multiplies the constant feature 1: per-kernel constant (+ log weight)
+        self._q[2 * d] = self.log_w - self._q_const if with_weights else -self._q_const
+        feats = np.empty((x.shape[0], 2 * d + 1))
+        feats[:, 2 * d] = 1.0
+        log_cells = 0.0
+        if d:
+            xn = x[:, self.num]
             for i, j in enumerate(self.num):
                 if self.dims[j].kind == DISCRETE:  # evaluate at the cell's value, times the cell width
                     a, b, xn[:, i] = self.dims[j].cells(xn[:, i])  # type: ignore[misc]
-                    log_cells += np.log(b - a)
-            out = xn @ self._q_lin
-            out -= 0.5 * ((xn * xn) @ self._q_inv2)
-            out -= const
-            if self.disc:
-                out += log_cells[:, None]
-        else:
-            out = np.broadcast_to(-const, (x.shape[0], len(const))).copy()
+                    log_cells = log_cells + np.log(b - a)
+            feats[:, :d] = xn
+            feats[:, d:2 * d] = xn * xn
+        out = feats @ self._q
+        if self.disc:
+            out += np.asarray(log_cells)[:, None]
         for lp, j in zip(self.cat_logp, self.cat, strict=True):
             out += lp[x[:, j].astype(int)]
         return out
