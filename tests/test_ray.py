@@ -6,6 +6,7 @@ factory and error tests at the top run everywhere.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import textwrap
@@ -19,15 +20,14 @@ from hposweep.executors import check_ray_resources, make_trial_process, ray_init
 from hposweep.executors.ray_executor import _MAX_REPLY_BYTES, RayTrialProcess, TrialActor, merge_env, wait_any
 from hposweep.launcher import LaunchError, TrialProcess, poll_many
 
-try:
-    import ray
+#: found without importing it: `import ray` alone costs seconds, which the fast tests need not pay
+NO_RAY = None if importlib.util.find_spec("ray") else 'Ray is not installed (pip install "hposweep[ray]")'
 
-    RAY_ERROR = None
-except Exception as exc:  # noqa: BLE001 - any import failure means: no Ray here
-    ray = None
-    RAY_ERROR = f"Ray cannot be imported here: {type(exc).__name__}: {exc}"
 
-needs_ray = pytest.mark.skipif(ray is None, reason=RAY_ERROR or "")
+def needs_ray(test):
+    """Skipped without Ray; marked slow (a local Ray instance takes 15-25 s to start on 2 cores)."""
+    return pytest.mark.slow(pytest.mark.skipif(NO_RAY is not None, reason=NO_RAY or "")(test))
+
 
 PY = sys.executable
 #: safety net for loops that wait for something the test then asserts; never the assertion itself
@@ -183,8 +183,10 @@ def test_actor_replies_are_bounded() -> None:
 # --- with a local Ray instance -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cluster():
-    if ray is None:
-        pytest.skip(RAY_ERROR)
+    try:
+        import ray  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - installed but broken: say how, and skip
+        pytest.skip(f"Ray cannot be imported here: {type(exc).__name__}: {exc}")
     ray_init(None, num_cpus=2, include_dashboard=False)
     yield
     ray_shutdown()
@@ -332,6 +334,8 @@ def test_a_lost_actor_ends_the_trial_for_a_rerun(cluster, tmp_path: Path) -> Non
     while not reports and not proc.done:
         reports += proc.poll(0.1)
     assert proc.pid is not None
+    import ray
+
     ray.kill(proc._actor, no_restart=True)  # what a dead node looks like to the driver
     proc.wait(LIMIT)
     assert proc.done and proc.lost_node and proc.stop_reason == "node lost" and proc.returncode is None
