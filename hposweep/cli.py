@@ -189,6 +189,10 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
     json_out: bool = typer.Option(False, "--json", help="Print the final summary as one JSON object on stdout."),
     lease: float = typer.Option(60.0, "--lease", help="Seconds without a heartbeat after which another worker re-runs a trial."),
+    executor: str = typer.Option("local", "--executor", help="local (subprocesses here) or ray (Ray tasks on a cluster; pip install \"hposweep[ray]\")."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster: auto, HOST:6379 or ray://HOST:10001 (default: RAY_ADDRESS, else a local Ray)."),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs each trial holds."),
+    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="Ray: GPUs each trial holds (fractions allowed)."),
     create_only: bool = typer.Option(False, "--create-only", hidden=True),
 ) -> None:
     """Run a sweep: each trial runs COMMAND with the trial's params.
@@ -232,8 +236,13 @@ def run(
         command=cmd, metrics=names, shell=shell, pass_mode=pass_mode, objective=objective,
         metric_regex=metric_regex, timeout=_parse_duration(timeout, "--timeout"),
         time_budget=_parse_duration(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
-        prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease,
+        prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease, executor=executor, ray_address=ray_address,
+        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
     )
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor must be local or ray, got {executor!r}")
+    if executor == "ray" and gpus:
+        raise UsageError("--gpus is for local trials; with --executor ray use --gpus-per-trial (Ray assigns GPUs)")
     if lease <= 0:
         raise UsageError("--lease must be a positive number of seconds")
     if metric_regex:
@@ -402,7 +411,8 @@ def create(
         pruner=pruner, seed=seed, checkpoint=checkpoint, timeout=timeout, time_budget=None,
         max_failures=max_failures, jobs=1, gpus=None, pass_mode=pass_mode, shell=shell, metric_regex=metric_regex,
         objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, no_progress=True,
-        quiet=True, json_out=False, lease=lease, create_only=True)
+        quiet=True, json_out=False, lease=lease, executor="local", ray_address=None, cpus_per_trial=1.0,
+        gpus_per_trial=0.0, create_only=True)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -450,7 +460,9 @@ def _options_from_settings(study: Any, *, jobs: int | None = None, time_budget: 
         time_budget=_parse_duration(time_budget, "--time-budget") if time_budget else s.get("time_budget"),
         max_failures=int(s.get("max_failures", 5)), grace=float(s.get("grace", 10.0)),
         prune_grace=float(s.get("prune_grace", 10.0)), jobs=jobs or int(s.get("jobs") or 1), gpus=s.get("gpus"),
-        lease=float(s.get("lease") or 60.0),
+        lease=float(s.get("lease") or 60.0), executor=s.get("executor") or "local",
+        ray_address=s.get("ray_address"), cpus_per_trial=float(s.get("cpus_per_trial") or 1.0),
+        gpus_per_trial=float(s.get("gpus_per_trial") or 0.0),
     )
     return opts, target
 

@@ -18,15 +18,19 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cmdline import build_argv, build_shell_command, trial_env, write_params_file
 from .display import Display
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError, StudyError
+from .executors import make_trial_process
 from .launcher import LaunchError, TrialProcess, poll_many
 from .metrics import MetricTracker
 from .study import Study
 from .trial import Trial, TrialState
+
+if TYPE_CHECKING:
+    from .executors.ray_executor import RayTrialProcess
 
 
 @dataclass
@@ -49,20 +53,26 @@ class RunOptions:
     cwd: str | None = None
     logs_dir: str | None = None
     lease: float = 60.0  # a running trial whose worker sent no heartbeat for this long is re-run
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance
+    cpus_per_trial: float = 1.0  # Ray resource requests per trial
+    gpus_per_trial: float = 0.0
 
     def to_settings(self) -> dict[str, Any]:
         return {
             "command": self.command, "shell": self.shell, "pass": self.pass_mode, "objective": self.objective,
             "metric_regex": self.metric_regex, "timeout": self.timeout, "time_budget": self.time_budget,
             "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
-            "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease,
+            "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
+            "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
+            "gpus_per_trial": self.gpus_per_trial,
         }
 
 
 @dataclass
 class _Running:
     trial: Trial
-    proc: TrialProcess
+    proc: TrialProcess | RayTrialProcess
     tracker: MetricTracker
     slot: int
     pruned_at: int | None = None
@@ -114,6 +124,11 @@ class Runner:
         self._last_meta_save = time.monotonic()
         self.started = 0
         self._last_housekeeping = 0.0
+        if options.executor == "ray":
+            from .executors import check_ray_resources, ray_init
+
+            ray_init(options.ray_address)
+            check_ray_resources(options.cpus_per_trial, options.gpus_per_trial)
 
     # --- signals -------------------------------------------------------------------------
     def request_stop(self, hard: bool = False) -> None:
@@ -304,8 +319,10 @@ class Runner:
             study_path=os.path.abspath(self.study.path) if self.study.path else None,
             slot=slot, gpus=gpus,
         )
-        proc = TrialProcess(metric_regex=self.opts.metric_regex, default_metric=self.opts.metrics[0],
-                            metrics_file=metrics_path, grace=self.opts.grace)
+        proc = make_trial_process(self.opts.executor, metric_regex=self.opts.metric_regex,
+                                  default_metric=self.opts.metrics[0], metrics_file=metrics_path,
+                                  grace=self.opts.grace, cpus_per_trial=self.opts.cpus_per_trial,
+                                  gpus_per_trial=self.opts.gpus_per_trial)
         timeout = self.opts.timeout
         info = {"argv": command, "cwd": self.cwd, "log": log_path, "slot": slot,
                 "seed": [self.study.seed, trial.number]}
@@ -366,6 +383,9 @@ class Runner:
         if proc.started_at is not None and proc.ended_at is not None:
             duration = round(proc.ended_at - proc.started_at, 4)
         info: dict[str, Any] = {"exit_code": proc.returncode, "duration": duration}
+        node = getattr(proc, "node", None)
+        if node is not None:  # a Ray trial: where it ran, and its pid there (unknown at start)
+            info.update(node=node, pid=proc.pid)
         attrs = {k: v for k, v in tracker.user_attrs.items()}
         if r.pruned_at is not None:
             info["pruned_at_step"] = r.pruned_at
@@ -374,10 +394,14 @@ class Runner:
             self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED, info=info,
                             user_attrs=attrs)
             self._fail_streak = 0
-        elif r.interrupted:
-            reason = proc.stop_reason or "interrupted"
-            self.study.update_info(trial, **info, reason=f"stopped by hposweep ({reason})")
-            self.study.recover_running([trial.number], reason=f"stopped by hposweep ({reason})")
+        elif r.interrupted or getattr(proc, "lost_node", False):
+            if r.interrupted:
+                reason = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
+            else:  # Ray executor: the node (or the trial's actor) died; the trial did not fail
+                reason = "its Ray node was lost"
+                self.display.message(f"trial {trial.number} lost its Ray node: re-running it")
+            self.study.update_info(trial, **info, reason=reason)
+            self.study.recover_running([trial.number], reason=reason)
         else:
             values, reason = self._outcome(proc, tracker)
             if values is not None and reason is None:
@@ -396,7 +420,9 @@ class Runner:
         tail = proc.tail(10) if trial.state is TrialState.FAILED else None
         self.display.trial_finished(trial, tail)
 
-    def _outcome(self, proc: TrialProcess, tracker: MetricTracker) -> tuple[list[float] | None, str | None]:
+    def _outcome(
+        self, proc: TrialProcess | RayTrialProcess, tracker: MetricTracker
+    ) -> tuple[list[float] | None, str | None]:
         values = tracker.final_values(self.opts.objective)
         rc = proc.returncode
         if proc.timed_out:
