@@ -36,6 +36,9 @@ _JITTER = 1e-8
 _LS_BOUNDS = (math.log(1e-2), math.log(1e2))
 _S2_BOUNDS = (math.log(1e-2), math.log(1e2))
 _NOISE_BOUNDS = (math.log(NOISE_FLOOR), math.log(1.0))
+#: prior median length scale is LS_PRIOR_SCALE * sqrt(number of parameters)
+LS_PRIOR_SCALE = 0.5
+LS_PRIOR_SD = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Prior:
 
     @classmethod
     def for_dim(cls, n_params: int) -> Prior:
-        return cls(log_ls_mean=math.log(0.5 * math.sqrt(max(n_params, 1))))
+        return cls(log_ls_mean=math.log(LS_PRIOR_SCALE * math.sqrt(max(n_params, 1))), log_ls_sd=LS_PRIOR_SD)
 
     def means(self, n_params: int) -> np.ndarray:
         return np.concatenate([np.full(n_params, self.log_ls_mean), [self.log_s2_mean, self.log_noise_mean]])

@@ -63,6 +63,8 @@ _N_SOBOL = 1024
 _N_LOCAL = 256
 _N_REFINE = 5
 _SMALL_DISCRETE = 16
+#: EI/PI incumbent: "mean" = lowest posterior mean at an observed point, "observed" = best observed value
+INCUMBENT = "mean"
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ class GPSampler(Sampler):
                                         n_restarts=2 if n <= 100 else 1)
         model = _gp.GPModel(X, y, enc.groups, theta)
         mu_obs, _ = model.predict(X)
-        self._fit = _Fit(n, model, float(mu_obs.min()))
+        self._fit = _Fit(n, model, float(mu_obs.min() if INCUMBENT == "mean" else y.min()))
         return self._fit
 
     # --- start-up ---------------------------------------------------------------------------

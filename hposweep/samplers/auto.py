@@ -1,0 +1,138 @@
+"""``sampler: auto``: pick a sampler from the space, the trial budget and the parallelism, once.
+
+The rule (first match wins; ``d`` = searchable parameters, ``budget`` = the study's target number of
+trials, taken as 100 when unknown):
+
+1. several objectives                       -> ``nsga2`` (``random`` if it is not available)
+2. nothing to search                        -> ``random``
+3. conditional parameters (``when:``)       -> ``tpe``   (models each active group separately)
+4. only categoricals                        -> ``tpe``   (no distance for a GP or CMA-ES to use)
+5. ``d <= 20``, at most as many categoricals as numbers, ``budget <= 400`` and ``jobs <= 16``
+                                            -> ``gp``    (most sample-efficient in small budgets)
+6. no categoricals, ``budget >= 1000``, and the ``cmaes`` package installed
+                                            -> ``cmaes`` (cheap asks, keeps improving in long runs)
+7. otherwise                                -> ``tpe``
+
+Why (``scripts/bench_gp.py`` and ``../shared/bench/compare.py``): the GP leads on continuous and
+mixed problems up to a few hundred trials; its asks get slower and its advantage shrinks past that
+(the model is capped at 300 points), and with many parallel workers most of each batch is proposed
+on fantasies. TPE handles conditional, categorical-heavy, high-dimensional and long runs at a
+constant cost per ask. CMA-ES only pays off with budgets of a thousand trials or more.
+
+The choice is made once per study, from the space, the budget and ``jobs`` at the first ask (or at
+:meth:`AutoSampler.prepare`), never per trial, and :meth:`describe` states it:
+``auto -> gp (6 numeric params, budget 50)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..space import CategoricalParam
+from .base import Sampler, SamplingContext
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..space import SearchSpace
+
+GP_MAX_DIM = 20
+GP_MAX_BUDGET = 400
+GP_MAX_JOBS = 16
+CMAES_MIN_BUDGET = 1000
+DEFAULT_BUDGET = 100
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ``auto`` picked and the facts it picked it from."""
+
+    name: str
+    reason: str
+
+
+def choose(space: SearchSpace, n_trials: int | None = None, n_jobs: int = 1,
+           directions: tuple[str, ...] = ("minimize",)) -> Choice:
+    """The rule of the module docstring, as a pure function (tests and ``describe`` use it)."""
+    budget = n_trials if n_trials else DEFAULT_BUDGET
+    budget_txt = f"budget {n_trials}" if n_trials else f"budget unknown, taken as {DEFAULT_BUDGET}"
+    d = len(space.searchable)
+    n_cat = sum(isinstance(p, CategoricalParam) for p in space.searchable)
+    n_num = d - n_cat
+    if len(directions) > 1:
+        name = "nsga2" if _available("nsga2") else "random"
+        return Choice(name, f"{len(directions)} objectives")
+    if d == 0:
+        return Choice("random", "no parameter to search")
+    if space.is_conditional:
+        return Choice("tpe", f"{d} params, conditional")
+    if n_num == 0:
+        return Choice("tpe", f"{d} categorical params")
+    what = f"{n_num} numeric" + (f" + {n_cat} categorical" if n_cat else "") + " params"
+    if d <= GP_MAX_DIM and n_cat <= n_num and budget <= GP_MAX_BUDGET and n_jobs <= GP_MAX_JOBS:
+        return Choice("gp", f"{what}, {budget_txt}")
+    if n_cat == 0 and budget >= CMAES_MIN_BUDGET and _cmaes_installed():
+        return Choice("cmaes", f"{what}, {budget_txt}")
+    jobs_txt = f", {n_jobs} jobs" if n_jobs > GP_MAX_JOBS else ""
+    return Choice("tpe", f"{what}, {budget_txt}{jobs_txt}")
+
+
+def _available(name: str) -> bool:
+    from . import SAMPLERS
+
+    return name in SAMPLERS
+
+
+def _cmaes_installed() -> bool:
+    import importlib.util
+
+    return _available("cmaes") and importlib.util.find_spec("cmaes") is not None
+
+
+class AutoSampler(Sampler):
+    """Delegates to the sampler :func:`choose` picks; the pick is fixed at the first ask."""
+
+    name = "auto"
+
+    def __init__(self) -> None:
+        self._seed: int | None = None
+        self._choice: Choice | None = None
+        self._delegate: Sampler | None = None
+
+    def bind_seed(self, seed: int) -> None:
+        self._seed = int(seed)
+        if self._delegate is not None and hasattr(self._delegate, "bind_seed"):
+            self._delegate.bind_seed(seed)
+
+    def prepare(self, space: SearchSpace, ctx: SamplingContext) -> Sampler:
+        """Make (once) and return the chosen sampler; call it before :meth:`describe` to print the pick."""
+        if self._delegate is None:
+            from . import make_sampler
+
+            choice = choose(space, ctx.n_trials, ctx.n_jobs, tuple(ctx.directions))
+            try:
+                delegate = make_sampler(choice.name)
+            except ConfigError:  # e.g. a sampler module missing from this install
+                choice, delegate = Choice("random", choice.reason + f"; {choice.name} unavailable"), \
+                    make_sampler("random")
+            if self._seed is not None and hasattr(delegate, "bind_seed"):
+                delegate.bind_seed(self._seed)
+            self._choice, self._delegate = choice, delegate
+        return self._delegate
+
+    @property
+    def choice(self) -> Choice | None:
+        return self._choice
+
+    def describe(self) -> str:
+        if self._choice is None:
+            return "auto (chooses at the first trial)"
+        return f"auto -> {self._choice.name} ({self._choice.reason})"
+
+    def sample(self, space: SearchSpace, ctx: SamplingContext, rng: np.random.Generator) -> dict[str, Any]:
+        return self.prepare(space, ctx).sample(space, ctx, rng)
+
+    def exhausted(self, space: SearchSpace, ctx: SamplingContext) -> bool:
+        return self._delegate.exhausted(space, ctx) if self._delegate is not None else False

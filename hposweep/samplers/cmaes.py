@@ -1,0 +1,232 @@
+"""CMA-ES (``sampler: cmaes``), through the optional ``cmaes`` package.
+
+Install with ``pip install "hposweep[cmaes]"`` (or ``pip install cmaes``); without it, choosing this
+sampler is a ConfigError that says so.
+
+How it fits hposweep's ask/tell model, and why:
+
+* **Coordinates.** Numeric parameters live in the unit cube: floats by their internal coordinate
+  (log for log-scaled ones); ints and stepped floats by *cells* of equal width, one per legal value,
+  so the end values are as reachable as the middle ones. CMA-ES runs in that cube with bounds.
+* **Categoricals** are not CMA-ES's business: each one is drawn uniformly at random for every trial
+  (use ``tpe``, or ``auto``, for spaces where categoricals matter). Parameters inactive in a trial
+  are fed back at the middle of their range.
+* **State = replay.** The optimizer's state is a pure function of the study seed and the finished
+  trials: they are fed, in the order they finished, ``population_size`` at a time, to a fresh
+  optimizer. A resumed study, or a sampler object created again, rebuilds exactly the same state;
+  the replay is cached so each ask only feeds what finished since the last one.
+* **Asks.** Trial ``k`` is a draw from the current search distribution with the generator seeded by
+  ``(seed, k)``: parallel asks differ, and trial ``k`` depends only on the seed, ``k`` and the trials
+  finished before it (the seeding rule holds exactly). The one deviation from textbook CMA-ES:
+  generations are cut by finish order, so with parallel workers a trial sampled from generation ``g``
+  may be counted in generation ``g + 1`` (CMA-ES tolerates such "injected" solutions).
+* **Values.** Complete and pruned trials count with their value; failed ones as the worst value seen
+  so far (skipped while nothing has a value yet).
+* **Restarts (IPOP).** When a generation meets CMA-ES's own stopping tests, or the step size has
+  shrunk below 1e-3 of the range, or the best value per generation has not improved for
+  ``10 + 30 * dim / population`` generations, the optimizer restarts from a random mean with the
+  population multiplied by ``inc_popsize`` (``restart_strategy: none`` keeps going instead).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..space import NumericParam
+from ..trial import Trial, TrialState
+from .base import Sampler, SamplingContext
+from .random import sample_param
+
+if TYPE_CHECKING:
+    from ..space import SearchSpace
+
+RESTART_STRATEGIES = ("ipop", "none")
+_MIN_SIGMA = 1e-3
+
+
+def _require_cmaes() -> Any:
+    try:
+        import cmaes
+    except ImportError:
+        raise ConfigError(
+            "sampler 'cmaes' needs the optional package 'cmaes', which is not installed",
+            hint='pip install "hposweep[cmaes]"  (or: pip install cmaes), or use sampler: gp / tpe',
+        ) from None
+    return cmaes
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """Numeric parameters <-> points of the unit cube (cells for ints and steps)."""
+
+    params: tuple[NumericParam, ...]
+
+    def encode(self, values: dict[str, Any]) -> np.ndarray:
+        x = np.full(len(self.params), 0.5)
+        for i, p in enumerate(self.params):
+            if p.name in values:
+                x[i] = self._encode_one(p, values[p.name])
+        return x
+
+    @staticmethod
+    def _encode_one(p: NumericParam, v: Any) -> float:
+        n = p.n_values()
+        if n is not None and not p.log:
+            k = round((float(v) - p.low) / float(p.step or 1))
+            return (min(max(k, 0), n - 1) + 0.5) / n
+        lo, hi = p.internal_low, p.internal_high
+        return min(max((p.to_internal(v) - lo) / (hi - lo), 0.0), 1.0)
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, p in enumerate(self.params):
+            z = min(max(float(x[i]), 0.0), 1.0)
+            n = p.n_values()
+            if n is not None and not p.log:
+                out[p.name] = p.snap(p.low + min(int(z * n), n - 1) * float(p.step or 1))
+            else:
+                out[p.name] = p.from_internal(p.internal_low + z * (p.internal_high - p.internal_low))
+        return out
+
+
+@dataclass
+class _Replay:
+    """The optimizer rebuilt from the finished trials, and how far the replay got."""
+
+    opt: Any
+    popsize: int
+    restarts: int = 0
+    consumed: int = 0
+    buffer: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    gen_bests: list[float] = field(default_factory=list)
+    worst: float | None = None
+    first_number: int | None = None
+
+
+class CmaEsSampler(Sampler):
+    """CMA-ES with IPOP restarts over the numeric parameters (see the module docstring)."""
+
+    name = "cmaes"
+
+    def __init__(self, sigma0: float = 0.25, population_size: int | None = None,
+                 restart_strategy: str = "ipop", inc_popsize: int = 2) -> None:
+        _require_cmaes()
+        if not isinstance(sigma0, (int, float)) or isinstance(sigma0, bool) or not 0 < sigma0 <= 1:
+            raise ValueError(f"sigma0 must be in (0, 1] (a fraction of each range), got {sigma0!r}")
+        if population_size is not None and (isinstance(population_size, bool) or int(population_size) < 2):
+            raise ValueError(f"population_size must be an integer >= 2, got {population_size!r}")
+        if restart_strategy not in RESTART_STRATEGIES:
+            raise ValueError(f"restart_strategy must be one of {', '.join(RESTART_STRATEGIES)}, "
+                             f"got {restart_strategy!r}")
+        if isinstance(inc_popsize, bool) or int(inc_popsize) < 1:
+            raise ValueError(f"inc_popsize must be a positive integer, got {inc_popsize!r}")
+        self.sigma0 = float(sigma0)
+        self.population_size = int(population_size) if population_size is not None else None
+        self.restart_strategy = restart_strategy
+        self.inc_popsize = int(inc_popsize)
+        self._seed = 0
+        self._space: SearchSpace | None = None
+        self._codec: _Codec | None = None
+        self._replay: _Replay | None = None
+
+    def bind_seed(self, seed: int) -> None:
+        """Called by the Study: restart means and the optimizer seed derive from the study seed."""
+        self._seed = int(seed)
+        self._replay = None
+
+    def describe(self) -> str:
+        return f"cmaes (restarts {self.restart_strategy})"
+
+    def sample(self, space: SearchSpace, ctx: SamplingContext, rng: np.random.Generator) -> dict[str, Any]:
+        if len(ctx.directions) > 1:
+            raise ConfigError("cmaes supports one objective; use tpe or nsga2",
+                              hint="set sampler: tpe (or nsga2) for a multi-objective study")
+        codec = self._codec_for(space)
+        out: dict[str, Any] = {}
+        if codec.params:
+            state = self._replayed(ctx.finished, 1.0 if ctx.directions[0] == "minimize" else -1.0)
+            state.opt.reseed_rng(int(rng.integers(2**31 - 1)))
+            out.update(codec.decode(state.opt.ask()))
+        for p in space.searchable:
+            if p.name not in out:
+                out[p.name] = sample_param(p, rng)  # categoricals: uniform (documented fallback)
+        return out
+
+    # --- replay -----------------------------------------------------------------------------
+    def _codec_for(self, space: SearchSpace) -> _Codec:
+        if self._space is not space or self._codec is None:
+            self._space = space
+            self._codec = _Codec(tuple(p for p in space.searchable if isinstance(p, NumericParam)))
+            self._replay = None
+        return self._codec
+
+    def _new_optimizer(self, restarts: int) -> _Replay:
+        cmaes = _require_cmaes()
+        assert self._codec is not None
+        dim = len(self._codec.params)
+        base = self.population_size or 4 + math.floor(3 * math.log(dim))
+        popsize = base * self.inc_popsize ** restarts
+        if restarts == 0:
+            mean = np.full(dim, 0.5)
+        else:
+            mean = np.random.default_rng([self._seed, restarts, 0xC3A]).uniform(0.0, 1.0, dim)
+        bounds = np.tile([0.0, 1.0], (dim, 1))
+        opt = cmaes.CMA(mean=mean, sigma=self.sigma0, bounds=bounds, seed=(self._seed + restarts) % 2**31,
+                        population_size=popsize)
+        return _Replay(opt=opt, popsize=popsize, restarts=restarts)
+
+    def _replayed(self, finished: Sequence[Trial], sign: float) -> _Replay:
+        state = self._replay
+        stale = state is None or state.consumed > len(finished) or (
+            state.consumed > 0 and finished[0].number != state.first_number)
+        if stale:
+            state = self._new_optimizer(0)
+        assert state is not None
+        for t in finished[state.consumed:]:
+            state = self._feed(state, t, sign)
+        state.consumed = len(finished)
+        state.first_number = finished[0].number if finished else None
+        self._replay = state
+        return state
+
+    def _feed(self, state: _Replay, t: Trial, sign: float) -> _Replay:
+        assert self._codec is not None
+        value = None
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.values and math.isfinite(t.values[0]):
+            value = sign * float(t.values[0])
+            state.worst = value if state.worst is None else max(state.worst, value)
+        elif state.worst is not None:
+            value = state.worst
+        if value is None:
+            return state
+        state.buffer.append((self._codec.encode(t.params), value))
+        if len(state.buffer) < state.popsize:
+            return state
+        state.gen_bests.append(min(v for _, v in state.buffer))
+        state.opt.tell(state.buffer)
+        state.buffer = []
+        if self.restart_strategy == "ipop" and self._stalled(state):
+            fresh = self._new_optimizer(state.restarts + 1)
+            fresh.worst = state.worst
+            fresh.consumed, fresh.first_number = state.consumed, state.first_number
+            return fresh
+        return state
+
+    def _stalled(self, state: _Replay) -> bool:
+        opt = state.opt
+        if opt.should_stop():
+            return True
+        if float(opt._sigma) * float(np.sqrt(np.max(np.diag(opt._C)))) < _MIN_SIGMA:
+            return True
+        assert self._codec is not None
+        patience = 10 + math.ceil(30 * len(self._codec.params) / state.popsize)
+        bests = state.gen_bests
+        if len(bests) > patience:
+            return min(bests[-patience:]) >= min(bests[:-patience])
+        return False

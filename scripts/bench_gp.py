@@ -1,0 +1,291 @@
+"""Benchmark hposweep's model-based samplers (gp, cmaes, tpe, auto) against Optuna's.
+
+    python scripts/bench_gp.py --samplers gp,cmaes,tpe,auto,optuna-tpe,optuna-gp,optuna-cmaes,random \\
+        --seeds 10 --budget 100 --jobs 2
+    python scripts/bench_gp.py --cost            # CPU seconds per `gp` ask at 100 and 500 finished trials
+
+Problems: the public ones of ``../shared/bench/problems.py`` (``--bench-dir``) plus three of our own
+below, so that nothing is tuned to four functions: an 8-d Styblinski-Tang (continuous, more
+dimensions), a neural-net-like surface with log scales and a log-int batch size, and a mixed
+int/categorical one. Samplers without a prefix are hposweep's; ``optuna-*`` rows need optuna (and
+torch for ``optuna-gp``, cmaes for ``optuna-cmaes``) in a throwaway venv: never a hposweep dependency.
+
+Output: mean best value at 25/50/100 trials per problem, then the mean rank over problems at each
+budget (rank of the mean best-so-far over seeds, ties averaged, as ``compare.py`` does), over all
+problems and over the continuous ones; then the mean CPU seconds per ask.
+hposweep studies get ``settings={"trials": budget}`` so that ``auto`` knows the budget.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # many small matrices: threads only add overhead
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+DEFAULT_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+CONTINUOUS = ("branin", "hartmann6", "ackley5", "styblinski8")
+
+
+# --- our own problems ---------------------------------------------------------------------------
+def styblinski8(p: dict[str, Any]) -> float:
+    x = np.array([p[f"x{i}"] for i in range(8)])
+    return float(0.5 * np.sum(x**4 - 16 * x**2 + 5 * x))
+
+
+def netlike(p: dict[str, Any]) -> float:
+    """Smooth, interacting, log-scaled: the optimal learning rate moves with batch size and momentum."""
+    lr, wd = math.log10(p["lr"]), math.log10(p["weight_decay"])
+    bs, mom, drop = math.log2(p["batch_size"]), p["momentum"], p["dropout"]
+    lr_opt = -2.5 + 0.25 * (bs - 7) - 1.5 * (mom - 0.9)
+    return (0.15 * (lr - lr_opt) ** 2 + 0.02 * (wd + 4) ** 2 + 0.05 * (drop - 0.2 - 0.05 * (bs - 7)) ** 2 * 10
+            + 0.01 * (bs - 7) ** 2 + 0.3 * max(0.0, lr - lr_opt - 1.0) ** 2)
+
+
+def mixed_int(p: dict[str, Any]) -> float:
+    layers, units = p["layers"], math.log2(p["units"])
+    act = {"relu": 0.0, "gelu": -0.03, "tanh": 0.08}[p["activation"]]
+    return (0.04 * (layers - 4) ** 2 + 0.05 * (units - 8 + 0.3 * (layers - 4)) ** 2
+            + 0.2 * (math.log10(p["lr"]) + 3) ** 2 + act + 0.1 * abs(p["warmup"] - 3) / 5)
+
+
+def _f(low: float, high: float, log: bool = False) -> dict[str, Any]:
+    return {"type": "float", "low": low, "high": high, "log": log}
+
+
+def _i(low: int, high: int, log: bool = False) -> dict[str, Any]:
+    return {"type": "int", "low": low, "high": high, "log": log}
+
+
+EXTRA = {
+    "styblinski8": ({f"x{i}": _f(-5.0, 5.0) for i in range(8)}, styblinski8),
+    "netlike": ({"lr": _f(1e-5, 1.0, True), "weight_decay": _f(1e-7, 1e-1, True), "batch_size": _i(16, 1024, True),
+                 "momentum": _f(0.5, 0.99), "dropout": _f(0.0, 0.6)}, netlike),
+    "mixed_int": ({"layers": _i(1, 8), "units": _i(16, 1024, True),
+                   "activation": {"type": "categorical", "choices": ["relu", "gelu", "tanh"]},
+                   "lr": _f(1e-5, 1e-1, True), "warmup": _i(0, 10)}, mixed_int),
+}
+
+
+def load_problems(bench_dir: Path) -> dict[str, tuple[dict[str, Any], Callable[[dict[str, Any]], float]]]:
+    sys.path.insert(0, str(bench_dir))
+    from problems import PROBLEMS  # type: ignore[import-not-found]
+
+    out = {name: (space, f) for name, (space, f, _) in PROBLEMS.items()}
+    out.update(EXTRA)
+    return out
+
+
+# --- runners ------------------------------------------------------------------------------------
+def run_hposweep(space: dict[str, Any], f: Callable, seed: int, budget: int, sampler: str) -> tuple[list, float]:
+    import hposweep
+
+    study = hposweep.Study(hposweep.SearchSpace.from_dict(space), direction="minimize", sampler=sampler,
+                           seed=seed, settings={"trials": budget})
+    values, cpu = [], 0.0
+    for _ in range(budget):
+        t0 = time.process_time()
+        trial = study.ask()
+        cpu += time.process_time() - t0
+        v = f(dict(trial.params))
+        study.tell(trial, v)
+        values.append(v)
+    return values, cpu / budget
+
+
+def run_optuna(space: dict[str, Any], f: Callable, seed: int, budget: int, kind: str) -> tuple[list, float]:
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    make = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+            "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+            "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+            "random": lambda: optuna.samplers.RandomSampler(seed=seed)}[kind]
+    study = optuna.create_study(sampler=make())
+    values, cpu = [], 0.0
+    for _ in range(budget):
+        t0 = time.process_time()
+        t = study.ask()
+        p = {}
+        for name, s in space.items():
+            if s["type"] == "float":
+                p[name] = t.suggest_float(name, s["low"], s["high"], log=s.get("log", False))
+            elif s["type"] == "int":
+                p[name] = t.suggest_int(name, s["low"], s["high"], log=s.get("log", False))
+            else:
+                p[name] = t.suggest_categorical(name, s["choices"])
+        cpu += time.process_time() - t0
+        v = f(p)
+        study.tell(t, v)
+        values.append(v)
+    return values, cpu / budget
+
+
+def _apply_variant(sampler: str) -> str:
+    """``gp|INCUMBENT=observed|_gp.LS_PRIOR_SCALE=1.0``: set module constants (for tuning runs only)."""
+    import importlib
+
+    name, *patches = sampler.split("|")
+    for patch in patches:
+        key, value = patch.split("=", 1)
+        mod_name, _, attr = key.rpartition(".")
+        module = importlib.import_module(f"hposweep.samplers.{mod_name or name}")
+        old = getattr(module, attr)
+        setattr(module, attr, type(old)(value))
+    return name
+
+
+def _task(args: tuple[str, str, int, int, str]) -> tuple[str, str, int, list, float]:
+    problem, label, seed, budget, bench_dir = args
+    sampler = _apply_variant(label)
+    space, f = load_problems(Path(bench_dir))[problem]
+    if sampler == "random":
+        values, cpu = run_optuna(space, f, seed, budget, "random") if _has_optuna() else \
+            run_hposweep(space, f, seed, budget, "random")
+    elif sampler.startswith("optuna-"):
+        values, cpu = run_optuna(space, f, seed, budget, sampler[len("optuna-"):])
+    else:
+        values, cpu = run_hposweep(space, f, seed, budget, sampler)
+    return problem, label, seed, values, cpu
+
+
+def _has_optuna() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("optuna") is not None
+
+
+def _rank_table(best: dict, names: list[str], problems: list[str], b: int) -> dict[str, float]:
+    from scipy.stats import rankdata
+
+    ranks: dict[str, list[float]] = {s: [] for s in names}
+    for p in problems:
+        for s, r in zip(names, rankdata([round(float(best[p, s][b - 1]), 12) for s in names])):
+            ranks[s].append(float(r))
+    return {s: float(np.mean(ranks[s])) for s in names}
+
+
+def compare(a: argparse.Namespace) -> None:
+    from multiprocessing import Pool
+
+    problems = load_problems(Path(a.bench_dir))
+    pnames = a.problems.split(",") if a.problems else list(problems)
+    names = a.samplers.split(",")
+    # Samplers in the order given (put the slow ones first so a time-limited run packs its workers well).
+    tasks = [(p, s, seed, a.budget, a.bench_dir) for s in names for seed in range(a.seeds) for p in pnames]
+    rows = [json.loads(line) for path in a.load for line in Path(path).read_text().splitlines() if line.strip()]
+    t0 = time.time()
+    if not a.load:
+        out = open(a.out, "a") if a.out else None  # noqa: SIM115
+        with Pool(a.jobs) as pool:
+            for i, (p, s, seed, values, cpu) in enumerate(pool.imap_unordered(_task, tasks, chunksize=1)):
+                row = {"problem": p, "sampler": s, "seed": seed, "values": values, "cpu": cpu}
+                rows.append(row)
+                if out:
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+                if a.verbose:
+                    print(f"[{i + 1}/{len(tasks)} {time.time() - t0:.0f}s] {p} {s}", file=sys.stderr)
+    report(rows, names, pnames, a.budget)
+
+
+def report(rows: list[dict[str, Any]], names: list[str], pnames: list[str], budget: int) -> None:
+    curves: dict[tuple[str, str], list[np.ndarray]] = {}
+    cpus: dict[str, list[float]] = {s: [] for s in names}
+    seeds: dict[str, set[int]] = {s: set() for s in names}
+    for r in rows:
+        if r["sampler"] in cpus and r["problem"] in pnames and len(r["values"]) >= budget:
+            curves.setdefault((r["problem"], r["sampler"]), []).append(np.minimum.accumulate(r["values"][:budget]))
+            cpus[r["sampler"]].append(r["cpu"])
+            seeds[r["sampler"]].add(r["seed"])
+    missing = [f"{p}/{s}" for p in pnames for s in names if (p, s) not in curves]
+    if missing:
+        print("no results for: " + ", ".join(missing))
+        return
+    n_runs = {s: len(cpus[s]) for s in names}
+    print("runs per sampler: " + ", ".join(f"{s}={n}" for s, n in n_runs.items()))
+    a_seeds = max(len(v) for v in seeds.values())
+    best = {k: np.mean(v, axis=0) for k, v in curves.items()}
+    budgets = [b for b in (25, 50, 100, 200, 400) if b <= budget]
+    print(f"mean best value over {a_seeds} seeds (lower is better), at " + "/".join(map(str, budgets)) + " trials")
+    print(f"{'problem':13s}" + "".join(f"{s:>28s}" for s in names))
+    for p in pnames:
+        cells = ["/".join(f"{best[p, s][b - 1]:.4g}" for b in budgets) for s in names]
+        print(f"{p:13s}" + "".join(f"{c:>28s}" for c in cells))
+    cont = [p for p in pnames if p in CONTINUOUS]
+    for label, subset in (("all", pnames), ("continuous", cont)):
+        if not subset:
+            continue
+        print(f"\nmean rank over {len(subset)} {label} problems")
+        print(f"{'budget':13s}" + "".join(f"{s:>15s}" for s in names))
+        for b in budgets:
+            r = _rank_table(best, names, subset, b)
+            print(f"{'rank @' + str(b):13s}" + "".join(f"{r[s]:>15.2f}" for s in names))
+    print(f"\n{'cpu s/ask':13s}" + "".join(f"{np.mean(cpus[s]):>15.3f}" for s in names))
+
+
+def cost(a: argparse.Namespace) -> None:
+    """CPU seconds of one `gp` ask with N finished random trials (median of 5 asks, warm)."""
+    import hposweep
+    from hposweep.samplers import SamplingContext, make_sampler
+    from hposweep.samplers.random import sample_space
+    from hposweep.trial import Trial, TrialState
+
+    problems = load_problems(Path(a.bench_dir))
+    for pname in ("hartmann6", "tabular_like", "styblinski8"):
+        space_d, f = problems[pname]
+        space = hposweep.SearchSpace.from_dict(space_d)
+        rng = np.random.default_rng(0)
+        trials = []
+        for i in range(max(a.cost_at) + 5):
+            params = space.complete(sample_space(space, rng))
+            trials.append(Trial(i, params, TrialState.COMPLETE, [f(params)]))
+        for n in a.cost_at:
+            sampler = make_sampler(a.cost_sampler)
+            times = []
+            for k in range(6):
+                ctx = SamplingContext(number=n + k, finished=trials[:n + k], running=trials[n + k:n + k + 1])
+                t0 = time.process_time()
+                sampler.sample(space, ctx, np.random.default_rng(k))
+                times.append(time.process_time() - t0)
+            print(f"{a.cost_sampler} {pname:13s} {n:4d} finished: {np.median(times[1:]):.3f} s/ask "
+                  f"(max {max(times[1:]):.3f})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samplers", default="gp,cmaes,tpe,auto,optuna-tpe,optuna-gp,optuna-cmaes,random")
+    ap.add_argument("--problems", default="")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=100)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--bench-dir", default=str(DEFAULT_BENCH))
+    ap.add_argument("--cost", action="store_true", help="measure CPU seconds per ask instead")
+    ap.add_argument("--cost-at", type=lambda s: [int(x) for x in s.split(",")], default=[100, 500])
+    ap.add_argument("--cost-sampler", default="gp")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--out", help="append one JSON line per run here (partial results survive a timeout)")
+    ap.add_argument("--load", nargs="*", default=[], help="report on saved JSON lines instead of running")
+    a = ap.parse_args()
+    if a.cost:
+        cost(a)
+    else:
+        compare(a)
+
+
+if __name__ == "__main__":
+    main()
