@@ -87,13 +87,24 @@ class Trial:
             params=dict(d.get("params") or {}),
             state=TrialState(d.get("state", "running")),
             values=[_from_json_float(v) for v in values] if values is not None else None,
-            intermediate={int(k): _from_json_float(v) for k, v in (d.get("intermediate") or {}).items()},
+            intermediate=_intermediate_from_json(d.get("intermediate")),
             user_attrs={k: _from_json_float(v) for k, v in (d.get("user_attrs") or {}).items()},
             info=dict(d.get("info") or {}),
             started_at=d.get("started_at"),
             finished_at=d.get("finished_at"),
             finish_seq=d.get("finish_seq"),
         )
+
+
+def _intermediate_from_json(raw: dict[str, Any] | None) -> dict[int, float]:
+    """The hot path of loading a big study (every trial, every step): keep it to one comprehension."""
+    if not raw:
+        return {}
+    out = dict(zip(map(int, raw), raw.values()))
+    for k, v in out.items():
+        if isinstance(v, str):  # "nan"/"inf" stored as strings, rare
+            out[k] = _from_json_float(v)
+    return out
 
 
 def _json_float(v: Any) -> Any:
