@@ -44,9 +44,12 @@ categoricals, a conditional space; 30-50 seeds). Later rounds re-tested earlier 
 * ``avoid_duplicates=True``: for groups of only ints/categoricals, a candidate repeating a running
   or finished configuration is dropped while another one is left (repeats teach nothing, and
   concurrent asks then differ even in tiny discrete spaces).
-* ``max_bad=1000``: g(x) uses the most recent 1,000 bad trials, older ones down-weighted by a linear
-  ramp past 25; an ask then costs about 2.5 ms after 1,000 trials and 4 ms after 10,000
-  (``scripts/bench_sampler.py``; Optuna 5's default TPE: 77 ms and 188 ms in the same run).
+* ``max_bad=500``: g(x) uses the most recent 500 bad trials (the good group always comes from the
+  whole history), down-weighted by a linear ramp past the newest 25; it changes nothing before
+  about 525 trials and keeps an ask at a near-constant cost: sampler alone about 2 ms after
+  1,000 or 10,000 trials with a cap of 500, 2.5-2.9 ms with 1,000 (``scripts/bench_sampler.py
+  --direct``; Optuna 5's default TPE takes 40-77 ms after 1,000 trials and 150-190 ms after
+  10,000 on the same machine).
 
 Multi-objective studies (MOTPE): the good group is built from whole non-dominated fronts, the last
 front that does not fit thinned greedily by hypervolume (``hposweep.pareto.mo_split``), so it stays
@@ -354,7 +357,7 @@ class TPESampler(Sampler):
         magic_clip_exponent: float = 2.0,
         prior_weight: float = 1.0,
         constant_liar: bool = True,
-        max_bad: int = 1000,
+        max_bad: int = 500,
         categorical_smoothing: float | None = None,
         min_cells: float = 1.0,
         avoid_duplicates: bool = True,
