@@ -360,6 +360,10 @@ def test_options_through_the_registry() -> None:
         make_sampler({"name": "tpe", "n_startup": 5})
     with pytest.raises(ConfigError, match="bandwidth"):
         make_sampler({"name": "tpe", "bandwidth": "silverman"})
+    with pytest.raises(ConfigError, match=r"gamma must be a number in \(0, 1\]"):
+        make_sampler({"name": "tpe", "gamma": 0})
+    with pytest.raises(ConfigError, match="startup must be one of lhs, sobol, random"):
+        make_sampler({"name": "tpe", "startup": "halton"})
 
 
 def test_multi_objective_split_takes_whole_fronts_then_thins_by_hypervolume() -> None:

@@ -340,8 +340,34 @@ def propose(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generato
 
 
 # --- the sampler ------------------------------------------------------------------------------
+def _check_options(o: dict[str, Any]) -> None:
+    """Raise ValueError (the registry turns it into a ConfigError) for an option out of range."""
+    for name in ("n_startup_trials", "n_candidates", "max_good", "max_bad"):
+        low = 0 if name == "n_startup_trials" else 1
+        if isinstance(o[name], bool) or not isinstance(o[name], int) or o[name] < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {o[name]!r}")
+    choices = {"bandwidth": ("gap", "scott"), "startup": ("lhs", "sobol", "random"), "weighting": ("ei", "uniform")}
+    for name, allowed in choices.items():
+        if o[name] not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {o[name]!r}")
+    ranges = {"gamma": (0.0, 1.0), "min_bandwidth": (0.0, 1.0), "magic_clip_exponent": (0.0, 10.0),
+              "prior_weight": (0.0, 1e6), "min_cells": (1.0, 1e6)}
+    for name, (lo, hi) in ranges.items():
+        v = o[name]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi or (name == "gamma" and v == 0):
+            span = "(0, 1]" if name == "gamma" else f"[{lo:g}, {hi:g}]"
+            raise ValueError(f"{name} must be a number in {span}, got {v!r}")
+    cs = o["categorical_smoothing"]
+    if cs is not None and (isinstance(cs, bool) or not isinstance(cs, (int, float)) or not 0 <= cs < 1):
+        raise ValueError(f"categorical_smoothing must be null or a number in [0, 1), got {cs!r}")
+
+
 class TPESampler(Sampler):
-    """Tree-structured Parzen Estimator; options are the keyword arguments (all optional)."""
+    """Tree-structured Parzen Estimator; options are the keyword arguments (all optional).
+
+    The defaults and the measurements behind them are in the module docstring. Boolean options:
+    ``multivariate``, ``constant_liar``, ``avoid_duplicates``, ``gap_prior``, ``gap_endpoints``.
+    """
 
     name = "tpe"
 
@@ -366,16 +392,7 @@ class TPESampler(Sampler):
         gap_prior: bool = False,
         gap_endpoints: bool = False,
     ) -> None:
-        if not isinstance(n_startup_trials, int) or n_startup_trials < 0:
-            raise ValueError(f"n_startup_trials must be a whole number >= 0, got {n_startup_trials!r}")
-        if not isinstance(n_candidates, int) or n_candidates < 1:
-            raise ValueError(f"n_candidates must be a whole number >= 1, got {n_candidates!r}")
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        if bandwidth not in ("gap", "scott"):
-            raise ValueError(f"bandwidth must be 'gap' or 'scott', got {bandwidth!r}")
-        if prior_weight < 0 or min_bandwidth < 0 or max_good < 1 or max_bad < 1:
-            raise ValueError("prior_weight and min_bandwidth must be >= 0, max_good and max_bad >= 1")
+        _check_options(locals())
         self.n_startup_trials = n_startup_trials
         self.multivariate = bool(multivariate)
         self.n_candidates = n_candidates
@@ -383,10 +400,6 @@ class TPESampler(Sampler):
         self.max_good = int(max_good)
         self.constant_liar = bool(constant_liar)
         self.max_bad = int(max_bad)
-        if startup not in ("random", "sobol", "lhs"):
-            raise ValueError(f"startup must be 'random', 'lhs' or 'sobol', got {startup!r}")
-        if weighting not in ("uniform", "ei"):
-            raise ValueError(f"weighting must be 'uniform' or 'ei', got {weighting!r}")
         self.weighting = weighting
         self.avoid_duplicates = bool(avoid_duplicates)
         self.startup = startup
