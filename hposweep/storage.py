@@ -110,6 +110,9 @@ def read_snapshot(path: str) -> dict[str, Any]:
     for key, kind in (("space", dict), ("trials", list)):
         if not isinstance(state.get(key), kind):
             raise CheckpointError(f"{path}: checkpoint is missing its '{key}' section; the file is corrupt")
+    seq = state.get("seq", -1)
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise CheckpointError(f"{path}: checkpoint has a bad 'seq' ({seq!r}); the file is corrupt")
     return state
 
 

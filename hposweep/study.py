@@ -531,7 +531,7 @@ class Study:
                 seed=state.get("seed"),
                 settings=state.get("settings"),
             )
-        except ConfigError as exc:
+        except (ConfigError, TypeError, ValueError, AttributeError, KeyError) as exc:  # a hand-edited file
             raise CheckpointError(f"{path}: the checkpoint's study settings are invalid: {exc}") from None
         study.created_at = state.get("created_at") or study.created_at
         try:
