@@ -6,6 +6,7 @@ import os
 import random
 import select
 import signal
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hposweep import storage
 from hposweep.errors import CheckpointError
@@ -466,3 +469,71 @@ def test_trial_objects_stay_current_after_another_writer_compacts(tmp_path: Path
     assert t.state is TrialState.COMPLETE and t.value == 1.0 and t.intermediate == {0: 0.5}
     assert [x.number for x in a.finished_trials] == [1, 0]
     assert a.ask().number == 2
+
+
+# --- fuzzing: any damage is a CheckpointError, never a traceback ----------------------------------
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a JSON tree (dict keys and list indexes), so a mutation can hit any of them."""
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+def _replace(node: object, path: tuple, value: object) -> object:
+    if not path:
+        return value
+    copy = dict(node) if isinstance(node, dict) else list(node)  # type: ignore[call-overload]
+    copy[path[0]] = _replace(copy[path[0]], path[1:], value)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def valid_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
+    folder = tmp_path_factory.mktemp("fuzz")
+    study = Study(make_space(), seed=1)
+    study.save(folder / "s.json")
+    for i in range(3):
+        t = study.ask()
+        study.report(t, step=0, value=0.5)
+        study.tell(t, float(i))
+    study.ask()
+    study.enqueue({"lr": 0.1})
+    return (folder / "s.json").read_bytes(), Path(journal_path(folder / "s.json")).read_bytes()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_checkpoint_loads_or_says_why(
+    tmp_path: Path, valid_checkpoint: tuple[bytes, bytes], data: st.DataObject
+) -> None:
+    snap_bytes, journal_bytes = valid_checkpoint
+    in_journal = data.draw(st.booleans())
+    doc = orjson.loads(journal_bytes.splitlines()[data.draw(st.integers(0, 8))] if in_journal else snap_bytes)
+    where = data.draw(st.sampled_from(_paths(doc)))
+    mutated = orjson.dumps(_replace(doc, where, data.draw(_JSON)))
+    if in_journal:
+        lines = journal_bytes.splitlines()
+        lines[data.draw(st.integers(0, len(lines) - 1))] = mutated
+        snap, journal = snap_bytes, b"\n".join(lines) + b"\n"
+    else:
+        snap, journal = mutated, journal_bytes
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # tmp_path is shared by all examples
+    path = folder / "s.json"
+    path.write_bytes(snap)
+    Path(journal_path(path)).write_bytes(journal)
+    try:
+        Study.load(path, readonly=True)
+    except CheckpointError as err:
+        assert "s.json" in str(err)
