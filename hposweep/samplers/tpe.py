@@ -259,11 +259,6 @@ def objective_vector(t: Trial, m: int) -> list[float]:
 
 
 # --- split, weights, acquisition ----------------------------------------------------------
-def default_gamma(n: int) -> int:
-    """Size of the good group among ``n`` usable trials: 10 %, at most 25."""
-    return min(math.ceil(0.1 * n), 25)
-
-
 def split_good_bad(tier: np.ndarray, step: np.ndarray, loss: np.ndarray, n_good: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the ``n_good`` best rows and of the rest (both in their original order).
 
@@ -526,4 +521,5 @@ class TPESampler(Sampler):
         return propose(l_est, g_est, rng, self.n_candidates, avoid)
 
     def _n_good(self, n: int) -> int:
+        """Size of the good group among ``n`` trials: ``gamma`` of them, at most ``max_good``."""
         return min(math.ceil(self.gamma * n), self.max_good)
