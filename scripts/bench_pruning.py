@@ -2,7 +2,8 @@
 
 Each sweep runs ``scripts/train_example.py`` (a numpy MLP trained epoch by epoch, printing
 ``val_loss`` per epoch) through ``hposweep run`` with the space of ``spaces/example.yaml`` stretched
-to ``--epochs`` epochs, ``--trials`` trials, the ``--sampler`` (TPE by default) and ``--jobs`` trials
+to ``--epochs`` epochs (plus ``--sleep`` seconds each, so that an epoch costs more than starting a
+process, as in real training), ``--trials`` trials, the ``--sampler`` (TPE by default) and ``--jobs`` trials
 at once, once per pruner (with the pruner's default options) and per seed. Pruners are interleaved
 within a seed, so a change of machine load hits all of them alike.
 
@@ -65,6 +66,8 @@ class Sweep:
     n_failed: int
     pruned_at: list[int] = field(default_factory=list)
     wrongly_pruned: list[dict] = field(default_factory=list)
+    #: the unpruned sweep's curves in start order (for ``--replay``), as (state, {step: value})
+    curves: list[tuple[str, dict[int, float]]] = field(default_factory=list)
 
 
 def hposweep_cmd() -> list[str]:
@@ -90,7 +93,7 @@ def run_sweep(folder: str, pruner: str, seed: int, args: argparse.Namespace) -> 
     cmd = hposweep_cmd() + [
         "run", "--space", os.path.join(folder, "space.yaml"), "--trials", str(args.trials), "--seed", str(seed),
         "--sampler", args.sampler, "--pruner", pruner, "--prune-grace", "1", "--jobs", str(args.jobs),
-        "--checkpoint", checkpoint, "--quiet", "--no-progress", "--", sys.executable, TRAIN,
+        "--checkpoint", checkpoint, "--quiet", "--no-progress", "--", sys.executable, TRAIN, f"--sleep={args.sleep}",
     ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
@@ -114,6 +117,7 @@ def summarize(study: Study, pruner: str, seed: int, wall: float) -> Sweep:
         best=None if best is None else float(best.value),  # type: ignore[arg-type]
         wall=wall, n_pruned=len(pruned), n_failed=len(study.trials_in(TrialState.FAILED)),
         pruned_at=sorted(int(t.info.get("pruned_at_step", t.last_step or 0)) for t in pruned),
+        curves=[(t.state.value, dict(t.intermediate)) for t in finished] if pruner == "none" else [],
     )
 
 
@@ -154,6 +158,86 @@ def audit(study: Study, sweep: Sweep, jobs: int) -> None:
             "value_at_step": t.intermediate[step], "rank_at_step": f"{rank + 1}/{len(at_step) + 1}",
             "params": t.params,
         })
+
+
+# --- replay: other pruner settings on the unpruned sweeps' real curves --------------------------
+
+#: label -> pruner spec replayed by ``--replay``
+REPLAY: dict[str, object] = {
+    "median (default)": "median",
+    "median, warm-up 0": {"name": "median", "n_warmup_steps": 0},
+    "median, warm-up 3": {"name": "median", "n_warmup_steps": 3},
+    "median, warm-up 5": {"name": "median", "n_warmup_steps": 5},
+    "median, warm-up 8": {"name": "median", "n_warmup_steps": 8},
+    "percentile (default)": "percentile",
+    "percentile, warm-up 5": {"name": "percentile", "n_warmup_steps": 5},
+    "asha (default)": "asha",
+    "hyperband (default)": "hyperband",
+}
+
+
+@dataclass
+class Replay:
+    saved: float
+    best_kept: bool
+    regret: float
+    pruned_at: list[int]
+
+
+def replay(spec: object, curves: list[tuple[str, dict[int, float]]], jobs: int, seed: int) -> Replay:
+    """Feed the recorded curves to a fresh pruner as a sweep of ``jobs`` lock-step trials would.
+
+    The sampler's reaction to pruning is not replayed (the trials are those of the unpruned sweep),
+    which isolates the pruning rule: how many epochs it cuts, and whether it cuts the best trial.
+    """
+    from hposweep.pruners import make_pruner
+
+    pruner = make_pruner(spec)  # type: ignore[arg-type]
+    pruner.bind(seed=seed, direction="minimize")
+    trials: list[Trial] = []
+    running: list[tuple[Trial, list[int]]] = []
+    used, seq, nxt = 0, 0, 0
+    while nxt < len(curves) or running:
+        while len(running) < jobs and nxt < len(curves):
+            t = Trial(number=nxt, params={})
+            trials.append(t)
+            running.append((t, sorted(curves[nxt][1])))
+            nxt += 1
+        for t, steps in list(running):
+            step = steps[len(t.intermediate)]
+            t.intermediate[step] = curves[t.number][1][step]
+            used += 1
+            if pruner.should_prune(t, [o for o in trials if o is not t]):
+                t.state, t.values = TrialState.PRUNED, [t.intermediate[step]]
+            elif len(t.intermediate) == len(steps):
+                t.state = TrialState(curves[t.number][0])
+                t.values = [t.intermediate[step]] if t.state is TrialState.COMPLETE else None
+            else:
+                continue
+            t.finish_seq, seq = seq, seq + 1
+            running.remove((t, steps))
+    finals = {i: c[max(c)] for i, (state, c) in enumerate(curves) if state == "complete"}
+    best = min(finals, key=finals.__getitem__)
+    kept = [finals[t.number] for t in trials if t.state is TrialState.COMPLETE]
+    total = sum(len(c) for _, c in curves)
+    return Replay(
+        saved=1 - used / total, best_kept=trials[best].state is TrialState.COMPLETE,
+        regret=min(kept) - finals[best] if kept else math.inf,
+        pruned_at=sorted(max(t.intermediate) for t in trials if t.state is TrialState.PRUNED),
+    )
+
+
+def replay_table(sweeps: list[Sweep], jobs: int) -> str:
+    base = [s for s in sweeps if s.pruner == "none" and s.curves]
+    rows = ["| pruner (replayed) | saved | best trial kept | regret | median pruning step |",
+            "| --- | --- | --- | --- | --- |"]
+    for label, spec in REPLAY.items():
+        outs = [replay(spec, s.curves, jobs, s.seed) for s in base]
+        steps = [x for o in outs for x in o.pruned_at]
+        rows.append(f"| {label} | {mean_std([100 * o.saved for o in outs], '.0f')} % | "
+                    f"{sum(o.best_kept for o in outs)}/{len(outs)} | {mean_std([o.regret for o in outs], '.4f')} | "
+                    f"{format(statistics.median(steps), 'g') if steps else '-'} |")
+    return "\n".join(rows)
 
 
 # --- table ------------------------------------------------------------------------------------
@@ -205,8 +289,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="trials at once in each sweep")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--sampler", default="tpe")
+    p.add_argument("--sleep", type=float, default=0.02,
+                   help="extra seconds per epoch, so that wall time follows epochs as in real training")
     p.add_argument("--pruners", default=",".join(PRUNERS), help="comma-separated; 'none' is the baseline")
     p.add_argument("--audit", default="", help="comma-separated pruners whose pruned trials are re-run to the end")
+    p.add_argument("--replay", action="store_true",
+                   help="replay other pruner settings on the unpruned sweeps' curves (needs 'none' in --pruners)")
     p.add_argument("--json", help="write every sweep's numbers to this file")
     args = p.parse_args(argv)
     args.pruners = [x.strip() for x in args.pruners.split(",") if x.strip()]
@@ -235,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(sweeps, args.pruners))
     if args.audit:
         print("\n" + audit_report(sweeps))
+    if args.replay:
+        print(f"\nReplayed on the unpruned sweeps' curves ({args.jobs} trials at a time; regret: best complete "
+              "final val_loss minus the sweep's best):\n")
+        print(replay_table(sweeps, args.jobs))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump([asdict(s) for s in sweeps], fh, indent=1)
