@@ -365,6 +365,8 @@ class TPESampler(Sampler):
     """
 
     name = "tpe"
+    #: handles several objectives (MOTPE), so it stays the default for multi-objective studies
+    multi_objective = True
 
     def __init__(
         self,
