@@ -38,7 +38,7 @@ RUN_TIMEOUT = 90
 
 TRAIN = textwrap.dedent(
     f"""
-    import json, os, signal, subprocess, sys, time
+    import os, signal, subprocess, sys, time
     args = dict(a.lstrip('-').split('=', 1) for a in sys.argv[1:] if '=' in a)
     # role: leader (good; stays running until the others finished), follower (bad; starts once another
     # running trial reported three steps)
@@ -199,8 +199,8 @@ def process_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return os.path.isdir("/proc/self") is False
+    except OSError:  # it just went away, or there is no /proc (then trust kill(pid, 0))
+        return not os.path.isdir("/proc/self")
     state = stat[stat.rfind(b")") + 2:].split()[0]
     return state not in (b"Z", b"X") and b"sleep(1000)" in cmdline
 
