@@ -475,6 +475,8 @@ class Study:
             key=lambda t: (t.finish_seq if t.finish_seq is not None else 1 << 60, t.finished_at or 0, t.number),
         )
         self.queue = list(state.get("queue") or [])
+        if not all(isinstance(e, dict) and isinstance(e.get("params", {}), dict) for e in self.queue):
+            raise ValueError("the queue holds an entry that is not a set of parameters")  # -> CheckpointError
         self.meta = dict(state.get("meta") or {})
         self.settings = dict(state.get("settings") or {})
 
