@@ -140,7 +140,50 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-class TrialProcess:
+class TrialHandle:
+    """What every kind of trial process shares (local here, remote in ``hposweep.executors``):
+    stopping and waiting are built on ``begin_terminate`` and ``poll``, and the log is local."""
+
+    #: seconds per poll while waiting (a remote executor answers more slowly)
+    _wait_step = 0.05
+    log_path: str | None = None
+    _done = False
+
+    @property
+    def done(self) -> bool:
+        """Leader exited, group empty, output read to the end (or given up on), log closed."""
+        return self._done
+
+    def poll(self, timeout: float = 0.0) -> list[MetricReport]:
+        raise NotImplementedError
+
+    def begin_terminate(self, grace: float | None = None, *, reason: str = "terminated") -> None:
+        raise NotImplementedError
+
+    def terminate(self, grace: float | None = None) -> list[MetricReport]:
+        """SIGTERM, wait up to ``grace`` s, SIGKILL what is left; return when done."""
+        self.begin_terminate(grace)
+        return self.wait()
+
+    def wait(self, timeout: float | None = None) -> list[MetricReport]:
+        """Poll until done (or ``timeout`` s passed); return the reports read meanwhile."""
+        end = None if timeout is None else time.monotonic() + timeout
+        reports: list[MetricReport] = []
+        while not self._done:
+            left = self._wait_step if end is None else min(self._wait_step, end - time.monotonic())
+            if left <= 0:
+                break
+            reports += self.poll(left)
+        return reports
+
+    def tail(self, n: int = 20) -> list[str]:
+        """The last ``n`` non-empty lines of the log, ANSI codes removed, progress-bar redraws collapsed."""
+        if self.log_path is None:
+            return []
+        return tail_file(self.log_path, n)
+
+
+class TrialProcess(TrialHandle):
     """One running trial: its process group, output pipes, log file and metric parsers.
 
     ``metric_regex``/``default_metric`` configure the output parsers (see :mod:`hposweep.metrics`);
@@ -238,11 +281,6 @@ class TrialProcess:
     def returncode(self) -> int | None:
         """The leader's exit status (negative: killed by that signal); None while it runs."""
         return self.proc.returncode if self.proc is not None else None
-
-    @property
-    def done(self) -> bool:
-        """Leader exited, group empty, output read to the end (or given up on), log closed."""
-        return self._done
 
     @property
     def timed_out(self) -> bool:
@@ -373,11 +411,6 @@ class TrialProcess:
         kill_at = time.monotonic() + grace
         self._kill_at = kill_at if self._kill_at is None else min(self._kill_at, kill_at)
 
-    def terminate(self, grace: float | None = None) -> list[MetricReport]:
-        """SIGTERM, wait up to ``grace`` s, SIGKILL what is left; return when done."""
-        self.begin_terminate(grace)
-        return self.wait()
-
     def kill(self) -> list[MetricReport]:
         """SIGKILL the whole group now; return when done."""
         if self.proc is None or self._done:
@@ -389,28 +422,10 @@ class TrialProcess:
         self._kill_at = None
         return self.wait()
 
-    def wait(self, timeout: float | None = None) -> list[MetricReport]:
-        """Poll until done (or ``timeout`` s passed); return the reports read meanwhile."""
-        end = None if timeout is None else time.monotonic() + timeout
-        reports: list[MetricReport] = []
-        while not self._done:
-            left = 0.05 if end is None else min(0.05, end - time.monotonic())
-            if left <= 0:
-                break
-            reports += self.poll(left)
-        return reports
-
     def close(self) -> None:
         """Kill whatever is left and release pipes and the log (safe to call twice)."""
         if self.proc is not None and not self._done:
             self.kill()
-
-    # --- the log ----------------------------------------------------------------------------
-    def tail(self, n: int = 20) -> list[str]:
-        """The last ``n`` non-empty lines of the log, ANSI codes removed, progress-bar redraws collapsed."""
-        if self.log_path is None:
-            return []
-        return tail_file(self.log_path, n)
 
 
 def tail_file(path: str | os.PathLike[str], n: int = 20, max_bytes: int = 65536) -> list[str]:

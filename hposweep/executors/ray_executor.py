@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from ..errors import ConfigError
-from ..launcher import LaunchError, TrialProcess, tail_file
+from ..launcher import LaunchError, TrialHandle, TrialProcess
 from ..metrics import MetricParser, MetricReport, MetricsFileTailer
 
 INSTALL_HINT = 'pip install "hposweep[ray]"'
@@ -315,7 +315,7 @@ class _RemoteState:
     error: str | None = None
 
 
-class RayTrialProcess:
+class RayTrialProcess(TrialHandle):
     """A trial running in a Ray actor, with :class:`~hposweep.launcher.TrialProcess`'s interface.
 
     ``num_cpus``/``num_gpus`` are the actor's resource requests (Ray sets ``CUDA_VISIBLE_DEVICES``
@@ -327,6 +327,8 @@ class RayTrialProcess:
     :attr:`pid` is the pid *on the node* and stays None until the actor has started the command
     (the actor may wait for resources first); :attr:`node` and :attr:`remote_cwd` say where it ran.
     """
+
+    _wait_step = 0.25
 
     def __init__(
         self,
@@ -426,10 +428,6 @@ class RayTrialProcess:
     @property
     def returncode(self) -> int | None:
         return self._remote.returncode
-
-    @property
-    def done(self) -> bool:
-        return self._done
 
     @property
     def timed_out(self) -> bool:
@@ -607,10 +605,6 @@ class RayTrialProcess:
             return
         self._actor.begin_terminate.remote(self.grace if grace is None else grace, reason)
 
-    def terminate(self, grace: float | None = None) -> list[MetricReport]:
-        self.begin_terminate(grace)
-        return self.wait()
-
     def kill(self) -> list[MetricReport]:
         """SIGKILL the group on the node; return when done (at most ``kill_wait`` s, then Ray kills the actor)."""
         if self._actor is None or self._done:
@@ -638,24 +632,11 @@ class RayTrialProcess:
         self._write_note(f"stopped before the command started ({self.stop_reason})")
         self._finish()
 
-    def wait(self, timeout: float | None = None) -> list[MetricReport]:
-        end = None if timeout is None else time.monotonic() + timeout
-        reports: list[MetricReport] = []
-        while not self._done:
-            left = 0.25 if end is None else min(0.25, end - time.monotonic())
-            if left <= 0:
-                break
-            reports += self.poll(left)
-        return reports
-
     def close(self) -> None:
         if self._actor is not None and not self._done:
             self.kill()
 
-    def tail(self, n: int = 20) -> list[str]:
-        if self.log_path is None:
-            return []
-        return tail_file(self.log_path, n)
+
 
 
 def _is_setup_error(ray: Any, exc: Exception) -> bool:
