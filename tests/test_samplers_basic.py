@@ -165,8 +165,8 @@ def _key(params: dict[str, Any]) -> tuple:
 @SETTINGS
 @given(space=spaces(finite=True), seed=st.integers(0, 2**32 - 1))
 def test_grid_visits_every_point_once_then_is_exhausted(space: SearchSpace, seed: int) -> None:
-    n = space.n_configs(limit=60)
-    if n is None:
+    n = space.n_configs()
+    if n is None or n > 60:
         return  # keep the test fast: big grids run the same code path as small ones
     points = {_key(p) for p in space.grid()}
     assert n == len(points)
@@ -256,3 +256,16 @@ def test_grid_ask_stays_cheap_on_a_large_grid() -> None:
         assert not study.sampler_exhausted()
     assert len(seen) == 300
     assert study.sampler._cursor > 0  # the finished prefix is skipped, not rescanned
+
+
+@pytest.mark.xfail(strict=True, reason="space.n_configs(limit) returns the limit when the enumeration of parent "
+                   "values is cut short; fix: enumerate limit + 1 assignments (reported to the lead)")
+def test_n_configs_over_the_limit_is_none() -> None:
+    space = SearchSpace([
+        CategoricalParam("a", choices=tuple(range(8))),
+        CategoricalParam("b", choices=tuple(range(8))),
+        FixedParam("x", value=1, when=(Condition("a", (0,)),)),
+        FixedParam("y", value=1, when=(Condition("b", (0,)),)),
+    ])
+    assert space.n_configs() == len(list(space.grid())) == 64
+    assert space.n_configs(limit=60) is None
