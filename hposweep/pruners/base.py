@@ -18,7 +18,6 @@ cheap dictionary look-ups plus O(log n) work per statistic, even with thousands 
 from __future__ import annotations
 
 import bisect
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 
@@ -72,9 +71,9 @@ class Pruner:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        return [n for n, p in sig.parameters.items() if n != "self" and p.kind in kinds]
+        from ..registry import option_names
+
+        return option_names(cls)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ valid.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError
+from .. import registry
 from .base import Sampler, SamplingContext
 
 __all__ = ["Sampler", "SamplingContext", "make_sampler", "SAMPLERS", "DEFAULT_SAMPLER"]
@@ -37,58 +36,22 @@ def default_sampler(n_objectives: int = 1) -> str:
     return DEFAULT_SAMPLER
 
 
+_EXAMPLE = "{name: tpe, n_startup_trials: 10}"
+
+
 def sampler_class(name: str) -> type[Sampler]:
-    target = SAMPLERS.get(name)
-    if target is None:
-        raise ConfigError(
-            f"unknown sampler '{name}'",
-            hint="available samplers: " + ", ".join(SAMPLERS),
-        )
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def _split_spec(spec: str | Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    if spec is None:
-        spec = DEFAULT_SAMPLER
-    if isinstance(spec, str):
-        return spec, {}
-    if isinstance(spec, Mapping):
-        options = dict(spec)
-        name = options.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError("sampler needs a name", hint="e.g. sampler: {name: tpe, n_startup_trials: 10}")
-        return name, options
-    raise ConfigError(f"sampler must be a name or a mapping, got {spec!r}")
+    return registry.load_class(SAMPLERS, "sampler", name)
 
 
 def check_sampler_spec(spec: str | Mapping[str, Any] | None) -> None:
-    """Validate a sampler name and option names without importing the sampler's module."""
-    name, options = _split_spec(spec)
-    if name not in SAMPLERS:
-        sampler_class(name)  # raises the "unknown sampler" error
-    if options:
-        cls = sampler_class(name)
-        _check_options(name, cls, options)
-
-
-def _check_options(name: str, cls: type[Sampler], options: Mapping[str, Any]) -> None:
-    valid = cls.option_names()
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) for sampler '{name}': {', '.join(unknown)}",
-            hint="valid options: " + (", ".join(valid) if valid else "(none)"),
-        )
+    """Validate a sampler name and option names; the module is imported only when options are given."""
+    name, options = registry.split_spec(DEFAULT_SAMPLER if spec is None else spec, "sampler", _EXAMPLE)
+    cls = sampler_class(name) if options or name not in SAMPLERS else None
+    if cls is not None:
+        registry.check_options("sampler", name, cls, options)
 
 
 def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
     if isinstance(spec, Sampler):
         return spec
-    name, options = _split_spec(spec)
-    cls = sampler_class(name)
-    _check_options(name, cls, options)
-    try:
-        return cls(**options)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad option for sampler '{name}': {exc}") from exc
+    return registry.build(SAMPLERS, "sampler", DEFAULT_SAMPLER if spec is None else spec, _EXAMPLE)

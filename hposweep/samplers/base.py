@@ -11,7 +11,6 @@ work on its prefix (encoded arrays, sorted values) and only process what is new.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +56,6 @@ class Sampler:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [n for n, p in sig.parameters.items() if n != "self" and p.kind is p.KEYWORD_ONLY or (
-            n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)]
+        from ..registry import option_names
+
+        return option_names(cls)
