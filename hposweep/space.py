@@ -561,7 +561,7 @@ class SearchSpace:
             nonlocal count
             if i == len(plist):
                 count += 1
-                if count > limit:
+                if count > limit + 1:  # one past the limit, so n_configs can tell "more than limit"
                     return
                 yield current, weight
                 return
