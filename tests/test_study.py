@@ -197,7 +197,7 @@ def test_multi_objective(space: SearchSpace, tmp_path: Path) -> None:
 
 
 # --- reproducibility -------------------------------------------------------------------------
-@pytest.mark.parametrize("sampler", ["random", "grid"])
+@pytest.mark.parametrize("sampler", ["random", "grid", "tpe"])
 def test_resumed_study_proposes_what_an_uninterrupted_one_would(
     sampler: str, tmp_path: Path
 ) -> None:
@@ -205,7 +205,7 @@ def test_resumed_study_proposes_what_an_uninterrupted_one_would(
         CategoricalParam("opt", choices=("adam", "sgd", "rmsprop")),
         IntParam("layers", low=1, high=8),
         FloatParam("momentum", low=0.0, high=0.9, step=0.1, when=(Condition("opt", ("sgd",)),)),
-        FloatParam("lr", low=1e-4, high=1.0, step=1e-4) if sampler == "random" else FixedParam("lr", value=0.1),
+        FloatParam("lr", low=1e-4, high=1.0, log=True) if sampler != "grid" else FixedParam("lr", value=0.1),
     ])
     uninterrupted = run(Study(space, sampler=sampler, seed=11), 30)
 
