@@ -537,3 +537,31 @@ def test_fuzzed_checkpoint_loads_or_says_why(
         Study.load(path, readonly=True)
     except CheckpointError as err:
         assert "s.json" in str(err)
+
+
+def _busy_writer(path: Path) -> None:
+    _compact_often(2)  # a new snapshot and journal every other event
+    study = Study.load(path, recover=False)
+    while True:
+        t = study.ask()
+        study.report(t, step=0, value=1.0)
+        study.tell(t, 1.0)
+
+
+def test_readers_never_see_a_half_compacted_study(tmp_path: Path) -> None:
+    """``load(readonly=True)`` takes no lock: it must notice a compaction racing it and read again."""
+    path = tmp_path / "study.json"
+    Study(make_space(), seed=2).save(path)
+    pid, fd = _fork(lambda: _busy_writer(path))
+    try:
+        counts = [0]
+        deadline = time.monotonic() + 30  # only bounds the loop on a very slow machine
+        while counts[-1] < 20 and time.monotonic() < deadline:
+            study = Study.load(path, readonly=True)
+            counts.append(len(study.trials))
+            assert [t.number for t in study.trials] == list(range(len(study.trials)))
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert counts == sorted(counts) and counts[-1] > counts[0]
