@@ -137,6 +137,23 @@ def _objectives(metric: list[str] | None, direction: list[str] | None, settings:
     return names, directions
 
 
+def _with_yaml_options(flag: str | None, yaml_spec: Any) -> Any:
+    """``--sampler NAME`` / ``--pruner NAME`` win over the YAML, but keep the YAML's options when
+    the YAML names the same one (``pruner: {name: median, n_warmup_steps: 3}`` + ``--pruner median``)."""
+    if flag is None:
+        return yaml_spec
+    if isinstance(yaml_spec, dict) and yaml_spec.get("name") == flag:
+        return yaml_spec
+    return flag
+
+
+def _spec_text(spec: Any) -> str:
+    if isinstance(spec, dict):
+        opts = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
+        return f"{spec.get('name')} ({opts})" if opts else str(spec.get("name"))
+    return str(spec)
+
+
 def _display_mode(quiet: bool, no_progress: bool, json_out: bool) -> str:
     if quiet or json_out and not no_progress and not sys.stderr.isatty():
         return "quiet" if quiet else "plain"
@@ -225,12 +242,12 @@ def run(
         raise UsageError("--jobs must be at least 1")
     if max_failures < 0:
         raise UsageError("--max-failures must be 0 (never stop) or more")
-    sampler_spec: Any = sampler or settings.get("sampler")
+    sampler_spec: Any = _with_yaml_options(sampler, settings.get("sampler"))
     if sampler_spec is None:
         from .samplers import default_sampler
 
         sampler_spec = default_sampler(len(directions))
-    pruner_spec: Any = pruner or settings.get("pruner")
+    pruner_spec: Any = _with_yaml_options(pruner, settings.get("pruner"))
     seed_value = seed if seed is not None else settings.get("seed")
     opts = RunOptions(
         command=cmd, metrics=names, shell=shell, pass_mode=pass_mode, objective=objective,
@@ -331,7 +348,7 @@ def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool
     runner = Runner(study, opts, display, target=target)
     done = study.n_finished
     header = (f"{target} trials ({done} done), sampler {study.sampler.describe()}, "
-              f"{'pruner ' + str(study.pruner_spec) if study.pruner_spec else 'no pruning'}, "
+              f"{'pruner ' + _spec_text(study.pruner_spec) if study.pruner_spec not in (None, 'none') else 'no pruning'}, "
               f"checkpoint {study.path}")
     display.start(header)
     try:

@@ -485,7 +485,7 @@ class Study:
         storage = Storage(path)
         with storage.locked():
             storage.write_snapshot(self._state())
-        if self._storage is not None and self._storage.path != storage.path:
+        if self._storage is not None:
             self._storage.close()
         self._storage = storage
 

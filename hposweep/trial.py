@@ -86,7 +86,8 @@ class Trial:
             number=int(d["number"]),
             params=dict(d.get("params") or {}),
             state=TrialState(d.get("state", "running")),
-            values=[_from_json_float(v) for v in values] if values is not None else None,
+            # float(): a hand-edited "0" or [[]] must fail here (a CheckpointError), not in a sampler
+            values=[float(_from_json_float(v)) for v in values] if values is not None else None,
             intermediate=_intermediate_from_json(d.get("intermediate")),
             user_attrs={k: _from_json_float(v) for k, v in (d.get("user_attrs") or {}).items()},
             info=dict(d.get("info") or {}),
@@ -102,8 +103,8 @@ def _intermediate_from_json(raw: dict[str, Any] | None) -> dict[int, float]:
         return {}
     out = dict(zip(map(int, raw), raw.values()))
     for k, v in out.items():
-        if isinstance(v, str):  # "nan"/"inf" stored as strings, rare
-            out[k] = _from_json_float(v)
+        if v.__class__ is not float:  # ints, and "nan"/"inf" stored as strings; anything else fails
+            out[k] = float(_from_json_float(v))
     return out
 
 
