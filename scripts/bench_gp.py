@@ -135,16 +135,24 @@ def run_optuna(space: dict[str, Any], f: Callable, seed: int, budget: int, kind:
     return values, cpu / budget
 
 
+_ORIGINALS: dict[tuple[Any, str], Any] = {}
+
+
 def _apply_variant(sampler: str) -> str:
-    """``gp|INCUMBENT=observed|_gp.LS_PRIOR_SCALE=1.0``: set module constants (for tuning runs only)."""
+    """``gp|INCUMBENT=observed|_gp.LS_PRIOR_SCALE=1.0``: set module constants (for tuning runs only).
+
+    A worker process runs many tasks: constants patched for an earlier task are restored first.
+    """
     import importlib
 
+    for (module, attr), value in _ORIGINALS.items():
+        setattr(module, attr, value)
     name, *patches = sampler.split("|")
     for patch in patches:
         key, value = patch.split("=", 1)
         mod_name, _, attr = key.rpartition(".")
         module = importlib.import_module(f"hposweep.samplers.{mod_name or name}")
-        old = getattr(module, attr)
+        old = _ORIGINALS.setdefault((module, attr), getattr(module, attr))
         setattr(module, attr, type(old)(value))
     return name
 

@@ -23,7 +23,8 @@ How a proposal is made, and why:
   standard deviations). The incumbent for EI/PI is the lowest posterior mean at an observed point,
   which is robust to noisy objectives.
 * **Acquisition search.** 1024 Sobol candidates plus 256 perturbations of the best observed
-  points, then L-BFGS-B from the best 5 over the continuous dimensions, then a coordinate sweep
+  points, then L-BFGS-B from the best 5 candidates and from the 2 best observed points over the
+  continuous dimensions, then a coordinate sweep
   over the discrete ones: every choice of each categorical, every value (or the neighbours) of each
   int or stepped float. Ints and steps are snapped before they are scored.
 * **Conditional parameters.** Inactive parameters are imputed (numbers at the middle of their range,
@@ -63,6 +64,10 @@ _N_SOBOL = 1024
 _N_LOCAL = 256
 _N_REFINE = 5
 _SMALL_DISCRETE = 16
+#: default start-up length: min(_STARTUP_MAX, max(_STARTUP_MIN, _STARTUP_PER_PARAM * params))
+_STARTUP_MIN, _STARTUP_MAX, _STARTUP_PER_PARAM = 5, 10, 2
+#: local searches also start from the best observed points (EI's maximum is often right next to them)
+_N_OBSERVED_STARTS = 2
 #: EI/PI incumbent: "mean" = lowest posterior mean at an observed point, "observed" = best observed value
 INCUMBENT = "mean"
 
@@ -256,7 +261,7 @@ class GPSampler(Sampler):
     def startup_trials(self, space: SearchSpace) -> int:
         if self.n_startup_trials is not None:
             return self.n_startup_trials
-        return min(10, max(5, 2 * len(space.searchable)))
+        return min(_STARTUP_MAX, max(_STARTUP_MIN, _STARTUP_PER_PARAM * len(space.searchable)))
 
     # --- main entry -------------------------------------------------------------------------
     def sample(self, space: SearchSpace, ctx: SamplingContext, rng: np.random.Generator) -> dict[str, Any]:
@@ -375,6 +380,9 @@ class GPSampler(Sampler):
                 break
             if not any(np.array_equal(cands[i], s) for s in starts):
                 starts.append(cands[i])
+        if _N_OBSERVED_STARTS:
+            observed = fit.model.X[np.argsort(fit.model.y, kind="stable")[:_N_OBSERVED_STARTS]]
+            starts += list(enc.impute_inactive(observed))
         for s in starts:
             row = self._refine(enc, model, fit, s)
             row, score = self._sweep_discrete(enc, model, fit, row)
