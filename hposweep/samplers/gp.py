@@ -18,7 +18,8 @@ How a proposal is made, and why:
 * **Pending trials** (asked, not told) are added at the posterior mean ("kriging believer"): the
   mean is unchanged, the uncertainty there collapses, so parallel asks propose different points.
 * **Acquisition** (``acquisition:``): ``ei`` expected improvement, computed as log-EI so it stays
-  informative where the plain EI underflows to zero; ``pi`` probability of improvement (log);
+  informative where the plain EI underflows to zero; ``pi`` probability of improving by at least
+  0.1 standard deviations of the observed values (log; without that margin PI only creeps);
   ``lcb`` lower confidence bound ``mu - sqrt(beta) * sigma`` with ``beta`` (default 4, i.e. two
   standard deviations). The incumbent for EI/PI is the lowest posterior mean at an observed point,
   which is robust to noisy objectives.
@@ -68,6 +69,9 @@ _SMALL_DISCRETE = 16
 _STARTUP_MIN, _STARTUP_MAX, _STARTUP_PER_PARAM = 5, 10, 2
 #: local searches also start from the best observed points (EI's maximum is often right next to them)
 _N_OBSERVED_STARTS = 2
+#: PI asks for an improvement of at least this much (standardized units); without a margin PI only
+#: creeps next to the incumbent, where a tiny improvement is nearly certain
+PI_MARGIN = 0.1
 #: EI/PI incumbent: "mean" = lowest posterior mean at an observed point, "observed" = best observed value
 INCUMBENT = "mean"
 
@@ -342,7 +346,7 @@ class GPSampler(Sampler):
         if self.acquisition == "ei":
             return _gp.log_expected_improvement(mu, sd, fit.incumbent)
         if self.acquisition == "pi":
-            return _gp.log_probability_of_improvement(mu, sd, fit.incumbent)
+            return _gp.log_probability_of_improvement(mu, sd, fit.incumbent - PI_MARGIN)
         return _gp.negative_lcb(mu, sd, self.beta)
 
     def _candidates(self, enc: Encoder, fit: _Fit, rng: np.random.Generator) -> np.ndarray:
