@@ -7,8 +7,10 @@ starts fast on a large study.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -18,6 +20,37 @@ from .cmdline import args_tokens, format_value
 from .errors import EXIT_FAILED, EXIT_OK, UsageError
 from .study import Study
 from .trial import Trial, TrialState
+
+
+def find_checkpoint(path: str | None, default_name: str) -> str:
+    """An explicit path, else the default name here, else the single/most recent study JSON here."""
+    if path:
+        if os.path.isdir(path):
+            return find_checkpoint_in(path, default_name)
+        return path
+    return find_checkpoint_in(".", default_name)
+
+
+def find_checkpoint_in(folder: str, default_name: str) -> str:
+    default = os.path.join(folder, default_name)
+    if os.path.exists(default):
+        return default
+    candidates = []
+    for p in glob.glob(os.path.join(folder, "*.json")):
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(512)
+        except OSError:
+            continue
+        if b'"format":"hposweep-study"' in head.replace(b" ", b""):
+            candidates.append(p)
+    if not candidates:
+        raise UsageError(
+            f"no hposweep study found in {os.path.abspath(folder)}",
+            hint="pass the checkpoint path (e.g. `hposweep best runs/sweep.json`), or run a sweep first",
+        )
+    return max(candidates, key=os.path.getmtime)
+
 
 BEST_FORMATS = ("table", "json", "yaml", "args", "env", "csv")
 TRIAL_FORMATS = ("table", "json", "csv")

@@ -13,7 +13,6 @@ Imports of numpy, scipy and rich happen inside the commands that need them, so `
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import sys
@@ -55,33 +54,9 @@ def _err(text: str) -> None:
 
 # --- shared helpers ---------------------------------------------------------------------------
 def find_checkpoint(path: str | None) -> str:
-    """An explicit path, else the default name here, else the single/most recent study JSON here."""
-    if path:
-        if os.path.isdir(path):
-            return find_checkpoint_in(path)
-        return path
-    return find_checkpoint_in(".")
+    from .bestcmd import find_checkpoint as find
 
-
-def find_checkpoint_in(folder: str) -> str:
-    default = os.path.join(folder, DEFAULT_CHECKPOINT)
-    if os.path.exists(default):
-        return default
-    candidates = []
-    for p in glob.glob(os.path.join(folder, "*.json")):
-        try:
-            with open(p, "rb") as fh:
-                head = fh.read(512)
-        except OSError:
-            continue
-        if b'"format":"hposweep-study"' in head.replace(b" ", b""):
-            candidates.append(p)
-    if not candidates:
-        raise UsageError(
-            f"no hposweep study found in {os.path.abspath(folder)}",
-            hint="pass the checkpoint path (e.g. `hposweep best runs/sweep.json`), or run a sweep first",
-        )
-    return max(candidates, key=os.path.getmtime)
+    return find(path, DEFAULT_CHECKPOINT)
 
 
 def _load_readonly(path: str | None) -> Any:

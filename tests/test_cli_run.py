@@ -334,3 +334,16 @@ def test_time_budget_ends_sweep_normally(proj: Path) -> None:
     assert all(t["state"] in ("complete", "interrupted") for t in trials)
     state = json.loads((proj / "hposweep-study.json").read_text())
     assert state["meta"]["time_used"] >= 4.0
+
+
+def test_best_fast_path_matches_full_cli(proj: Path) -> None:
+    from hposweep import cli, entry
+
+    assert entry.DEFAULT_CHECKPOINT == cli.DEFAULT_CHECKPOINT
+    assert hp(proj, *run_args("--trials", "2", "--", sys.executable, "train.py")).returncode == 0
+    fast = hp(proj, "best", "--format=json")
+    full = hp(proj, "best", "hposweep-study.json", "-f", "json")
+    assert fast.returncode == full.returncode == 0
+    assert json.loads(fast.stdout) == json.loads(full.stdout)
+    bad = hp(proj, "best", "--frmat", "json")  # a typo falls through to the full CLI's usage error
+    assert bad.returncode == 2 and "No such option" in bad.stderr

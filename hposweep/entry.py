@@ -1,0 +1,63 @@
+"""The ``hposweep`` executable. ``best`` takes a fast path that never imports typer.
+
+``hposweep best`` is the command scripts call in a loop (``python train.py $(hposweep best --format
+args)``), so its start-up matters: typer and click cost more than loading a 1,000-trial study. The
+fast path handles exactly the documented flags; anything else (``--help``, a typo) goes through the
+full CLI, so behaviour and messages stay the same.
+"""
+
+from __future__ import annotations
+
+import sys
+
+DEFAULT_CHECKPOINT = "hposweep-study.json"  # the same name as cli.DEFAULT_CHECKPOINT (a test checks)
+
+
+def _parse_best(args: list[str]) -> tuple[str | None, str, str | None] | None:
+    path: str | None = None
+    fmt, pick = "table", None
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("--format", "-f", "--pick") and i + 1 < len(args):
+            if a == "--pick":
+                pick = args[i + 1]
+            else:
+                fmt = args[i + 1]
+            i += 2
+            continue
+        if a.startswith("--format="):
+            fmt = a.split("=", 1)[1]
+        elif a.startswith("--pick="):
+            pick = a.split("=", 1)[1]
+        elif a.startswith("-") or path is not None:
+            return None  # --help, unknown flags, extra arguments: the full CLI says what is wrong
+        else:
+            path = a
+        i += 1
+    return path, fmt, pick
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["best"]:
+        parsed = _parse_best(args[1:])
+        if parsed is not None:
+            from .errors import HposweepError
+
+            try:
+                from .bestcmd import find_checkpoint, print_best
+                from .study import Study
+
+                path, fmt, pick = parsed
+                study = Study.load(find_checkpoint(path, DEFAULT_CHECKPOINT), readonly=True)
+                code = print_best(study, fmt, pick)
+            except HposweepError as exc:
+                sys.stderr.write(f"error: {exc}\n")
+                sys.exit(exc.exit_code)
+            except BrokenPipeError:
+                sys.exit(0)
+            sys.exit(code)
+    from .cli import main as cli_main
+
+    cli_main()
