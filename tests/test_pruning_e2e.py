@@ -380,3 +380,28 @@ def test_pruning_with_several_objectives_is_a_usage_error(proj: Path) -> None:
     assert "pruning is not supported with several objectives" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (proj / "hposweep-study.json").exists()
+
+
+def test_two_workers_prune_consistently(proj: Path) -> None:
+    """Two `hposweep worker` processes share a study with a median pruner: every decision either worker
+    took follows the same rule (only bad trials pruned, good ones complete), the count is exact."""
+    (proj / "space.yaml").write_text(space_yaml(MEDIAN, RANDOM_X))
+    create = run_args(14, "--sampler", "random")
+    create[0] = "create"
+    create = [a for a in create if a != "--no-progress"]
+    r = hp(proj, *create)
+    assert r.returncode == 0, r.stderr
+    workers = [subprocess.Popen(HPOSWEEP + ["worker", "hposweep-study.json", "--quiet"], cwd=proj,
+                                env=env_for(proj), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=RUN_TIMEOUT)
+        assert w.returncode == 0, err
+    study = load(proj)
+    assert study.n_finished == 14
+    assert [t.number for t in study.trials] == list(range(len(study.trials)))
+    assert len({t.info.get("worker") for t in study.trials}) == 2  # both workers ran trials
+    pruned = study.trials_in(TrialState.PRUNED)
+    assert pruned and all(is_bad(t) for t in pruned)
+    assert all(t.state is TrialState.COMPLETE for t in study.trials if not is_bad(t))
+    assert_pruned_records(study)
