@@ -227,7 +227,9 @@ class PercentilePruner(Pruner):
             else:
                 longest = max(max(c.raw) for c in self._curves if c.raw) + 1
                 floor = math.floor(self.AUTO_MIN_FRACTION * longest)
-                cap = max(floor, math.floor(self.AUTO_MAX_FRACTION * longest))
+                # Step 0 is never trusted: curves start at the same loss, and step-0 noise is what
+                # makes Optuna's warm-up-0 median prune good trials.
+                cap = max(floor, 1, math.floor(self.AUTO_MAX_FRACTION * longest))
                 self._auto = min(max(math.ceil(estimate * self.AUTO_SAFETY), floor), cap)
             self._auto_n = n
         return self._auto
@@ -295,7 +297,8 @@ class MedianPruner(PercentilePruner):
     # eventual best survives 13/20 studies instead of 19/20; set n_warmup_steps for such curves.
     AUTO_TOP_FRACTION = 0.1
     AUTO_SAFETY = 1.0
-    AUTO_MAX_FRACTION = 0.25
+    AUTO_MIN_FRACTION = 0.1
+    AUTO_MAX_FRACTION = 0.2
 
     def __init__(
         self,
