@@ -211,7 +211,8 @@ class Runner:
             while True:
                 self._housekeeping()
                 while self._can_start():
-                    self._start_one()
+                    with self.study.batch():  # ask, start and record it under one lock round trip
+                        self._start_one()
                     if self._launch_error is not None:
                         break
                 if self._launch_error is not None and not self.running:
@@ -351,6 +352,12 @@ class Runner:
         if left is not None:
             timeout = max(0.0, min(timeout, left))
         results = poll_many(procs, timeout)
+        if not any(results.values()) and not any(p.done for p in results):
+            return
+        with self.study.batch():  # one lock round trip for all the reports and tells of this round
+            self._handle(results)
+
+    def _handle(self, results: dict[Any, list[Any]]) -> None:
         by_proc = {r.proc: r for r in self.running.values()}
         for proc, reports in results.items():
             r = by_proc[proc]

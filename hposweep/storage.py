@@ -264,6 +264,8 @@ class Storage:
         self._events_since_snapshot = 0
         self._journal_bytes = 0
         self._snapshot_bytes = 0
+        #: journal size seen by the last changed_elsewhere() (None: unknown, read to be sure)
+        self._journal_size: int | None = None
 
     # --- locking -------------------------------------------------------------------------
     @contextmanager
@@ -288,10 +290,21 @@ class Storage:
 
     def changed_elsewhere(self) -> bool:
         """True when another process compacted the study (call with the lock held)."""
-        return _snapshot_id(self.path) != self._snapshot_id or _journal_ino(self.path) != self._journal_ino
+        if _snapshot_id(self.path) != self._snapshot_id:
+            return True
+        try:
+            st = os.stat(journal_path(self.path))
+        except FileNotFoundError:
+            self._journal_size = None
+            return self._journal_ino is not None
+        self._journal_size = st.st_size
+        return st.st_ino != self._journal_ino
 
     def read_new(self) -> list[dict[str, Any]]:
         """Events other processes appended since we last read or wrote (call with the lock held)."""
+        size, self._journal_size = self._journal_size, None
+        if size is not None and size <= self._offset:
+            return []  # the size changed_elsewhere() just saw: nobody appended (the common case)
         events, self._offset = read_journal(self.path, self._offset, after_seq=self.seq)
         if events:
             self.seq = max(int(e["seq"]) for e in events)

@@ -225,7 +225,9 @@ class Study:
             trial_info = dict(info or {})
             trial_info.update(extra)
             trial = Trial(number=number, params=params, started_at=time.time(), info=trial_info)
-            self._emit({"op": "trial", "trial": trial.to_json()})
+            # Not fsync-ed: a started trial lost to a power cut is simply asked again; what must
+            # survive one is a result (tell).
+            self._emit({"op": "trial", "trial": trial.to_json()}, durable=False)
             return self.trials[number]
 
     def tell(
@@ -316,6 +318,12 @@ class Study:
         with self._transaction(durable=False):
             t = self._own(trial)
             self._emit({"op": "info", "number": t.number, "fields": fields}, durable=False)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the checkpoint's lock across several calls (one lock round trip instead of many)."""
+        with self._transaction():
+            yield
 
     def refresh(self) -> None:
         """Apply what other processes (workers sharing the file) wrote since we last looked."""
