@@ -322,7 +322,7 @@ def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool
     display = make_display(study, metric=metric, target=target, mode=mode)
     runner = Runner(study, opts, display, target=target)
     done = study.n_finished
-    header = (f"{target} trials ({done} done), sampler {study.sampler.describe()}, "
+    header = (f"{target} trials ({done} done), sampler {study.describe_sampler()}, "
               f"{'pruner ' + _spec_text(study.pruner_spec) if study.pruner_spec not in (None, 'none') else 'no pruning'}, "
               f"checkpoint {study.path}")
     display.start(header)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cmdline import build_argv, build_shell_command, trial_env, write_params_file
 from .display import Display
+from .entry import trial_base_env
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError, StudyError
 from .executors import make_trial_process
 from .launcher import LaunchError, TrialProcess, poll_many
@@ -315,7 +316,7 @@ class Runner:
         except FileNotFoundError:
             pass
         env = trial_env(
-            os.environ, trial_number=trial.number, params=trial.params, params_file=os.path.abspath(params_path),
+            trial_base_env(), trial_number=trial.number, params=trial.params, params_file=os.path.abspath(params_path),
             metrics_file=os.path.abspath(metrics_path),
             study_path=os.path.abspath(self.study.path) if self.study.path else None,
             slot=slot, gpus=gpus,

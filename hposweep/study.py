@@ -117,10 +117,26 @@ class Study:
     @property
     def sampler(self) -> Sampler:
         if self._sampler is None:
-            self._sampler = make_sampler(self.sampler_spec)
+            spec = self.sampler_spec
+            if spec == "auto" and self.meta.get("auto_choice"):
+                spec = self.meta["auto_choice"]  # decided once for the study: a resume keeps it
+            self._sampler = make_sampler(spec)
             if hasattr(self._sampler, "bind_seed"):
                 self._sampler.bind_seed(self.seed)
         return self._sampler
+
+    def describe_sampler(self) -> str:
+        """One line for the start of a sweep; ``auto`` decides here and the choice is recorded."""
+        sampler = self.sampler
+        prepare = getattr(sampler, "prepare", None)
+        if prepare is not None:
+            prepare(self.space, self._context(len(self.trials)))
+            choice = getattr(sampler, "choice", None)
+            if choice is not None and self.meta.get("auto_choice") != choice.name:
+                self.update_meta(auto_choice=choice.name)
+        if self.sampler_spec == "auto" and prepare is None:
+            return f"auto -> {sampler.describe()} (as chosen when the study started)"
+        return sampler.describe()
 
     @property
     def pruner(self) -> Any:

@@ -347,3 +347,20 @@ def test_best_fast_path_matches_full_cli(proj: Path) -> None:
     assert json.loads(fast.stdout) == json.loads(full.stdout)
     bad = hp(proj, "best", "--frmat", "json")  # a typo falls through to the full CLI's usage error
     assert bad.returncode == 2 and "No such option" in bad.stderr
+
+
+def test_trials_inherit_the_environment_untouched(proj: Path) -> None:
+    """hposweep limits BLAS threads for its own samplers; the trial must not inherit that."""
+    (proj / "envdump.py").write_text(
+        "import json, os\nprint('loss=1')\n"
+        "open('env.json', 'w').write(json.dumps({k: os.environ.get(k) for k in "
+        "('OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS', 'OMP_NUM_THREADS', 'MY_VAR', 'HPOSWEEP_SLOT')}))\n")
+    env = env_for(proj, MY_VAR="kept", OMP_NUM_THREADS="7")
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    env.pop("MKL_NUM_THREADS", None)
+    r = hp(proj, "run", "--space", "space.yaml", "--trials", "1", "--", sys.executable, "envdump.py", env=env)
+    assert r.returncode == 0, r.stderr
+    seen = json.loads((proj / "env.json").read_text())
+    assert seen == {"OPENBLAS_NUM_THREADS": None, "MKL_NUM_THREADS": None, "OMP_NUM_THREADS": "7",
+                    "MY_VAR": "kept", "HPOSWEEP_SLOT": "0"}
+    assert "sampler auto -> " in r.stderr  # the default sampler says what it chose

@@ -3,7 +3,8 @@
 The rule (first match wins; ``d`` = searchable parameters, ``budget`` = the study's target number of
 trials, taken as 100 when unknown):
 
-1. several objectives                       -> ``nsga2`` (``random`` if it is not available)
+1. several objectives                       -> ``tpe`` (MOTPE; it reached a higher hypervolume than
+                                               ``nsga2`` on ZDT1-3 and DTLZ2 at 100 and 200 trials)
 2. nothing to search                        -> ``random``
 3. conditional parameters (``when:``)       -> ``tpe``   (models each active group separately)
 4. only categoricals                        -> ``tpe``   (no distance for a GP or CMA-ES to use)
@@ -65,8 +66,7 @@ def choose(space: SearchSpace, n_trials: int | None = None, n_jobs: int = 1,
     n_cat = sum(isinstance(p, CategoricalParam) for p in space.searchable)
     n_num = d - n_cat
     if len(directions) > 1:
-        name = "nsga2" if _available("nsga2") else "random"
-        return Choice(name, f"{len(directions)} objectives")
+        return Choice("tpe", f"{len(directions)} objectives")
     if d == 0:
         return Choice("random", "no parameter to search")
     if space.is_conditional:
