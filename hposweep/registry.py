@@ -9,7 +9,6 @@ unknown name or option is a :class:`ConfigError` that lists what is valid. Class
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,8 @@ from .errors import ConfigError
 
 def option_names(cls: type) -> list[str]:
     """The keyword arguments of ``cls.__init__``: the options a YAML mapping may give."""
+    import inspect  # ~10 ms of start-up that `hposweep best` does not need
+
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     sig = inspect.signature(cls.__init__)  # type: ignore[misc]
     return [n for n, p in sig.parameters.items() if n != "self" and p.kind in kinds]

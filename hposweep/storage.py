@@ -24,11 +24,9 @@ Durability rules:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -75,7 +73,8 @@ def _snapshot_id(path: str) -> tuple[int, int] | None:
 
 def read_snapshot(path: str) -> dict[str, Any]:
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise CheckpointError(
             f"{path}: no such checkpoint", hint="check the path, or start a sweep with `hposweep run`"
@@ -192,6 +191,8 @@ def _journal_ino(path: str) -> int | None:
 def atomic_write(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a mix."""
     folder = os.path.dirname(os.path.abspath(path))
+    import tempfile  # only writers need it; `hposweep best` starts faster without
+
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
