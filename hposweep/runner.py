@@ -113,7 +113,6 @@ class Runner:
         self.display = display
         self.target = target
         self.stop_reason: str | None = None
-        self._hard_stop = False
         self.running: dict[int, _Running] = {}
         self.cwd = options.cwd or os.getcwd()
         self.logs_dir = options.logs_dir or _default_logs_dir(study.path)
@@ -133,7 +132,9 @@ class Runner:
 
     # --- signals -------------------------------------------------------------------------
     def request_stop(self, hard: bool = False) -> None:
-        if self.stop_reason is None:
+        """First Ctrl-C/SIGTERM: stop gracefully (even if a time budget was already ending the
+        sweep); the next one: SIGKILL the running trials now."""
+        if self.stop_reason != "interrupt" and not hard:
             self.stop_reason = "interrupt"
             self.display.message(
                 "stopping: no new trials; running trials get SIGTERM "
@@ -142,8 +143,7 @@ class Runner:
             for r in self.running.values():
                 r.interrupted = True
                 r.proc.begin_terminate(self.opts.grace, reason="interrupted")
-        elif hard or self.stop_reason == "interrupt":
-            self._hard_stop = True
+        else:
             for r in self.running.values():
                 r.interrupted = True
                 r.proc.begin_terminate(0.0, reason="killed")

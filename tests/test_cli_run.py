@@ -364,3 +364,25 @@ def test_trials_inherit_the_environment_untouched(proj: Path) -> None:
     assert seen == {"OPENBLAS_NUM_THREADS": None, "MKL_NUM_THREADS": None, "OMP_NUM_THREADS": "7",
                     "MY_VAR": "kept", "HPOSWEEP_SLOT": "0"}
     assert "sampler auto -> " in r.stderr  # the default sampler says what it chose
+
+
+def test_second_sigint_kills_trials_that_ignore_sigterm(proj: Path) -> None:
+    (proj / "stubborn.py").write_text(textwrap.dedent(
+        """
+        import os, signal, sys, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open(os.environ['TRAIN_SEEN'], 'a').write('started\\n')
+        print('loss=1', flush=True)
+        time.sleep(600)
+        """))
+    proc = subprocess.Popen(HPOSWEEP + run_args("--trials", "3", "--grace", "300", "--", sys.executable,
+                                                "stubborn.py"),
+                            cwd=proj, env=env_for(proj), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: _n_started(proj) >= 1)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)  # the grace (300 s) is not waited for: the trial is killed now
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    trials = load(proj)
+    assert [t["state"] for t in trials] == ["interrupted"]
