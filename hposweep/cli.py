@@ -263,6 +263,7 @@ def run(
     if target < 1:
         raise UsageError("--trials must be at least 1")
     study.settings["trials"] = target
+    _check_command(opts, cfg.space)
     if dry_run:
         _dry_run(study, opts, checkpoint, n=min(max(jobs, 3), target))
         return
@@ -284,6 +285,20 @@ def run(
         _err(f"[hposweep] created {checkpoint} ({target} trials); start workers with: hposweep worker {checkpoint}")
         return
     _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+
+
+def _check_command(opts: Any, space: Any) -> None:
+    """Expand the command once with every parameter set, so a bad placeholder fails before anything
+    is written (not at the first trial, after the checkpoint was created)."""
+    from .cmdline import build_argv, build_shell_command
+
+    example = {}
+    for p in space:
+        example[p.name] = p.value if p.is_fixed else (p.choices[0] if p.type == "categorical" else p.low)
+    if opts.shell:
+        build_shell_command(opts.command, example, 0, opts.pass_mode, known=list(example))
+    else:
+        build_argv(opts.command, example, 0, opts.pass_mode, known=list(example))
 
 
 def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:

@@ -386,3 +386,9 @@ def test_second_sigint_kills_trials_that_ignore_sigterm(proj: Path) -> None:
     assert proc.returncode == 130, err
     trials = load(proj)
     assert [t["state"] for t in trials] == ["interrupted"]
+
+
+def test_unknown_placeholder_fails_before_anything_is_written(proj: Path) -> None:
+    r = hp(proj, *run_args("--trials", "2", "--", sys.executable, "train.py", "--x={xx}"))
+    assert r.returncode == 2 and "{xx}" in r.stderr and "{x}" in r.stderr
+    assert not (proj / "hposweep-study.json").exists()
