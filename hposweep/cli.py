@@ -130,8 +130,8 @@ def _spec_text(spec: Any) -> str:
 
 
 def _display_mode(quiet: bool, no_progress: bool, json_out: bool) -> str:
-    if quiet or json_out and not no_progress and not sys.stderr.isatty():
-        return "quiet" if quiet else "plain"
+    """quiet: nothing but the summary; plain: one line per event (CI, pipes, --no-progress, CI=...);
+    auto: the live view when stderr is a terminal. ``--json`` only changes what goes to stdout."""
     if quiet:
         return "quiet"
     if no_progress or not sys.stderr.isatty() or os.environ.get("CI"):
