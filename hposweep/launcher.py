@@ -176,6 +176,18 @@ class TrialHandle:
             reports += self.poll(left)
         return reports
 
+    def _shell_exit_error(self) -> LaunchError | None:
+        """For a shell command: exit 127/126 is the shell saying "not found"/"not executable"."""
+        if not getattr(self, "shell", False) or self.returncode not in (126, 127):
+            return None
+        last = " / ".join(self.tail(3)) or "(no output)"
+        what = "command not found" if self.returncode == 127 else "command not executable"
+        return LaunchError(f"{what} (shell exit {self.returncode}): {last}", hint="check the command's first word")
+
+    @property
+    def returncode(self) -> int | None:
+        raise NotImplementedError
+
     def tail(self, n: int = 20) -> list[str]:
         """The last ``n`` non-empty lines of the log, ANSI codes removed, progress-bar redraws collapsed."""
         if self.log_path is None:
@@ -299,12 +311,7 @@ class TrialProcess(TrialHandle):
         return list(self._streams) + ([self._pidfd] if self._pidfd is not None else [])
 
     def launch_error(self) -> LaunchError | None:
-        """For a shell command: exit 127/126 is the shell saying "not found"/"not executable"."""
-        if not self.shell or self.returncode not in (126, 127):
-            return None
-        last = " / ".join(self.tail(3)) or "(no output)"
-        what = "command not found" if self.returncode == 127 else "command not executable"
-        return LaunchError(f"{what} (shell exit {self.returncode}): {last}", hint="check the command's first word")
+        return self._shell_exit_error()
 
     # --- the loop ---------------------------------------------------------------------------
     def poll(self, timeout: float = 0.0) -> list[MetricReport]:

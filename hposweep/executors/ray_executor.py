@@ -441,11 +441,7 @@ class RayTrialProcess(TrialHandle):
         """The node could not start the command (or the actor), or a shell said 126/127."""
         if self._remote.launch_error is not None:
             return self._remote.launch_error
-        if not self.shell or self.returncode not in (126, 127):
-            return None
-        last = " / ".join(self.tail(3)) or "(no output)"
-        what = "command not found" if self.returncode == 127 else "command not executable"
-        return LaunchError(f"{what} (shell exit {self.returncode}): {last}", hint="check the command's first word")
+        return self._shell_exit_error()
 
     # --- the loop ---------------------------------------------------------------------------
     def poll(self, timeout: float = 0.0) -> list[MetricReport]:
