@@ -264,6 +264,12 @@ def run(
         raise UsageError("--trials must be at least 1")
     study.settings["trials"] = target
     _check_command(opts, cfg.space)
+    study.sampler  # noqa: B018 - build it now: a missing optional package fails before anything is written
+    if executor == "ray" and not dry_run:
+        from .executors import check_ray_resources, ray_init
+
+        ray_init(ray_address)
+        check_ray_resources(cpus_per_trial, gpus_per_trial)
     if dry_run:
         _dry_run(study, opts, checkpoint, n=min(max(jobs, 3), target))
         return
