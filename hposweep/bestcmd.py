@@ -19,6 +19,7 @@ from typing import Any
 from .cmdline import args_tokens, format_value
 from .errors import EXIT_FAILED, EXIT_OK, UsageError
 from .study import Study
+from .summary import metric_names
 from .trial import Trial, TrialState
 
 
@@ -62,17 +63,8 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _metric_names(study: Study) -> list[str]:
-    metrics = study.settings.get("metrics")
-    if metrics:
-        return [m["name"] for m in metrics]
-    if study.settings.get("metric"):
-        return [study.settings["metric"]]
-    return [f"value{i}" if i else "value" for i in range(len(study.directions))]
-
-
 def trial_record(study: Study, t: Trial) -> dict[str, Any]:
-    names = _metric_names(study)
+    names = metric_names(study)
     rec: dict[str, Any] = {"number": t.number, "state": t.state.value}
     if t.values is not None:
         if len(names) == 1:
@@ -102,7 +94,7 @@ def _pick_one(study: Study, pick: str | None) -> Trial | None:
         return None
     from .pareto import pick as pick_rule
 
-    return pick_rule(front, study.directions, _metric_names(study), pick)
+    return pick_rule(front, study.directions, metric_names(study), pick)
 
 
 def print_best(study: Study, fmt: str, pick: str | None = None) -> int:
@@ -154,7 +146,7 @@ def _best_table(study: Study, best: Trial) -> None:
     from .display import fmt_value
 
     console = Console()
-    names = _metric_names(study)
+    names = metric_names(study)
     table = Table(title=f"best trial: {best.number}", show_header=True, header_style="bold")
     table.add_column("name")
     table.add_column("value")
@@ -200,16 +192,16 @@ def _param_names(trials: list[Trial]) -> list[str]:
 
 
 def _write_csv(study: Study, trials: list[Trial]) -> None:
-    metric_names = _metric_names(study)
+    names = metric_names(study)
     params = _param_names(trials)
     attrs: dict[str, None] = {}
     for t in trials:
         for k in t.user_attrs:
             attrs.setdefault(k, None)
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["number", "state", *metric_names, *params, *attrs, "duration", "last_step", "reason"])
+    writer.writerow(["number", "state", *names, *params, *attrs, "duration", "last_step", "reason"])
     for t in trials:
-        vals = list(t.values or []) + [None] * (len(metric_names) - len(t.values or []))
+        vals = list(t.values or []) + [None] * (len(names) - len(t.values or []))
         writer.writerow([t.number, t.state.value, *["" if v is None else format_value(v) for v in vals],
                          *["" if p not in t.params else format_value(t.params[p]) for p in params],
                          *["" if a not in t.user_attrs else format_value(t.user_attrs[a]) for a in attrs],
@@ -223,7 +215,7 @@ def _trials_table(study: Study, trials: list[Trial], title: str) -> None:
 
     from .display import fmt_duration, fmt_value
 
-    names = _metric_names(study)
+    names = metric_names(study)
     params = _param_names(trials)
     table = Table(title=title, header_style="bold")
     for col in ["#", "state", *names, *params, "duration"]:
