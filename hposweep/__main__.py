@@ -1,3 +1,3 @@
-from .entry import main
+from hposweep.entry import main
 
 main()

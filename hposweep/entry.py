@@ -8,30 +8,11 @@ full CLI, so behaviour and messages stay the same.
 
 from __future__ import annotations
 
-import os
 import sys
 
+from hposweep.execution.environment import limit_blas_threads
+
 DEFAULT_CHECKPOINT = "hposweep-study.json"  # the same name as cli.DEFAULT_CHECKPOINT (a test checks)
-
-
-#: BLAS thread variables hposweep sets for itself when the user has not: the samplers do many small
-#: matrix operations, where a thread pool per core costs more than it brings (a gp ask took 1.05 s
-#: with OpenBLAS threads and 0.23 s without on a busy 2-core machine)
-_BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-_injected: set[str] = set()
-
-
-def limit_blas_threads() -> None:
-    """Must run before numpy is imported; trials never see the change (:func:`trial_base_env`)."""
-    for name in _BLAS_THREAD_VARS:
-        if name not in os.environ:
-            os.environ[name] = "1"
-            _injected.add(name)
-
-
-def trial_base_env() -> dict[str, str]:
-    """The environment trials inherit: hposweep's own, minus what :func:`limit_blas_threads` added."""
-    return {k: v for k, v in os.environ.items() if k not in _injected}
 
 
 def _parse_best(args: list[str]) -> tuple[str | None, str, str | None] | None:
@@ -65,11 +46,11 @@ def main() -> None:
     if args[:1] == ["best"]:
         parsed = _parse_best(args[1:])
         if parsed is not None:
-            from .errors import HposweepError
+            from hposweep.errors import HposweepError
 
             try:
-                from .bestcmd import find_checkpoint, print_best
-                from .study import Study
+                from hposweep.cli.inspect import find_checkpoint, print_best
+                from hposweep.study.api import Study
 
                 path, fmt, pick = parsed
                 study = Study.load(find_checkpoint(path, DEFAULT_CHECKPOINT), readonly=True)
@@ -80,6 +61,6 @@ def main() -> None:
             except BrokenPipeError:
                 sys.exit(0)
             sys.exit(code)
-    from .cli import main as cli_main
+    from hposweep.cli.app import main as cli_main
 
     cli_main()

@@ -249,9 +249,9 @@ def report(rows: list[dict[str, Any]], names: list[str], pnames: list[str], budg
 def cost(a: argparse.Namespace) -> None:
     """CPU seconds of one `gp` ask with N finished random trials (median of 5 asks, warm)."""
     import hposweep
+    from hposweep.core.trial import Trial, TrialState
     from hposweep.samplers import SamplingContext, make_sampler
     from hposweep.samplers.random import sample_space
-    from hposweep.trial import Trial, TrialState
 
     problems = load_problems(Path(a.bench_dir))
     for pname in ("hartmann6", "tabular_like", "styblinski8"):

@@ -52,7 +52,7 @@ def bench_run(n: int, repeat: int, sampler: str) -> tuple[float, float, float]:
 
 def make_study(path: str, n: int) -> None:
     import hposweep
-    from hposweep.space import FloatParam, IntParam, SearchSpace
+    from hposweep.core.space import FloatParam, IntParam, SearchSpace
 
     space = SearchSpace([FloatParam("lr", low=1e-5, high=1e-1, log=True), IntParam("layers", low=1, high=8)])
     study = hposweep.Study(space, direction="minimize", sampler="random", seed=0,

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hposweep import Study
-from hposweep.pareto import hypervolume
-from hposweep.space import SearchSpace
+from hposweep.analysis.pareto import hypervolume
+from hposweep.core.space import SearchSpace
 
 
 # --- problems ------------------------------------------------------------------------------------

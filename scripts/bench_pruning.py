@@ -61,8 +61,8 @@ from dataclasses import asdict, dataclass, field
 import yaml
 
 from hposweep import Study
-from hposweep.metrics import MetricParser
-from hposweep.trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState
+from hposweep.execution.metrics import MetricParser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train_example.py")

@@ -47,7 +47,7 @@ def random_params(rng: np.random.Generator) -> dict[str, Any]:
 
 def time_hposweep(n: int, asks: int, sampler: Any) -> float:
     import hposweep
-    from hposweep.space import SearchSpace, param_from_spec
+    from hposweep.core.space import SearchSpace, param_from_spec
 
     space = SearchSpace([param_from_spec(k, v) for k, v in SPACE.items()])
     study = hposweep.Study(space, direction="minimize", sampler=sampler, seed=0)
@@ -67,9 +67,9 @@ def time_hposweep(n: int, asks: int, sampler: Any) -> float:
 
 def time_direct(n: int, asks: int, sampler_spec: Any) -> float:
     """The sampler alone (no Study): contexts built by hand, to separate its cost from the Study's."""
+    from hposweep.core.space import SearchSpace, param_from_spec
+    from hposweep.core.trial import Trial, TrialState
     from hposweep.samplers import SamplingContext, make_sampler
-    from hposweep.space import SearchSpace, param_from_spec
-    from hposweep.trial import Trial, TrialState
 
     space = SearchSpace([param_from_spec(k, v) for k, v in SPACE.items()])
     sampler = make_sampler(sampler_spec)

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hposweep import storage
-from hposweep.space import CategoricalParam, Condition, FloatParam, IntParam, SearchSpace
-from hposweep.study import Study
+from hposweep.core.space import CategoricalParam, Condition, FloatParam, IntParam, SearchSpace
+from hposweep.study import storage
+from hposweep.study.api import Study
 
 TARGET_UPDATE_MS = 20.0
 TARGET_LOAD_S = 0.5

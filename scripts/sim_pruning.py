@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hposweep.core.trial import Trial, TrialState
 from hposweep.pruners import make_pruner
 from hposweep.pruners.base import Pruner
-from hposweep.trial import Trial, TrialState
 
 #: label -> pruner spec, in table order; "optuna" rows are the established tools' defaults
 CONFIGS: dict[str, object] = {

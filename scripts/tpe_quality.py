@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from hposweep.core.space import SearchSpace, param_from_spec
+from hposweep.core.trial import Trial, TrialState
 from hposweep.samplers.base import SamplingContext
 from hposweep.samplers.random import RandomSampler
 from hposweep.samplers.tpe import TPESampler
-from hposweep.space import SearchSpace, param_from_spec
-from hposweep.trial import Trial, TrialState
 
 
 def _f(low: float, high: float, log: bool = False) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hposweep.cli import main
+from hposweep.cli.app import main
 from tests.test_config import BAD, write
 
 

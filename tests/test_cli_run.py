@@ -337,7 +337,8 @@ def test_time_budget_ends_sweep_normally(proj: Path) -> None:
 
 
 def test_best_fast_path_matches_full_cli(proj: Path) -> None:
-    from hposweep import cli, entry
+    from hposweep import entry
+    from hposweep.cli import app as cli
 
     assert entry.DEFAULT_CHECKPOINT == cli.DEFAULT_CHECKPOINT
     assert hp(proj, *run_args("--trials", "2", "--", sys.executable, "train.py")).returncode == 0

@@ -8,11 +8,11 @@ import importlib.util
 import numpy as np
 import pytest
 
+from hposweep.core.space import CategoricalParam, Condition, FloatParam, IntParam, SearchSpace
 from hposweep.errors import ConfigError
 from hposweep.samplers import SamplingContext, make_sampler
 from hposweep.samplers.auto import AutoSampler, choose
-from hposweep.space import CategoricalParam, Condition, FloatParam, IntParam, SearchSpace
-from hposweep.study import Study
+from hposweep.study.api import Study
 
 HAS_CMAES = importlib.util.find_spec("cmaes") is not None
 needs_cmaes = pytest.mark.skipif(not HAS_CMAES, reason="the optional package 'cmaes' is not installed "

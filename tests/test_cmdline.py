@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hposweep.cmdline import (
+from hposweep.errors import ConfigError
+from hposweep.execution.argv import (
     build_argv,
     build_shell_command,
     format_value,
     trial_env,
     write_params_file,
 )
-from hposweep.errors import ConfigError
 
 PARAMS = {"lr": 0.001, "layers": 3, "act": "relu", "bn": True, "wd": 1e-05, "opt": None, "name": "a b'c"}
 ECHO = [sys.executable, "-c", "import sys, json; print(json.dumps(sys.argv[1:]))"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hposweep.config import load_config, normalize_parameters, space_table_rows
+from hposweep.core.space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
 from hposweep.errors import ConfigError
-from hposweep.space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
+from hposweep.spacefile.config import load_config, normalize_parameters, space_table_rows
 
 SPACES = Path(__file__).resolve().parent.parent / "spaces"
 

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 from scipy.stats import norm
 
+from hposweep.core.space import CategoricalParam, FloatParam, IntParam, SearchSpace
+from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 from hposweep.samplers import SamplingContext, _gp, make_sampler
 from hposweep.samplers.gp import Encoder, GPSampler, select_points, warp_outputs
-from hposweep.space import CategoricalParam, FloatParam, IntParam, SearchSpace
-from hposweep.study import Study
-from hposweep.trial import Trial, TrialState
+from hposweep.study.api import Study
 
 
 def _space_2d() -> SearchSpace:
@@ -204,7 +204,7 @@ def _spaces(draw: st.DrawFn) -> SearchSpace:
             params.append(CategoricalParam(name, choices=tuple(range(draw(st.integers(1, 4))))))
     if draw(st.booleans()) and any(isinstance(p, CategoricalParam) for p in params):
         parent = next(p for p in params if isinstance(p, CategoricalParam))
-        from hposweep.space import Condition
+        from hposweep.core.space import Condition
 
         params.append(FloatParam("child", low=0.0, high=1.0, when=(Condition(parent.name, (parent.choices[0],)),)))
     return SearchSpace(params)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from hposweep.analysis.importance import MIN_TRIALS, RELIABLE_TRIALS, compute_importance, top_count
+from hposweep.core.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
 from hposweep.errors import ConfigError
-from hposweep.importance import MIN_TRIALS, RELIABLE_TRIALS, compute_importance, top_count
-from hposweep.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
-from hposweep.study import Study
+from hposweep.study.api import Study
 
 SEEDS = range(5)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from hposweep.cmdline import trial_env
 from hposweep.errors import ConfigError, HposweepError
-from hposweep.launcher import LaunchError, TrialProcess, parse_duration, poll_many, tail_file
-from hposweep.metrics import MetricReport
+from hposweep.execution.argv import trial_env
+from hposweep.execution.executors.local import LaunchError, TrialProcess, parse_duration, poll_many, tail_file
+from hposweep.execution.metrics import MetricReport
 
 PY = sys.executable
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hposweep.errors import ConfigError
-from hposweep.metrics import (
+from hposweep.execution.metrics import (
     MetricParser,
     MetricReport,
     MetricsFileTailer,

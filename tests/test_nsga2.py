@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hposweep import Study
+from hposweep.analysis.pareto import hypervolume
+from hposweep.core.space import SearchSpace
+from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
-from hposweep.pareto import hypervolume
 from hposweep.samplers import SamplingContext, make_sampler
 from hposweep.samplers.nsga2 import NSGA2Sampler
-from hposweep.space import SearchSpace
-from hposweep.trial import Trial, TrialState
 
 MIXED = {
     "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},

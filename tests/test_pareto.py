@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hposweep.errors import ConfigError, StudyError
-from hposweep.pareto import (
+from hposweep.analysis.pareto import (
     crowding_distance,
     hypervolume,
     hypervolume_contributions,
@@ -21,7 +20,8 @@ from hposweep.pareto import (
     parse_pick_rule,
     pick,
 )
-from hposweep.trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import ConfigError, StudyError
 
 MIN2 = ["minimize", "minimize"]
 

@@ -11,13 +11,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 from hposweep.pruners import DEFAULT_PRUNER, PRUNERS, Pruner, make_pruner, pruner_class
 from hposweep.pruners.base import percentile_excluding, percentile_of_sorted
 from hposweep.pruners.halving import HyperbandPruner, SuccessiveHalvingPruner, bracket_for
 from hposweep.pruners.nop import NopPruner
 from hposweep.pruners.percentile import MedianPruner, PercentilePruner, first_in_interval, spearman
-from hposweep.trial import Trial, TrialState
 
 C, P, R = TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING
 

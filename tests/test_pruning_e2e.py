@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from hposweep import Study
-from hposweep.trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState
 
 HPOSWEEP = [sys.executable, "-m", "hposweep"]
 #: x above this is a bad trial (random sampler: about 30% of the trials)

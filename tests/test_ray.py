@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from hposweep.errors import ConfigError
-from hposweep.executors import check_ray_resources, make_trial_process, ray_init, ray_shutdown
-from hposweep.executors.ray_executor import _MAX_REPLY_BYTES, RayTrialProcess, TrialActor, merge_env, wait_any
-from hposweep.launcher import LaunchError, TrialProcess, poll_many
+from hposweep.execution.executors import check_ray_resources, make_trial_process, ray_init, ray_shutdown
+from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
+from hposweep.execution.executors.ray.executor import _MAX_REPLY_BYTES, RayTrialProcess, TrialActor, merge_env, wait_any
 
 #: found without importing it: `import ray` alone costs seconds, which the fast tests need not pay
 NO_RAY = None if importlib.util.find_spec("ray") else 'Ray is not installed (pip install "hposweep[ray]")'
@@ -110,7 +110,10 @@ def test_unreachable_address_is_a_quick_config_error() -> None:
 def test_importing_the_package_does_not_import_ray() -> None:
     import subprocess
 
-    code = "import sys, hposweep.executors, hposweep.executors.ray_executor; print('ray' in sys.modules)"
+    code = (
+        "import sys, hposweep.execution.executors, hposweep.execution.executors.ray.executor; "
+        "print('ray' in sys.modules)"
+    )
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

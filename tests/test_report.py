@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from hposweep.core.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
 from hposweep.errors import ConfigError, HposweepError
-from hposweep.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
-from hposweep.study import Study
-from hposweep.summary import (
+from hposweep.study.api import Study
+from hposweep.study.summary import (
     convergence_sparkline,
     importance_lines,
     metric_names,
@@ -219,7 +219,7 @@ needs_plotly = pytest.mark.skipif(not HAS_PLOTLY, reason="the report needs plotl
 @needs_plotly
 @pytest.mark.parametrize("name", list(STUDIES))
 def test_report_renders_valid_offline_html(name: str, tmp_path: Path) -> None:
-    from hposweep.report import write_report
+    from hposweep.report.page import write_report
 
     study = STUDIES[name]()
     out = tmp_path / "report.html"
@@ -249,7 +249,7 @@ def test_report_renders_valid_offline_html(name: str, tmp_path: Path) -> None:
 def test_figures_match_plotly_schema(name: str) -> None:
     import plotly.graph_objects as go
 
-    from hposweep.report import build_sections
+    from hposweep.report.page import build_sections
 
     for sec in build_sections(STUDIES[name]()):
         for fig in sec.figures:
@@ -257,7 +257,7 @@ def test_figures_match_plotly_schema(name: str) -> None:
 
 
 def sections_by_id(study: Study) -> dict[str, Any]:
-    from hposweep.report import build_sections
+    from hposweep.report.page import build_sections
 
     return {s.id: s for s in build_sections(study)}
 
@@ -319,7 +319,7 @@ def test_multi_objective_pareto_views() -> None:
 
 @needs_plotly
 def test_script_breaking_labels_are_escaped(tmp_path: Path) -> None:
-    from hposweep.report import render_report
+    from hposweep.report.page import render_report
 
     evil = "</script><script>alert(1)</script>"
     space = SearchSpace([CategoricalParam("c", choices=(evil, "<b>ok</b>")), FloatParam("x", low=0, high=1)])
@@ -335,7 +335,7 @@ def test_script_breaking_labels_are_escaped(tmp_path: Path) -> None:
 
 
 def test_missing_plotly_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hposweep.report import write_report
+    from hposweep.report.page import write_report
 
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.offline", None)
@@ -347,7 +347,7 @@ def test_missing_plotly_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 @needs_plotly
 def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
-    from hposweep.report import write_report
+    from hposweep.report.page import write_report
 
     with pytest.raises(HposweepError, match="cannot write the report"):
         write_report(single_trial(), tmp_path / "no" / "such" / "dir" / "r.html")
@@ -391,7 +391,7 @@ def page_requests(net_log: Path) -> list[str]:
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 @needs_plotly
 def test_headless_chromium_draws_the_report_without_fetching(tmp_path: Path) -> None:
-    from hposweep.report import build_sections, write_report
+    from hposweep.report.page import build_sections, write_report
 
     study = rich_study(24)
     report = tmp_path / "report.html"

@@ -14,9 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hposweep.errors import ConfigError
-from hposweep.samplers.random import sample_space
-from hposweep.space import (
+from hposweep.core.space import (
     CategoricalParam,
     Condition,
     FixedParam,
@@ -26,7 +24,9 @@ from hposweep.space import (
     SearchSpace,
     value_key,
 )
-from hposweep.study import Study
+from hposweep.errors import ConfigError
+from hposweep.samplers.random import sample_space
+from hposweep.study.api import Study
 
 CHOICE_POOL: list[Any] = ["a", "b", "c", 1, 2, 2.5, True, False, None]
 

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hposweep import storage
+from hposweep.core.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
+from hposweep.core.trial import TrialState
 from hposweep.errors import CheckpointError
-from hposweep.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
-from hposweep.storage import journal_path
-from hposweep.study import Study
-from hposweep.trial import TrialState
+from hposweep.study import storage
+from hposweep.study.api import Study
+from hposweep.study.storage import journal_path
 
 _REAL_FSYNC = os.fsync
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import hposweep
+from hposweep.core.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
+from hposweep.core.trial import TrialState
 from hposweep.errors import ConfigError, StudyError
-from hposweep.space import CategoricalParam, Condition, FixedParam, FloatParam, IntParam, SearchSpace
-from hposweep.study import Study
-from hposweep.trial import TrialState
+from hposweep.study.api import Study
 
 
 @pytest.fixture(autouse=True)

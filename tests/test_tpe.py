@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hposweep.core.space import SearchSpace, param_from_spec
+from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 from hposweep.samplers import SamplingContext, make_sampler
 from hposweep.samplers._parzen import Bandwidth, ParzenEstimator
@@ -23,8 +25,6 @@ from hposweep.samplers.tpe import (
     split_good_bad,
     split_multi_objective,
 )
-from hposweep.space import SearchSpace, param_from_spec
-from hposweep.trial import Trial, TrialState
 
 
 def space_of(spec: dict[str, Any]) -> SearchSpace:
@@ -376,7 +376,7 @@ def test_multi_objective_split_takes_whole_fronts_then_thins_by_hypervolume() ->
 
 
 def test_motpe_finds_a_better_front_than_random_search() -> None:
-    from hposweep.pareto import hypervolume
+    from hposweep.analysis.pareto import hypervolume
 
     space = space_of({f"x{i}": {"type": "float", "low": 0.0, "high": 1.0} for i in range(4)})
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import registry
-from .base import Pruner
+from hposweep.core import registry
+from hposweep.pruners.base import Pruner
 
 __all__ = ["Pruner", "make_pruner", "pruner_class", "PRUNERS", "DEFAULT_PRUNER"]
 

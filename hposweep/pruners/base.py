@@ -21,7 +21,7 @@ import bisect
 import math
 from collections.abc import Mapping, Sequence
 
-from ..trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -71,7 +71,7 @@ class Pruner:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        from ..registry import option_names
+        from hposweep.core.registry import option_names
 
         return option_names(cls)
 

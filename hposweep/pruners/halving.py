@@ -55,8 +55,15 @@ import hashlib
 import math
 from collections.abc import Sequence
 
-from ..trial import Trial, TrialState
-from .base import FINISHED_STATES, Pruner, check_int, check_int_or_auto, earliest_complete, first_step_at_or_after
+from hposweep.core.trial import Trial, TrialState
+from hposweep.pruners.base import (
+    FINISHED_STATES,
+    Pruner,
+    check_int,
+    check_int_or_auto,
+    earliest_complete,
+    first_step_at_or_after,
+)
 
 #: trials whose curve is ignored: an interrupted trial is re-run from scratch under the same number
 _IGNORED_STATES = (TrialState.INTERRUPTED,)

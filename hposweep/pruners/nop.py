@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..trial import Trial
-from .base import Pruner
+from hposweep.core.trial import Trial
+from hposweep.pruners.base import Pruner
 
 
 class NopPruner(Pruner):

@@ -71,8 +71,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..trial import Trial, TrialState
-from .base import Pruner, check_int, check_int_or_auto, final_value, percentile_excluding, percentile_of_sorted
+from hposweep.core.trial import Trial, TrialState
+from hposweep.pruners.base import (
+    Pruner,
+    check_int,
+    check_int_or_auto,
+    final_value,
+    percentile_excluding,
+    percentile_of_sorted,
+)
 
 
 @dataclass

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import registry
-from .base import Sampler, SamplingContext
+from hposweep.core import registry
+from hposweep.samplers.base import Sampler, SamplingContext
 
 __all__ = ["Sampler", "SamplingContext", "make_sampler", "SAMPLERS", "DEFAULT_SAMPLER"]
 

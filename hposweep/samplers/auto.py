@@ -33,14 +33,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
-from ..space import CategoricalParam
-from .base import Sampler, SamplingContext
+from hposweep.core.space import CategoricalParam
+from hposweep.errors import ConfigError
+from hposweep.samplers.base import Sampler, SamplingContext
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..space import SearchSpace
+    from hposweep.core.space import SearchSpace
 
 GP_MAX_DIM = 20
 GP_MAX_BUDGET = 400
@@ -83,7 +83,7 @@ def choose(space: SearchSpace, n_trials: int | None = None, n_jobs: int = 1,
 
 
 def _available(name: str) -> bool:
-    from . import SAMPLERS
+    from hposweep.samplers import SAMPLERS
 
     return name in SAMPLERS
 
@@ -112,7 +112,7 @@ class AutoSampler(Sampler):
     def prepare(self, space: SearchSpace, ctx: SamplingContext) -> Sampler:
         """Make (once) and return the chosen sampler; call it before :meth:`describe` to print the pick."""
         if self._delegate is None:
-            from . import make_sampler
+            from hposweep.samplers import make_sampler
 
             choice = choose(space, ctx.n_trials, ctx.n_jobs, tuple(ctx.directions))
             try:

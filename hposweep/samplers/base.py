@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..space import SearchSpace
-    from ..trial import Trial
+    from hposweep.core.space import SearchSpace
+    from hposweep.core.trial import Trial
 
 
 @dataclass
@@ -56,6 +56,6 @@ class Sampler:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        from ..registry import option_names
+        from hposweep.core.registry import option_names
 
         return option_names(cls)

@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..space import NumericParam
-from ..trial import Trial, TrialState
-from .base import Sampler, SamplingContext
-from .random import sample_param
+from hposweep.core.space import NumericParam
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import ConfigError
+from hposweep.samplers.base import Sampler, SamplingContext
+from hposweep.samplers.random import sample_param
 
 if TYPE_CHECKING:
-    from ..space import SearchSpace
+    from hposweep.core.space import SearchSpace
 
 RESTART_STRATEGIES = ("ipop", "none")
 _MIN_SIGMA = 1e-3

@@ -47,14 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..space import CategoricalParam, IntParam, NumericParam, Param
-from ..trial import Trial, TrialState
-from . import _gp
-from .base import Sampler, SamplingContext
+from hposweep.core.space import CategoricalParam, IntParam, NumericParam, Param
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import ConfigError
+from hposweep.samplers import _gp
+from hposweep.samplers.base import Sampler, SamplingContext
 
 if TYPE_CHECKING:
-    from ..space import SearchSpace
+    from hposweep.core.space import SearchSpace
 
 ACQUISITIONS = ("ei", "pi", "lcb")
 MAX_POINTS = 300

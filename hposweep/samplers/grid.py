@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..space import value_key
-from .base import Sampler, SamplingContext
+from hposweep.core.space import value_key
+from hposweep.samplers.base import Sampler, SamplingContext
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..space import SearchSpace
+    from hposweep.core.space import SearchSpace
 
 
 def _key(params: dict[str, Any]) -> tuple:

@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..pareto import crowding_distance, greedy_hv_subset, non_dominated_sort, to_minimize
-from ..space import CategoricalParam, NumericParam, Param, value_key
-from ..trial import TrialState
-from .base import Sampler, SamplingContext
-from .random import sample_param, sample_space
+from hposweep.analysis.pareto import crowding_distance, greedy_hv_subset, non_dominated_sort, to_minimize
+from hposweep.core.space import CategoricalParam, NumericParam, Param, value_key
+from hposweep.core.trial import TrialState
+from hposweep.samplers.base import Sampler, SamplingContext
+from hposweep.samplers.random import sample_param, sample_space
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..space import SearchSpace
-    from ..trial import Trial
+    from hposweep.core.space import SearchSpace
+    from hposweep.core.trial import Trial
 
 CROSSOVERS = ("uniform", "sbx", "blx")
 MUTATIONS = ("polynomial", "random")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..space import CategoricalParam, NumericParam, Param
-from .base import Sampler, SamplingContext
+from hposweep.core.space import CategoricalParam, NumericParam, Param
+from hposweep.samplers.base import Sampler, SamplingContext
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..space import SearchSpace
+    from hposweep.core.space import SearchSpace
 
 
 def sample_param(p: Param, rng: np.random.Generator) -> Any:

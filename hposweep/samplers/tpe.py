@@ -66,15 +66,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..space import CategoricalParam, NumericParam, Param
-from ..trial import Trial, TrialState
-from ._parzen import CATEGORICAL, CONTINUOUS, DISCRETE, Bandwidth, Dim, ParzenEstimator
-from .base import Sampler, SamplingContext
-from .random import sample_param
+from hposweep.core.space import CategoricalParam, NumericParam, Param
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import ConfigError
+from hposweep.samplers._parzen import CATEGORICAL, CONTINUOUS, DISCRETE, Bandwidth, Dim, ParzenEstimator
+from hposweep.samplers.base import Sampler, SamplingContext
+from hposweep.samplers.random import sample_param
 
 if TYPE_CHECKING:
-    from ..space import SearchSpace
+    from hposweep.core.space import SearchSpace
 
 _COMPLETE, _PRUNED, _FAILED = 0, 1, 2
 
@@ -293,7 +293,7 @@ def split_multi_objective(objectives: np.ndarray, directions: Sequence[str],
 
     Rows with NaN (pruned, failed, incomplete) are always bad. See ``hposweep.pareto.mo_split``.
     """
-    from ..pareto import mo_split
+    from hposweep.analysis.pareto import mo_split
 
     return mo_split(objectives, directions, n_good)
 

@@ -31,7 +31,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigError
+from hposweep.errors import ConfigError
 
 PARAM_MODES = ("args", "hydra", "none")
 RESERVED = ("trial", "args", "args_no_hyphens", "args_json")

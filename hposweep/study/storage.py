@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from .errors import CheckpointError
+from hposweep.errors import CheckpointError
 
 FORMAT_NAME = "hposweep-study"
 FORMAT_VERSION = 1

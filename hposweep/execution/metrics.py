@@ -61,7 +61,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from hposweep.errors import ConfigError
 
 #: a line longer than this is cut (and a partial line this long is parsed as a line): a program
 #: printing megabytes without a newline must not make the parser's buffer grow without bound

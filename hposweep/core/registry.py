@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError
+from hposweep.errors import ConfigError
 
 
 def option_names(cls: type) -> list[str]:

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, HposweepError
-from .space import CategoricalParam, NumericParam, Param
-from .summary import best_so_far, metric_names, trial_columns, trial_rows
-from .trial import Trial, TrialState
+from hposweep.core.space import CategoricalParam, NumericParam, Param
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import ConfigError, HposweepError
+from hposweep.study.summary import best_so_far, metric_names, trial_columns, trial_rows
 
 if TYPE_CHECKING:
-    from .importance import ImportanceResult
-    from .study import Study
+    from hposweep.analysis.importance import ImportanceResult
+    from hposweep.study.api import Study
 
 Figure = dict[str, Any]
 
@@ -512,7 +512,7 @@ def pareto_figures(study: Study) -> list[Figure]:
 
 # --- sections --------------------------------------------------------------------------------------
 def _importances(study: Study) -> list[ImportanceResult]:
-    from .importance import compute_importance
+    from hposweep.analysis.importance import compute_importance
 
     return [compute_importance(study, objective=i, n_bootstrap=100) for i in range(len(study.directions))]
 

@@ -26,8 +26,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-from .space import (
+from hposweep.core.space import (
     PARAM_TYPES,
     CategoricalParam,
     FixedParam,
@@ -37,6 +36,7 @@ from .space import (
     param_from_spec,
     value_key,
 )
+from hposweep.errors import ConfigError
 
 __all__ = ["SpaceConfig", "load_config", "normalize_parameters", "space_table_rows", "PRIORS"]
 

@@ -38,14 +38,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
-from .space import CategoricalParam, FloatParam, IntParam, NumericParam, Param
-from .trial import TrialState
+from hposweep.core.space import CategoricalParam, FloatParam, IntParam, NumericParam, Param
+from hposweep.core.trial import TrialState
+from hposweep.errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .study import Study
+    from hposweep.study.api import Study
 
 METHOD = "ped-anova"
 #: below this many usable trials no importance is computed at all
@@ -316,7 +316,7 @@ def _normalise(raw: np.ndarray) -> np.ndarray:
 # --- public ---------------------------------------------------------------------------------
 def resolve_objective(study: Study, objective: int | str) -> int:
     """An objective index from an index or a metric name; ConfigError listing the valid ones."""
-    from .summary import metric_names
+    from hposweep.study.summary import metric_names
 
     names = metric_names(study)
     n = len(study.directions)
@@ -363,7 +363,7 @@ def compute_importance(
     """
     import numpy as np
 
-    from .summary import metric_names
+    from hposweep.study.summary import metric_names
 
     if not 0 < quantile <= 1:
         raise ConfigError(f"quantile must be in (0, 1], got {quantile}")

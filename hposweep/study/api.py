@@ -21,11 +21,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from . import __version__
-from .errors import CheckpointError, ConfigError, StudyError
-from .samplers import Sampler, SamplingContext, make_sampler
-from .space import SearchSpace
-from .storage import (
+from hposweep.core.space import SearchSpace
+from hposweep.core.trial import Trial, TrialState, _json_float
+from hposweep.core.version import __version__
+from hposweep.errors import CheckpointError, ConfigError, StudyError
+from hposweep.samplers import Sampler, SamplingContext, make_sampler
+from hposweep.study.storage import (
     FORMAT_NAME,
     FORMAT_VERSION,
     Loaded,
@@ -34,7 +35,6 @@ from .storage import (
     read_checkpoint,
     read_snapshot,
 )
-from .trial import Trial, TrialState, _json_float
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -79,7 +79,7 @@ class Study:
         self.seed = seed
         self.settings: dict[str, Any] = dict(settings or {})
         if sampler is None:
-            from .samplers import default_sampler
+            from hposweep.samplers import default_sampler
 
             sampler = default_sampler(len(self.directions))
         self.sampler_spec: Any = sampler.name if isinstance(sampler, Sampler) else sampler
@@ -87,7 +87,7 @@ class Study:
         # for numpy/scipy. Validate the names now all the same, so a typo fails before any trial.
         self._sampler: Sampler | None = sampler if isinstance(sampler, Sampler) else None
         if self._sampler is None:
-            from .samplers import check_sampler_spec
+            from hposweep.samplers import check_sampler_spec
 
             check_sampler_spec(sampler)
         self.pruner_spec: Any = getattr(pruner, "name", pruner) if pruner is not None else None
@@ -101,7 +101,7 @@ class Study:
                     "pruning is not supported with several objectives",
                     hint="drop --pruner / `pruner:` for multi-objective sweeps",
                 )
-            from .pruners import make_pruner
+            from hposweep.pruners import make_pruner
 
             self._pruner_obj = make_pruner(pruner)  # pure Python: cheap, and validates the options
             self._pruner_obj.bind(seed=seed, direction=self.directions[0])
@@ -146,7 +146,7 @@ class Study:
         if not self._pruner_built:
             self._pruner_built = True
             if self.pruner_spec not in (None, "none"):
-                from .pruners import make_pruner
+                from hposweep.pruners import make_pruner
 
                 self._pruner_obj = make_pruner(self.pruner_spec)
                 self._pruner_obj.bind(seed=self.seed, direction=self.directions[0])
@@ -201,7 +201,7 @@ class Study:
         if not self.is_multi_objective:
             best = self.best_trial
             return [best] if best else []
-        from .pareto import pareto_front_trials
+        from hposweep.analysis.pareto import pareto_front_trials
 
         return pareto_front_trials(complete, self.directions)
 

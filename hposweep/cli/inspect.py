@@ -16,11 +16,11 @@ import shlex
 import sys
 from typing import Any
 
-from .cmdline import args_tokens, format_value
-from .errors import EXIT_FAILED, EXIT_OK, UsageError
-from .study import Study
-from .summary import metric_names
-from .trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
+from hposweep.execution.argv import args_tokens, format_value
+from hposweep.study.api import Study
+from hposweep.study.summary import metric_names
 
 
 def find_checkpoint(path: str | None, default_name: str) -> str:
@@ -92,7 +92,7 @@ def _pick_one(study: Study, pick: str | None) -> Trial | None:
     front = study.best_trials
     if not front:
         return None
-    from .pareto import pick as pick_rule
+    from hposweep.analysis.pareto import pick as pick_rule
 
     return pick_rule(front, study.directions, metric_names(study), pick)
 
@@ -143,7 +143,7 @@ def _best_table(study: Study, best: Trial) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .display import fmt_value
+    from hposweep.cli.display import fmt_value
 
     console = Console()
     names = metric_names(study)
@@ -156,7 +156,7 @@ def _best_table(study: Study, best: Trial) -> None:
         table.add_row(k, fmt_value(v))
     console.print(table)
     try:
-        from .summary import convergence_sparkline, importance_lines
+        from hposweep.study.summary import convergence_sparkline, importance_lines
 
         line = convergence_sparkline(study)
         if line:
@@ -213,7 +213,7 @@ def _trials_table(study: Study, trials: list[Trial], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .display import fmt_duration, fmt_value
+    from hposweep.cli.display import fmt_duration, fmt_value
 
     names = metric_names(study)
     params = _param_names(trials)
@@ -273,7 +273,7 @@ def print_trials(study: Study, fmt: str, state: str | None, sort: str | None, to
 
 
 def print_trial(study: Study, number: int) -> None:
-    from .launcher import tail_file
+    from hposweep.execution.executors.local import tail_file
 
     t = study.trial(number)
     rec = trial_record(study, t)

@@ -21,7 +21,7 @@ from typing import Any
 
 import typer
 
-from .errors import EXIT_FAILED, EXIT_USAGE, HposweepError, UsageError
+from hposweep.errors import EXIT_FAILED, EXIT_USAGE, HposweepError, UsageError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 finished with at least one complete trial; 1 no trial completed or the failure "
@@ -54,13 +54,13 @@ def _err(text: str) -> None:
 
 # --- shared helpers ---------------------------------------------------------------------------
 def find_checkpoint(path: str | None) -> str:
-    from .bestcmd import find_checkpoint as find
+    from hposweep.cli.inspect import find_checkpoint as find
 
     return find(path, DEFAULT_CHECKPOINT)
 
 
 def _load_readonly(path: str | None) -> Any:
-    from .study import Study
+    from hposweep.study.api import Study
 
     return Study.load(find_checkpoint(path), readonly=True)
 
@@ -68,7 +68,7 @@ def _load_readonly(path: str | None) -> Any:
 def _parse_duration(value: str | None, flag: str) -> float | None:
     if value is None:
         return None
-    from .launcher import parse_duration
+    from hposweep.execution.executors.local import parse_duration
 
     try:
         return parse_duration(value)
@@ -143,7 +143,7 @@ def _backup(path: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     backup = f"{path}.bak-{stamp}"
     shutil.copy2(path, backup)
-    from .storage import journal_path
+    from hposweep.study.storage import journal_path
 
     if os.path.exists(journal_path(path)):
         shutil.copy2(journal_path(path), journal_path(backup))
@@ -191,8 +191,8 @@ def run(
 
     Example: hposweep run --space space.yaml --trials 50 -- python train.py --epochs 10
     """
-    from .config import load_config
-    from .runner import RunOptions
+    from hposweep.execution.runner import RunOptions
+    from hposweep.spacefile.config import load_config
 
     cfg = load_config(space)
     settings = cfg.settings
@@ -219,7 +219,7 @@ def run(
         raise UsageError("--max-failures must be 0 (never stop) or more")
     sampler_spec: Any = _with_yaml_options(sampler, settings.get("sampler"))
     if sampler_spec is None:
-        from .samplers import default_sampler
+        from hposweep.samplers import default_sampler
 
         sampler_spec = default_sampler(len(directions))
     pruner_spec: Any = _with_yaml_options(pruner, settings.get("pruner"))
@@ -238,14 +238,14 @@ def run(
     if lease <= 0:
         raise UsageError("--lease must be a positive number of seconds")
     if metric_regex:
-        from .metrics import MetricParser
+        from hposweep.execution.metrics import MetricParser
 
         try:
             MetricParser(metric_regex, default_name=names[0])
         except HposweepError as exc:
             raise UsageError(f"--metric-regex: {exc.message}", hint=exc.hint) from None
-    from .runner import parse_gpus
-    from .study import Study
+    from hposweep.execution.runner import parse_gpus
+    from hposweep.study.api import Study
 
     opts.gpus = parse_gpus(gpus, jobs)
     target = trials if trials is not None else settings.get("trials")
@@ -266,7 +266,7 @@ def run(
     _check_command(opts, cfg.space)
     study.sampler  # noqa: B018 - build it now: a missing optional package fails before anything is written
     if executor == "ray" and not dry_run:
-        from .executors import check_ray_resources, ray_init
+        from hposweep.execution.executors import check_ray_resources, ray_init
 
         ray_init(ray_address)
         check_ray_resources(cpus_per_trial, gpus_per_trial)
@@ -296,7 +296,7 @@ def run(
 def _check_command(opts: Any, space: Any) -> None:
     """Expand the command once with every parameter set, so a bad placeholder fails before anything
     is written (not at the first trial, after the checkpoint was created)."""
-    from .cmdline import build_argv, build_shell_command
+    from hposweep.execution.argv import build_argv, build_shell_command
 
     example = {}
     for p in space:
@@ -310,8 +310,8 @@ def _check_command(opts: Any, space: Any) -> None:
 def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
     import shlex
 
-    from .cmdline import build_argv, build_shell_command, trial_env
-    from .runner import _default_logs_dir
+    from hposweep.execution.argv import build_argv, build_shell_command, trial_env
+    from hposweep.execution.runner import _default_logs_dir
 
     _out(f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
     known = list(study.space.params)
@@ -335,8 +335,8 @@ def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
 
 
 def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool, json_out: bool) -> None:
-    from .display import make_display
-    from .runner import Runner
+    from hposweep.cli.display import make_display
+    from hposweep.execution.runner import Runner
 
     metric = ",".join(m["name"] for m in study.settings.get("metrics") or []) or "value"
     mode = _display_mode(quiet, no_progress, json_out)
@@ -357,13 +357,13 @@ def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool
 
 
 def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> None:
-    from .runner import dumps_json, summary_json
+    from hposweep.execution.runner import dumps_json, summary_json
 
     summary = summary_json(study, result)
     if json_out:
         _out(dumps_json(summary))
     else:
-        from .display import fmt_params, fmt_value
+        from hposweep.cli.display import fmt_params, fmt_value
 
         counts = ", ".join(f"{n} {s}" for s, n in summary["states"].items())
         _out(f"{result.message}: {len(study.trials)} trials ({counts})")
@@ -377,7 +377,7 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
                 _out(f"best trial {best.number}: {study.settings.get('metric', 'value')}={fmt_value(best.value)}  "
                      f"{fmt_params(best.params)}")
         if not study.is_multi_objective and study.best_trial is not None:
-            from .summary import convergence_sparkline, importance_lines
+            from hposweep.study.summary import convergence_sparkline, importance_lines
 
             line = convergence_sparkline(study)
             if line:
@@ -442,8 +442,8 @@ def worker(
 
     Example: for i in 1 2 3 4; do hposweep worker study.json & done; wait
     """
-    from .runner import parse_gpus
-    from .study import Study
+    from hposweep.execution.runner import parse_gpus
+    from hposweep.study.api import Study
 
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -460,7 +460,7 @@ def worker(
 
 def _options_from_settings(study: Any, *, jobs: int | None = None, time_budget: str | None = None) -> tuple[Any, int]:
     """Run options as recorded in the study's settings (resume and worker run trials the same way)."""
-    from .runner import RunOptions
+    from hposweep.execution.runner import RunOptions
 
     s = study.settings
     if not s.get("command"):
@@ -495,7 +495,7 @@ def resume(
 
     Example: hposweep resume hposweep-study.json --trials 80
     """
-    from .study import Study
+    from hposweep.study.api import Study
 
     study = Study.load(find_checkpoint(checkpoint))
     opts, target = _options_from_settings(study, jobs=jobs, time_budget=time_budget)
@@ -523,7 +523,7 @@ def best(
 
     Example: python train.py $(hposweep best --format args)
     """
-    from .bestcmd import print_best
+    from hposweep.cli.inspect import print_best
 
     raise typer.Exit(print_best(_load_readonly(checkpoint), fmt, pick))
 
@@ -540,7 +540,7 @@ def trials_cmd(
 
     Example: hposweep trials --state complete --sort value --top 10 --format csv
     """
-    from .bestcmd import print_trials
+    from hposweep.cli.inspect import print_trials
 
     print_trials(_load_readonly(checkpoint), fmt, state, sort, top)
 
@@ -554,7 +554,7 @@ def show(
 
     Example: hposweep show hposweep-study.json 7
     """
-    from .bestcmd import print_trial
+    from hposweep.cli.inspect import print_trial
 
     print_trial(_load_readonly(checkpoint), number)
 
@@ -571,7 +571,7 @@ def importance(
 
     Example: hposweep importance runs/sweep.json --format json
     """
-    from .importance import compute_importance
+    from hposweep.analysis.importance import compute_importance
 
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown --format {fmt!r}", hint="choose table or json")
@@ -579,7 +579,7 @@ def importance(
     obj: int | str = int(objective) if objective.isdigit() else objective
     result = compute_importance(study, n_bootstrap=max(0, bootstrap), objective=obj)
     if fmt == "json":
-        from .runner import dumps_json
+        from hposweep.execution.runner import dumps_json
 
         _out(dumps_json(result.to_json()))
     else:
@@ -597,10 +597,10 @@ def report(
     Needs the optional extra: pip install "hposweep[report]".
     Example: hposweep report runs/sweep.json -o report.html
     """
-    from .report import write_report
+    from hposweep.report.page import write_report
 
     path = find_checkpoint(checkpoint)
-    from .study import Study
+    from hposweep.study.api import Study
 
     study = Study.load(path, readonly=True)
     size = write_report(study, output, title=title or f"Sweep report: {os.path.basename(path)}")
@@ -617,7 +617,7 @@ def validate(space: str = typer.Argument(..., help="Search-space YAML file.")) -
     from rich.console import Console
     from rich.table import Table
 
-    from .config import load_config, space_table_rows
+    from hposweep.spacefile.config import load_config, space_table_rows
 
     cfg = load_config(space)
     table = Table(title=f"{space}: {len(cfg.space)} parameters")
@@ -650,7 +650,7 @@ def parse_metrics(
 
     Example: python train.py --lr 0.01 > log.txt; hposweep parse-metrics log.txt --metric val_loss
     """
-    from .metrics import MetricParser, MetricTracker
+    from hposweep.execution.metrics import MetricParser, MetricTracker
 
     try:
         data = sys.stdin.buffer.read() if logfile == "-" else open(logfile, "rb").read()

@@ -12,10 +12,10 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState
 
 if TYPE_CHECKING:
-    from .study import Study
+    from hposweep.study.api import Study
 
 #: columns every row has, before the parameters (``value`` becomes ``value_0``.. for several objectives)
 BASE_COLUMNS = ("number", "state")
@@ -193,7 +193,7 @@ def importance_lines(study: Study, top: int = 3, *, n_bootstrap: int = 0, bar_wi
     complete = sum(1 for t in study.trials if t.state is TrialState.COMPLETE)
     if complete < MIN_TRIALS_FOR_IMPORTANCE or len(study.space.searchable) < 2:
         return []
-    from .importance import compute_importance
+    from hposweep.analysis.importance import compute_importance
 
     result = compute_importance(study, n_bootstrap=n_bootstrap)
     shown = [p for p in result.params[: max(0, top)]]

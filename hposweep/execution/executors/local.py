@@ -24,8 +24,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO
 
-from .errors import EXIT_USAGE, ConfigError, HposweepError
-from .metrics import MetricParser, MetricReport, MetricsFileTailer, strip_ansi
+from hposweep.errors import EXIT_USAGE, ConfigError, HposweepError
+from hposweep.execution.metrics import MetricParser, MetricReport, MetricsFileTailer, strip_ansi
 
 _READ_SIZE = 65536
 #: reads per pipe per poll: a trial printing flat out must not starve the others in the loop

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from hposweep.errors import ConfigError
 
 PARAM_TYPES = ("float", "int", "categorical", "fixed")
 _SPEC_KEYS = {
@@ -436,7 +436,7 @@ class SearchSpace:
     @classmethod
     def from_dict(cls, parameters: Mapping[str, Any], *, source: str | None = None) -> SearchSpace:
         """Build from the ``parameters:`` mapping (any syntax ``hposweep.config`` accepts)."""
-        from .config import normalize_parameters
+        from hposweep.spacefile.config import normalize_parameters
 
         specs = normalize_parameters(parameters, source=source)
         return cls([param_from_spec(name, spec) for name, spec in specs.items()], source=source)
@@ -444,7 +444,7 @@ class SearchSpace:
     @classmethod
     def from_yaml(cls, path: str) -> SearchSpace:
         """Load the ``parameters:`` of a space file; study settings are read by ``config.load_config``."""
-        from .config import load_config
+        from hposweep.spacefile.config import load_config
 
         return load_config(path).space
 

@@ -20,18 +20,18 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .cmdline import build_argv, build_shell_command, trial_env, write_params_file
-from .display import Display
-from .entry import trial_base_env
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError, StudyError
-from .executors import make_trial_process
-from .launcher import LaunchError, TrialProcess, poll_many
-from .metrics import MetricTracker
-from .study import Study
-from .trial import Trial, TrialState
+from hposweep.cli.display import Display
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError, StudyError
+from hposweep.execution.argv import build_argv, build_shell_command, trial_env, write_params_file
+from hposweep.execution.environment import trial_base_env
+from hposweep.execution.executors import make_trial_process
+from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
+from hposweep.execution.metrics import MetricTracker
+from hposweep.study.api import Study
 
 if TYPE_CHECKING:
-    from .executors.ray_executor import RayTrialProcess
+    from hposweep.execution.executors.ray.executor import RayTrialProcess
 
 
 @dataclass
@@ -125,7 +125,7 @@ class Runner:
         self.started = 0
         self._last_housekeeping = 0.0
         if options.executor == "ray":
-            from .executors import check_ray_resources, ray_init
+            from hposweep.execution.executors import check_ray_resources, ray_init
 
             ray_init(options.ray_address)
             check_ray_resources(options.cpus_per_trial, options.gpus_per_trial)
@@ -518,7 +518,7 @@ def parse_gpus(spec: str | None, jobs: int) -> list[str] | None:
                 if line.startswith("GPU "):
                     gpus.append(line.split(":")[0][4:].strip())
         if not gpus:
-            from .errors import UsageError
+            from hposweep.errors import UsageError
 
             raise UsageError(
                 "--gpus auto found no GPU (CUDA_VISIBLE_DEVICES is unset and `nvidia-smi -L` lists none)",
@@ -527,7 +527,7 @@ def parse_gpus(spec: str | None, jobs: int) -> list[str] | None:
         return gpus
     gpus = [g.strip() for g in spec.split(",") if g.strip()]
     if not gpus:
-        from .errors import UsageError
+        from hposweep.errors import UsageError
 
         raise UsageError(f"--gpus {spec!r} names no GPU", hint="e.g. --gpus 0,1,2,3 or --gpus auto")
     return gpus

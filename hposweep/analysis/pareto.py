@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ConfigError, StudyError
+from hposweep.errors import ConfigError, StudyError
 
 if TYPE_CHECKING:
-    from .trial import Trial
+    from hposweep.core.trial import Trial
 
 __all__ = [
     "non_dominated_sort",
@@ -437,7 +437,7 @@ def greedy_hv_subset(p: np.ndarray, k: int) -> list[int]:
 
 # --- trials --------------------------------------------------------------------------------------
 def _usable(trials: Sequence[Trial], m: int) -> list[Trial]:
-    from .trial import TrialState
+    from hposweep.core.trial import TrialState
 
     return [
         t for t in trials

@@ -41,9 +41,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ..errors import ConfigError
-from ..launcher import LaunchError, TrialHandle, TrialProcess
-from ..metrics import MetricParser, MetricReport, MetricsFileTailer
+from hposweep.errors import ConfigError
+from hposweep.execution.executors.local import LaunchError, TrialHandle, TrialProcess
+from hposweep.execution.metrics import MetricParser, MetricReport, MetricsFileTailer
 
 INSTALL_HINT = 'pip install "hposweep[ray]"'
 

@@ -13,10 +13,10 @@ import time
 from collections import deque
 from typing import IO, TYPE_CHECKING, Any
 
-from .trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState
 
 if TYPE_CHECKING:
-    from .study import Study
+    from hposweep.study.api import Study
 
 
 def fmt_value(v: Any) -> str:

@@ -12,11 +12,11 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from hposweep.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..launcher import TrialProcess
-    from .ray_executor import RayTrialProcess
+    from hposweep.execution.executors.local import TrialProcess
+    from hposweep.execution.executors.ray.executor import RayTrialProcess
 
 EXECUTORS = ("local", "ray")
 
@@ -38,11 +38,11 @@ def make_trial_process(
     0 GPUs); a local trial ignores them, so the runner can pass its options unchanged.
     """
     if executor == "local":
-        from ..launcher import TrialProcess
+        from hposweep.execution.executors.local import TrialProcess
 
         return TrialProcess(**opts)
     if executor == "ray":
-        from .ray_executor import RayTrialProcess
+        from hposweep.execution.executors.ray.executor import RayTrialProcess
 
         cpus = _resource("--cpus-per-trial", 1.0 if cpus_per_trial is None else cpus_per_trial)
         gpus = _resource("--gpus-per-trial", 0.0 if gpus_per_trial is None else gpus_per_trial)
@@ -69,7 +69,7 @@ def ray_init(address: str | None = None, **init_opts: Any) -> None:
     own log. ``init_opts`` go to ``ray.init`` (the tests pass ``num_cpus``).
     """
     global _connected
-    from .ray_executor import import_ray
+    from hposweep.execution.executors.ray.executor import import_ray
 
     ray = import_ray()
     _check_reachable(address)
@@ -97,7 +97,7 @@ def check_ray_resources(cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0
     Call it once after :func:`ray_init`. An autoscaling cluster may add a fitting node later; this
     check only looks at the nodes there now.
     """
-    from .ray_executor import import_ray
+    from hposweep.execution.executors.ray.executor import import_ray
 
     ray = import_ray()
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
