@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from hposweep.core.objectives import check_direction
 from hposweep.core.space import SearchSpace
 from hposweep.core.trial import Trial, TrialState, _json_float
 from hposweep.core.version import __version__
@@ -35,14 +36,6 @@ from hposweep.study.storage import (
     read_checkpoint,
     read_snapshot,
 )
-
-DIRECTIONS = ("minimize", "maximize")
-
-
-def _check_direction(d: str) -> str:
-    if d not in DIRECTIONS:
-        raise ConfigError(f"direction must be 'minimize' or 'maximize', got {d!r}")
-    return d
 
 
 class Study:
@@ -70,7 +63,7 @@ class Study:
         if not directions:
             raise ConfigError("directions is empty")
         self.space = space
-        self.directions: tuple[str, ...] = tuple(_check_direction(d) for d in directions)
+        self.directions: tuple[str, ...] = tuple(check_direction(d) for d in directions)
         if seed is None:
             # Record a seed even when none was asked for, so a resumed study continues its sequence.
             seed = int.from_bytes(os.urandom(4), "little")

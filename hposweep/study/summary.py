@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hposweep.core import objectives
 from hposweep.core.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -26,31 +27,13 @@ MIN_TRIALS_FOR_IMPORTANCE = 10
 
 
 def metric_names(study: Study) -> list[str]:
-    """One display name per objective: from ``metric:`` / ``metrics:`` settings, else ``value``/``value_i``."""
-    n = len(study.directions)
-    settings = study.settings or {}
-    names: list[str] = []
-    metrics = settings.get("metrics")
-    if isinstance(metrics, list):
-        for m in metrics:
-            if isinstance(m, dict) and isinstance(m.get("name"), str):
-                names.append(m["name"])
-            elif isinstance(m, str):
-                names.append(m)
-    elif isinstance(settings.get("metric"), str) and n == 1:
-        names = [settings["metric"]]
-    if len(names) != n:
-        names = ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
-    return names
+    """One display name per objective of ``study`` (see :func:`hposweep.core.objectives.metric_names`)."""
+    return objectives.metric_names(study.settings, len(study.directions))
 
 
 def value_columns(study: Study) -> list[str]:
-    """Column names of the objective values: ``value`` for one objective, ``value_0``.. for several.
-
-    Fixed names (not metric names) so that scripts reading the CSV work for any study.
-    """
-    n = len(study.directions)
-    return ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
+    """Column names of the objective values (see :func:`hposweep.core.objectives.value_columns`)."""
+    return objectives.value_columns(len(study.directions))
 
 
 def _param_names(study: Study) -> list[str]:
