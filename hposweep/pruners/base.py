@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hposweep.core.trial import Trial, TrialState
 
@@ -68,6 +69,15 @@ class Pruner:
     def describe(self) -> str:
         """One line for the start of a sweep."""
         return self.name
+
+    def options(self) -> dict[str, Any]:
+        """The option values this pruner was built with, as keywords of ``__init__`` (for the checkpoint)."""
+        return {}
+
+    def spec(self) -> str | dict[str, Any]:
+        """What the checkpoint records to rebuild this pruner: its name, or ``{name, **options}``."""
+        opts = self.options()
+        return {"name": self.name, **opts} if opts else self.name
 
     @classmethod
     def option_names(cls) -> list[str]:

@@ -54,6 +54,27 @@ class Sampler:
         """One line for the start of a sweep (``auto`` says what it chose and why)."""
         return self.name
 
+    # --- hooks the Study calls on every sampler; the defaults do nothing ------------------------
+    def bind_seed(self, seed: int | None) -> None:
+        """Called once, before the first ``sample``, with the study's seed (None: unseeded).
+
+        Samplers that keep state across asks (a CMA-ES run, a grid order) derive it from this seed so
+        that a resumed study continues the same sequence; per-trial randomness comes from ``rng``.
+        """
+
+    def prepare(self, space: SearchSpace, ctx: SamplingContext) -> Sampler | None:
+        """Called before a sweep starts; a meta-sampler (``auto``) decides here and returns its choice."""
+        return None
+
+    def options(self) -> dict[str, Any]:
+        """The option values this sampler was built with, as keywords of ``__init__`` (for the checkpoint)."""
+        return {}
+
+    def spec(self) -> str | dict[str, Any]:
+        """What the checkpoint records to rebuild this sampler: its name, or ``{name, **options}``."""
+        opts = self.options()
+        return {"name": self.name, **opts} if opts else self.name
+
     @classmethod
     def option_names(cls) -> list[str]:
         from hposweep.core.registry import option_names
