@@ -14,6 +14,7 @@ from collections import deque
 from typing import IO, TYPE_CHECKING, Any
 
 from hposweep.core.trial import Trial, TrialState
+from hposweep.execution.progress import Progress
 
 if TYPE_CHECKING:
     from hposweep.study.api import Study
@@ -46,26 +47,14 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m"
 
 
-class Display:
-    """Hooks the runner calls. The base class prints nothing (``--quiet``)."""
+class Display(Progress):
+    """The base of the CLI's views: prints nothing (``--quiet``); the others override the hooks."""
 
     def __init__(self, study: Study, *, metric: str, target: int | None) -> None:
         self.study = study
         self.metric = metric
         self.target = target
         self.started = time.monotonic()
-
-    def start(self, header: str) -> None: ...
-
-    def trial_started(self, trial: Trial, slot: int | None) -> None: ...
-
-    def trial_reported(self, trial: Trial, step: int, value: float) -> None: ...
-
-    def trial_finished(self, trial: Trial, log_tail: list[str] | None = None) -> None: ...
-
-    def message(self, text: str) -> None: ...
-
-    def stop(self) -> None: ...
 
     # shared helpers -------------------------------------------------------------------------
     def _best_text(self) -> str:

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hposweep.cli.display import Display
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError, StudyError
 from hposweep.execution.argv import build_argv, build_shell_command, trial_env, write_params_file
@@ -28,6 +27,7 @@ from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
 from hposweep.execution.metrics import MetricTracker
+from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def git_commit(cwd: str) -> str | None:
 
 
 class Runner:
-    def __init__(self, study: Study, options: RunOptions, display: Display, *, target: int) -> None:
+    def __init__(self, study: Study, options: RunOptions, display: Progress, *, target: int) -> None:
         self.study = study
         self.opts = options
         self.display = display
