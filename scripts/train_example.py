@@ -11,7 +11,7 @@ Too large a learning rate diverges the way real training does: the loss becomes 
 the script says so on stderr and stops (hposweep records a non-finite objective as a failure).
 
     python scripts/train_example.py --lr=0.05 --hidden=64 --optimizer=adam
-    hposweep run spaces/example.yaml -- python scripts/train_example.py
+    hposweep run --space spaces/example.yaml --trials 25 --force -- python scripts/train_example.py
 """
 
 from __future__ import annotations
