@@ -6,6 +6,9 @@ one class, prints ``str(err)`` and exits with ``err.exit_code``. Anything else e
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # no trial completed, or the failure limit was hit
 EXIT_USAGE = 2  # bad command line or configuration
@@ -76,3 +79,15 @@ class StudyError(HposweepError):
     """An API call that does not fit the study's state (tell twice, unknown trial, ...)."""
 
     exit_code = EXIT_USAGE
+
+
+def did_you_mean(word: str, options: Iterable[Any], cutoff: float = 0.6) -> str | None:
+    """``"did you mean 'float'?"`` for the option closest to ``word``, or None when none is close.
+
+    One wording for every "unknown name" hint (parameter types, keys, priors, condition parents),
+    so they read the same wherever the user meets them.
+    """
+    import difflib  # lazily: every command imports this module, few need a suggestion
+
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=cutoff)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -192,7 +192,7 @@ def run(
     Example: hposweep run --space space.yaml --trials 50 -- python train.py --epochs 10
     """
     from hposweep.execution.runner import RunOptions
-    from hposweep.spacefile.config import load_config
+    from hposweep.spacefile import load_config
 
     cfg = load_config(space)
     settings = cfg.settings
@@ -617,7 +617,7 @@ def validate(space: str = typer.Argument(..., help="Search-space YAML file.")) -
     from rich.console import Console
     from rich.table import Table
 
-    from hposweep.spacefile.config import load_config, space_table_rows
+    from hposweep.spacefile import load_config, space_table_rows
 
     cfg = load_config(space)
     table = Table(title=f"{space}: {len(cfg.space)} parameters")

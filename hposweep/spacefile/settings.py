@@ -1,0 +1,177 @@
+"""The study settings written beside ``parameters:`` in a space file (metric, direction, sampler, ...).
+
+Each top-level key is checked here and errors point at that key's line. W&B's top-level keys are
+accepted so a W&B sweep file loads as it is (``method:`` picks the sampler, ``run_cap:`` the trials).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hposweep.core.objectives import DIRECTIONS
+from hposweep.errors import ConfigError, did_you_mean
+from hposweep.spacefile.source import ValueTooLarge, key_mark, plain
+
+SETTING_KEYS = ("parameters", "metric", "direction", "metrics", "sampler", "pruner", "trials", "seed", "command")
+#: W&B sweep keys accepted at the top level so a W&B file loads as it is
+WANDB_KEYS = ("program", "method", "name", "description", "project", "entity", "early_terminate", "run_cap")
+WANDB_METHODS = {"random": "random", "grid": "grid", "bayes": "tpe"}
+
+
+class StudySettings:
+    """Checks the top-level keys other than ``parameters``; errors point at the offending key."""
+
+    def __init__(self, data: Mapping[str, Any], source: str) -> None:
+        self.data = data
+        self.source = source
+        self.out: dict[str, Any] = {}
+
+    def error(self, key: str, message: str, hint: str | None = None) -> ConfigError:
+        line, column = key_mark(self.data, key) or (None, None)
+        return ConfigError(f"`{key}`: {message}", source=self.source, line=line, column=column, hint=hint)
+
+    def normalize(self) -> dict[str, Any]:
+        self._check_keys()
+        self._metric()
+        self._metrics()
+        self._sampler_and_pruner()
+        self._trials_and_seed()
+        self._command()
+        return self.out
+
+    def _check_keys(self) -> None:
+        known = SETTING_KEYS + WANDB_KEYS
+        for key in self.data:
+            if not isinstance(key, str) or key not in known:
+                hint = did_you_mean(str(key), known) or (
+                    "search parameters go under `parameters:`; other top-level keys: " + ", ".join(SETTING_KEYS[1:])
+                )
+                line, column = key_mark(self.data, key) or (None, None)
+                raise ConfigError(
+                    f"unknown top-level key '{key}'", source=self.source, line=line, column=column, hint=hint
+                )
+        if "parameters" not in self.data:
+            raise ConfigError(
+                "missing `parameters:`",
+                source=self.source,
+                line=1,
+                hint="list the search parameters under a top-level `parameters:` mapping",
+            )
+
+    def _direction(self, key: str, value: Any) -> str:
+        if value not in DIRECTIONS:
+            close = did_you_mean(str(value), DIRECTIONS)
+            raise self.error(key, f"must be minimize or maximize, got {value!r}", close or "minimize or maximize")
+        return value
+
+    def _metric(self) -> None:
+        metric = self.data.get("metric")
+        direction = None
+        if "direction" in self.data:
+            direction = self._direction("direction", self.data["direction"])
+        if isinstance(metric, Mapping):  # W&B: {name: val_loss, goal: minimize}
+            for k in metric:
+                if k not in ("name", "goal", "target"):
+                    raise self.error("metric", f"unknown key '{k}'", did_you_mean(str(k), ("name", "goal")))
+            name = metric.get("name")
+            if "goal" in metric:
+                goal = self._direction("metric", metric["goal"])
+                if direction is not None and goal != direction:
+                    raise self.error("direction", f"says {direction} but `metric.goal` says {goal}", "keep one")
+                direction = goal
+            metric = name
+        if metric is not None or "metric" in self.data:
+            if not isinstance(metric, str) or not metric.strip():
+                raise self.error("metric", f"must be a metric name, got {metric!r}", "e.g. metric: val_loss")
+            self.out["metric"] = metric
+            self.out["direction"] = direction or "minimize"
+        elif direction is not None:
+            self.out["direction"] = direction
+
+    def _metrics(self) -> None:
+        if "metrics" not in self.data:
+            return
+        if "metric" in self.out:
+            raise self.error("metrics", "cannot be combined with `metric:`", "list every objective under `metrics:`")
+        items = self.data["metrics"]
+        if not isinstance(items, list) or not items:
+            raise self.error("metrics", "must be a non-empty list", "e.g. metrics: [{name: loss, direction: minimize}]")
+        out: list[dict[str, str]] = []
+        for item in items:
+            if isinstance(item, str):
+                item = {"name": item}
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                raise self.error("metrics", f"each item needs a `name:`, got {item!r}", "e.g. {name: loss}")
+            extra = set(item) - {"name", "direction", "goal"}
+            if extra:
+                raise self.error("metrics", f"unknown key '{sorted(map(str, extra))[0]}'", "keys: name, direction")
+            default = self.data.get("direction", "minimize")  # a top-level direction applies to every metric
+            direction = self._direction("metrics", item.get("direction", item.get("goal", default)))
+            if any(m["name"] == item["name"] for m in out):
+                raise self.error("metrics", f"'{item['name']}' is listed twice")
+            out.append({"name": item["name"], "direction": direction})
+        self.out["metrics"] = out
+
+    def _sampler_and_pruner(self) -> None:
+        for key in ("sampler", "pruner"):
+            value = self.data.get(key)
+            if value is None:
+                continue
+            if isinstance(value, Mapping):
+                if not isinstance(value.get("name"), str):
+                    raise self.error(key, "a mapping needs a `name:`", f"e.g. {key}: {{name: NAME, option: value}}")
+                try:
+                    value = plain(value)
+                except ValueTooLarge as exc:
+                    raise self.error(key, f"is too large: {exc}") from None
+            elif not isinstance(value, str) or not value.strip():
+                raise self.error(key, f"must be a name or a mapping with `name:`, got {value!r}")
+            self.out[key] = value
+        method = self.data.get("method")
+        if method is not None:
+            if method not in WANDB_METHODS:
+                hint = did_you_mean(str(method), WANDB_METHODS) or "W&B methods: " + ", ".join(WANDB_METHODS)
+                raise self.error("method", f"unknown W&B method {method!r}", hint)
+            self.out.setdefault("sampler", WANDB_METHODS[method])
+
+    def _positive_int(self, key: str) -> int | None:
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(key, f"must be a whole number > 0, got {value!r}", f"e.g. {key}: 50")
+        return value
+
+    def _trials_and_seed(self) -> None:
+        trials, cap = self._positive_int("trials"), self._positive_int("run_cap")
+        if trials is not None and cap is not None and trials != cap:
+            raise self.error("run_cap", f"({cap}) disagrees with `trials:` ({trials})", "keep one of them")
+        if trials or cap:
+            self.out["trials"] = trials or cap
+        if "seed" in self.data:
+            seed = self.data["seed"]
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise self.error("seed", f"must be a whole number >= 0, got {seed!r}", "e.g. seed: 42")
+            self.out["seed"] = seed
+
+    def _command(self) -> None:
+        if "command" not in self.data:
+            return
+        cmd = self.data["command"]
+        hint = "e.g. command: python train.py  or  command: [python, train.py]"
+        if isinstance(cmd, str):
+            if not cmd.strip():
+                raise self.error("command", "is empty", hint)
+            self.out["command"] = cmd
+            return
+        if not isinstance(cmd, list) or not cmd:
+            raise self.error("command", f"must be a string or a non-empty list of strings, got {cmd!r}", hint)
+        words = []
+        for word in cmd:
+            if isinstance(word, (int, float)) and not isinstance(word, bool):
+                word = str(word)
+            if not isinstance(word, str):
+                raise self.error("command", f"list items must be strings, got {word!r}", "quote the item")
+            words.append(word)
+        self.out["command"] = words
