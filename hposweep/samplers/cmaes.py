@@ -99,6 +99,7 @@ class CmaEsSampler(Sampler):
 
     def __init__(self, sigma0: float = 0.25, population_size: int | None = None,
                  restart_strategy: str = "ipop", inc_popsize: int = 2) -> None:
+        self._record_options(locals())
         _require_cmaes()
         if not isinstance(sigma0, (int, float)) or isinstance(sigma0, bool) or not 0 < sigma0 <= 1:
             raise ValueError(f"sigma0 must be in (0, 1] (a fraction of each range), got {sigma0!r}")

@@ -226,6 +226,7 @@ class GPSampler(Sampler):
     name = "gp"
 
     def __init__(self, acquisition: str = "ei", n_startup_trials: int | None = None, beta: float = 4.0) -> None:
+        self._record_options(locals())
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}")
         if n_startup_trials is not None and (isinstance(n_startup_trials, bool) or int(n_startup_trials) < 1):

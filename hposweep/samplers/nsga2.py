@@ -88,6 +88,7 @@ class NSGA2Sampler(Sampler):
         mutation_eta: float = 20.0,
         tie_break: str = "crowding",
     ) -> None:
+        self._record_options(locals())
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 2:
             raise ValueError(f"population_size must be an integer >= 2, got {population_size!r}")
         for what, p in (("crossover_prob", crossover_prob), ("swapping_prob", swapping_prob),

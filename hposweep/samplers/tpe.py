@@ -140,6 +140,7 @@ class TPESampler(Sampler):
         gap_prior: bool = False,
         gap_endpoints: bool = False,
     ) -> None:
+        self._record_options(locals())
         _check_options(locals())
         self.n_startup_trials = n_startup_trials
         self.multivariate = bool(multivariate)
