@@ -17,9 +17,8 @@ from hposweep.analysis.pareto import (
     mo_split,
     non_dominated_sort,
     pareto_front_trials,
-    parse_pick_rule,
-    pick,
 )
+from hposweep.analysis.pick import parse_pick_rule, pick
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError, StudyError
 

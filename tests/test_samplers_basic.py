@@ -243,19 +243,49 @@ def test_grid_point_of_an_interrupted_trial_is_offered_again() -> None:
     assert {_key(t.params) for t in later} == {_key(p) for p in space.grid()}
 
 
+class CountingList(list):
+    """A list that counts the items read out of it (indexing, slicing, iterating)."""
+
+    reads = 0
+
+    def __getitem__(self, i: Any) -> Any:
+        out = super().__getitem__(i)
+        self.reads += len(out) if isinstance(i, slice) else 1
+        return out
+
+    def __iter__(self) -> Any:
+        for x in super().__iter__():
+            self.reads += 1
+            yield x
+
+
 def test_grid_ask_stays_cheap_on_a_large_grid() -> None:
-    """Regression: every ask used to rebuild the keys of all points and copy the taken set."""
+    """Regression: every ask used to rescan all finished trials; each one must be read once, and the
+    incremental state must propose exactly what a fresh sampler given the same history proposes."""
+    import numpy as np
+
+    from hposweep.core.trial import Trial, TrialState
+    from hposweep.samplers import SamplingContext
+    from hposweep.samplers.grid import GridSampler
+
     space = SearchSpace([IntParam("a", low=0, high=99), IntParam("b", low=0, high=49), CategoricalParam(
         "c", choices=("x", "y"))])
-    study = Study(space, sampler="grid", seed=0)
+    sampler = GridSampler()
+    sampler.bind_seed(0)
+    finished = CountingList()
     seen = set()
-    for _ in range(300):
-        t = study.ask()
-        study.tell(t, 0.0)
-        seen.add(_key(t.params))
-        assert not study.sampler_exhausted()
+    for k in range(300):
+        ctx = SamplingContext(number=k, finished=finished, running=[])
+        params = space.complete(sampler.sample(space, ctx, np.random.default_rng(k)))
+        assert not sampler.exhausted(space, ctx)
+        seen.add(_key(params))
+        finished.append(Trial(k, params, TrialState.COMPLETE, [0.0]))
     assert len(seen) == 300
-    assert study.sampler._cursor > 0  # the finished prefix is skipped, not rescanned
+    assert finished.reads == 299  # each finished trial once (a rescan per ask reads ~45,000)
+    ctx = SamplingContext(number=300, finished=list(finished), running=[])
+    fresh = GridSampler()
+    fresh.bind_seed(0)
+    assert sampler.sample(space, ctx, np.random.default_rng(0)) == fresh.sample(space, ctx, np.random.default_rng(0))
 
 
 def test_n_configs_over_the_limit_is_none() -> None:

@@ -10,17 +10,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hposweep.core.codec import ParamCodec, SpaceCodec
 from hposweep.core.space import SearchSpace, param_from_spec
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 from hposweep.samplers import SamplingContext, make_sampler
 from hposweep.samplers._parzen import Bandwidth, ParzenEstimator
 from hposweep.samplers.random import RandomSampler
-from hposweep.samplers.tpe import (
-    TPESampler,
-    _ParamCodec,
+from hposweep.samplers.tpe import TPESampler
+from hposweep.samplers.tpe_model import (
     encode_trials,
     parameter_groups,
+    parzen_dim,
     score_key,
     split_good_bad,
     split_multi_objective,
@@ -31,10 +32,26 @@ def space_of(spec: dict[str, Any]) -> SearchSpace:
     return SearchSpace([param_from_spec(k, v) for k, v in spec.items()])
 
 
-def estimator(spec: dict[str, Any], values: list[Any], **bw: Any) -> tuple[ParzenEstimator, _ParamCodec]:
-    codec = _ParamCodec.of(param_from_spec("p", spec))
-    obs = np.array([[codec.encode(v)] for v in values]).reshape(-1, 1)
-    return ParzenEstimator(obs, np.ones(len(values)), [codec.dim()], Bandwidth(**bw)), codec
+class CellCodec:
+    """One parameter's codec in the cell coordinate, as TPE uses it."""
+
+    def __init__(self, codec: ParamCodec) -> None:
+        self.codec = codec
+
+    def encode(self, value: Any) -> float:
+        return self.codec.encode(value, "cell")
+
+    def decode(self, z: float) -> Any:
+        return self.codec.decode(z, "cell")
+
+    def cells(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.codec.cells(z)
+
+
+def estimator(spec: dict[str, Any], values: list[Any], **bw: Any) -> tuple[ParzenEstimator, CellCodec]:
+    codec = ParamCodec.of(param_from_spec("p", spec))
+    obs = np.array([[codec.encode(v, "cell")] for v in values]).reshape(-1, 1)
+    return ParzenEstimator(obs, np.ones(len(values)), [parzen_dim(codec)], Bandwidth(**bw)), CellCodec(codec)
 
 
 def trapz(y: np.ndarray, x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -71,9 +88,9 @@ def test_continuous_density_integrates_to_one_on_the_bounded_domain(log: bool) -
 
 
 def test_multivariate_density_integrates_to_one() -> None:
-    codec = _ParamCodec.of(param_from_spec("x", {"type": "float", "low": 0.0, "high": 1.0}))
+    dim = parzen_dim(ParamCodec.of(param_from_spec("x", {"type": "float", "low": 0.0, "high": 1.0})))
     obs = np.array([[0.1, 0.9], [0.2, 0.8], [0.95, 0.05]])
-    est = ParzenEstimator(obs, np.array([1.0, 2.0, 1.0]), [codec.dim(), codec.dim()], Bandwidth())
+    est = ParzenEstimator(obs, np.array([1.0, 2.0, 1.0]), [dim, dim], Bandwidth())
     g = np.linspace(0, 1, 401)
     xx, yy = np.meshgrid(g, g)
     dens = np.exp(est.log_pdf(np.column_stack([xx.ravel(), yy.ravel()]))).reshape(xx.shape)
@@ -128,7 +145,7 @@ def test_codec_round_trips_every_legal_value() -> None:
     for spec in ({"type": "int", "low": 1, "high": 50, "log": True}, {"type": "int", "low": 0, "high": 30, "step": 3},
                  {"type": "float", "low": 0.1, "high": 0.9, "step": 0.2}):
         p = param_from_spec("p", spec)
-        codec = _ParamCodec.of(p)
+        codec = CellCodec(ParamCodec.of(p))
         for v in p.values():
             assert codec.decode(codec.encode(v)) == v
             a, b, mid = codec.cells(np.array([codec.encode(v)]))
@@ -220,8 +237,7 @@ def test_groups_follow_condition_chains() -> None:
 
 def test_inactive_parameters_are_left_out_of_the_model() -> None:
     space = space_of(COND)
-    codecs = [_ParamCodec.of(p) for p in space.searchable]
-    z = encode_trials([complete(0, {"opt": "adam", "beta": 0.9, "width": 64}, 1.0)], codecs)
+    z = encode_trials([complete(0, {"opt": "adam", "beta": 0.9, "width": 64}, 1.0)], SpaceCodec(space))
     assert np.isnan(z[0, [i for i, p in enumerate(space.searchable) if p.name in ("lr", "nest")]]).all()
 
 

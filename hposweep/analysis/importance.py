@@ -8,7 +8,8 @@ bunched in a region (large divergence). The divergences, normalised to sum to 1,
 importances. Why this method: it needs no model fit, is fast (a few small kernel sums per
 parameter), works with any sampler and handles every parameter type the same way.
 
-Densities are estimated on each parameter's *internal* coordinate scaled to [0, 1]:
+Densities are estimated on each parameter's *unit* coordinate (``hposweep.core.codec``: the internal
+coordinate scaled to [0, 1]):
 
 * floats: Gaussian kernels (Scott's bandwidth) on a 64-point grid; log-scaled ones in ``log(x)``;
 * ints and stepped floats with at most 64 values: the same kernels evaluated on the legal values
@@ -34,18 +35,35 @@ of the trials.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hposweep.core.space import CategoricalParam, FloatParam, IntParam, NumericParam, Param
-from hposweep.core.trial import TrialState
+from hposweep.core.codec import CATEGORICAL, ParamCodec
+from hposweep.core.objectives import metric_names
+from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from hposweep.study.api import Study
+    from hposweep.core.space import SearchSpace
+
+
+class TrialSource(Protocol):
+    """What the analysis reads from a study (a :class:`hposweep.Study` is one): no I/O, no study layer."""
+
+    @property
+    def space(self) -> SearchSpace: ...
+
+    @property
+    def trials(self) -> Sequence[Trial]: ...
+
+    @property
+    def directions(self) -> Sequence[str]: ...
+
+    @property
+    def settings(self) -> Mapping[str, Any] | None: ...
 
 METHOD = "ped-anova"
 #: below this many usable trials no importance is computed at all
@@ -161,56 +179,32 @@ class _Column:
     min_bandwidth: float = MIN_BANDWIDTH
 
 
-def _encode(param: Param, values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray | None, int, float] | None:
-    """Encoded values in [0, 1] (or choice indices) plus density support; None if nothing can vary."""
+def _encode(codec: ParamCodec, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray | None, int, float] | None:
+    """Encoded values (the codec's unit coordinate, or choice indices) plus density support;
+    None if nothing can vary."""
     import numpy as np
 
-    if isinstance(param, CategoricalParam):
-        if len(param.choices) < 2:
+    x = np.array(values, dtype=float)
+    if codec.kind == CATEGORICAL:
+        if codec.n_cells < 2:
             return None
-        x = np.array([_index(param, v) for v in values], dtype=float)
-        return x, None, len(param.choices), MIN_BANDWIDTH
-    if not isinstance(param, NumericParam):
-        return None
-    lo, hi = param.internal_low, param.internal_high
-    span = hi - lo
-    x = np.array([_scaled(param, v, lo, span) for v in values], dtype=float)
-    n_values = param.n_values() if isinstance(param, (IntParam, FloatParam)) else None
+        return x, None, codec.n_cells, MIN_BANDWIDTH
+    n_values = codec.n_values
     if n_values is not None and n_values <= GRID_POINTS:
-        lattice = [param.to_internal(v) for v in param.values()]
-        support = (np.array(lattice, dtype=float) - lo) / span
+        p = codec.numeric
+        support = np.array([codec.to_unit(v) for v in p.values()], dtype=float)
         # Neighbouring values should stay distinguishable: never wider than half a lattice step.
         min_bw = max(0.5 / max(1, n_values - 1), 1e-3) if n_values > 1 else MIN_BANDWIDTH
         return x, support, 0, min(min_bw, 0.5)
     return x, np.linspace(0.0, 1.0, GRID_POINTS), 0, MIN_BANDWIDTH
 
 
-def _index(param: CategoricalParam, value: Any) -> float:
-    if value is _MISSING:
-        return math.nan
-    try:
-        return float(param.index(value))
-    except ValueError:
-        return math.nan  # a value outside the space (hand-edited checkpoint): treat as inactive
-
-
-def _scaled(param: NumericParam, value: Any, lo: float, span: float) -> float:
-    if value is _MISSING or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return math.nan
-    if param.log and value <= 0:
-        return math.nan
-    z = (param.to_internal(value) - lo) / span
-    return min(max(z, 0.0), 1.0) if math.isfinite(z) else math.nan
-
-
-_MISSING = object()
-
-
-def _columns(study: Study, trials: Sequence[Any]) -> list[_Column]:
+def _columns(space: SearchSpace, trials: Sequence[Trial]) -> list[_Column]:
     cols = []
-    for param in study.space.searchable:
-        values = [t.params.get(param.name, _MISSING) for t in trials]
-        enc = _encode(param, values)
+    for param in space.searchable:
+        codec = ParamCodec.of(param)
+        values = [codec.encode(t.params[param.name]) if param.name in t.params else math.nan for t in trials]
+        enc = _encode(codec, values)
         if enc is None:
             continue
         x, support, n_choices, min_bw = enc
@@ -314,11 +308,9 @@ def _normalise(raw: np.ndarray) -> np.ndarray:
 
 
 # --- public ---------------------------------------------------------------------------------
-def resolve_objective(study: Study, objective: int | str) -> int:
+def resolve_objective(study: TrialSource, objective: int | str) -> int:
     """An objective index from an index or a metric name; ConfigError listing the valid ones."""
-    from hposweep.study.summary import metric_names
-
-    names = metric_names(study)
+    names = metric_names(study.settings, len(study.directions))
     n = len(study.directions)
     if isinstance(objective, str) and not objective.lstrip("-").isdigit():
         if objective in names:
@@ -333,7 +325,7 @@ def resolve_objective(study: Study, objective: int | str) -> int:
     return i
 
 
-def usable_trials(study: Study, objective: int = 0) -> list[Any]:
+def usable_trials(study: TrialSource, objective: int = 0) -> list[Trial]:
     """Complete and pruned trials with a finite value for ``objective``, in trial-number order."""
     out = []
     for t in study.trials:
@@ -346,7 +338,7 @@ def usable_trials(study: Study, objective: int = 0) -> list[Any]:
 
 
 def compute_importance(
-    study: Study,
+    study: TrialSource,
     *,
     n_bootstrap: int = 100,
     seed: int = 0,
@@ -363,19 +355,17 @@ def compute_importance(
     """
     import numpy as np
 
-    from hposweep.study.summary import metric_names
-
     if not 0 < quantile <= 1:
         raise ConfigError(f"quantile must be in (0, 1], got {quantile}")
     if n_bootstrap < 0:
         raise ConfigError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
     obj = resolve_objective(study, objective)
     direction = study.directions[obj]
-    metric = metric_names(study)[obj]
+    metric = metric_names(study.settings, len(study.directions))[obj]
     trials = usable_trials(study, obj)
     n = len(trials)
     sign = 1.0 if direction == "minimize" else -1.0
-    y = np.array([sign * t.values[obj] for t in trials], dtype=float)
+    y = np.array([sign * t.values[obj] for t in trials if t.values], dtype=float)
     n_top = top_count(n, quantile) if n >= 2 else n
 
     def result(params: list[ParamImportance], message: str | None, total: float = 0.0) -> ImportanceResult:
@@ -385,7 +375,7 @@ def compute_importance(
         return ImportanceResult(params, n, n_top, obj, metric, direction, reliable, message,
                                 n_bootstrap if params else 0, total_raw=total)
 
-    cols = _columns(study, trials)
+    cols = _columns(study.space, trials)
     if not cols:
         return result([], "the space has no parameter that varies")
     if n < MIN_TRIALS:

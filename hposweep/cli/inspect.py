@@ -92,7 +92,7 @@ def _pick_one(study: Study, pick: str | None) -> Trial | None:
     front = study.best_trials
     if not front:
         return None
-    from hposweep.analysis.pareto import pick as pick_rule
+    from hposweep.analysis.pick import pick as pick_rule
 
     return pick_rule(front, study.directions, metric_names(study), pick)
 

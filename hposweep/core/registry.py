@@ -24,6 +24,24 @@ def option_names(cls: type) -> list[str]:
     return [n for n, p in sig.parameters.items() if n != "self" and p.kind in kinds]
 
 
+def given_options(cls: type, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``__init__`` keywords of ``cls`` in ``given`` whose value differs from the default, in signature order.
+
+    ``given`` is what ``__init__`` received (its ``locals()`` on entry); the result is what a
+    checkpoint records to rebuild an equal object with ``make_sampler``/``make_pruner``.
+    """
+    import inspect
+
+    out: dict[str, Any] = {}
+    for name, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+        if name == "self" or name not in given or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            continue
+        value = given[name]
+        if p.default is p.empty or type(value) is not type(p.default) or value != p.default:
+            out[name] = value
+    return out
+
+
 def load_class(table: Mapping[str, str], kind: str, name: str) -> type:
     target = table.get(name)
     if target is None:

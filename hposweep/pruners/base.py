@@ -70,9 +70,19 @@ class Pruner:
         """One line for the start of a sweep."""
         return self.name
 
+    #: what ``__init__`` was called with (see :meth:`_record_options`)
+    _given: Mapping[str, Any] = {}
+
+    def _record_options(self, given: Mapping[str, Any]) -> None:
+        """Keep the keywords ``__init__`` received: call ``self._record_options(locals())`` as its first line."""
+        self._given = {k: v for k, v in given.items() if k not in ("self", "__class__")}
+
     def options(self) -> dict[str, Any]:
-        """The option values this pruner was built with, as keywords of ``__init__`` (for the checkpoint)."""
-        return {}
+        """The option values this pruner was built with that differ from the defaults (JSON-able keywords
+        of ``__init__``), so that ``make_pruner(x.spec())`` builds an equal pruner."""
+        from hposweep.core.registry import given_options
+
+        return given_options(type(self), self._given)
 
     def spec(self) -> str | dict[str, Any]:
         """What the checkpoint records to rebuild this pruner: its name, or ``{name, **options}``."""
@@ -129,7 +139,7 @@ class _Without(Sequence[float]):
     def __len__(self) -> int:
         return len(self.xs) - 1
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         return self.xs[i + 1 if i >= self.skip else i]
 
 
@@ -141,6 +151,39 @@ def percentile_excluding(xs: Sequence[float], x: float, p: float) -> float:
     if len(xs) < 2:
         return math.nan
     return percentile_of_sorted(_Without(xs, i), p)
+
+
+class FoldedValues:
+    """Finished trials' values folded once into ascending lists, one per step (or rung).
+
+    The cache every pruner keeps (see the module docstring): :meth:`claim` says whether a trial is
+    new (and marks it seen), :meth:`add` merges the new values. One new value is a binary insertion;
+    a resume brings many at once, merged by one sort of a sorted run plus a tail (linear-ish).
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.lists: dict[int, list[float]] = {}
+
+    def claim(self, number: int) -> bool:
+        """True the first time a trial number is given (it is then folded in), False afterwards."""
+        if number in self.seen:
+            return False
+        self.seen.add(number)
+        return True
+
+    def add(self, fresh: Mapping[int, Sequence[float]]) -> None:
+        for key, vs in fresh.items():
+            values = self.lists.setdefault(key, [])
+            if len(vs) == 1:
+                bisect.insort(values, vs[0])
+            else:
+                values.extend(vs)
+                values.sort()
+
+    def get(self, key: int) -> list[float]:
+        """The ascending values at ``key`` (empty when none)."""
+        return self.lists.get(key, [])
 
 
 def first_step_at_or_after(intermediate: Mapping[int, float], target: int) -> int | None:

@@ -58,6 +58,7 @@ from collections.abc import Sequence
 from hposweep.core.trial import Trial, TrialState
 from hposweep.pruners.base import (
     FINISHED_STATES,
+    FoldedValues,
     Pruner,
     check_int,
     check_int_or_auto,
@@ -87,6 +88,7 @@ class SuccessiveHalvingPruner(Pruner):
         reduction_factor: int = 3,
         min_early_stopping_rate: int = 0,
     ) -> None:
+        self._record_options(locals())
         self.min_resource = check_int_or_auto("min_resource", min_resource, 1)
         self.reduction_factor = check_int("reduction_factor", reduction_factor, 2)
         self.min_early_stopping_rate = check_int("min_early_stopping_rate", min_early_stopping_rate, 0)
@@ -94,9 +96,8 @@ class SuccessiveHalvingPruner(Pruner):
 
     def _reset(self) -> None:
         self._resource: int | None = self.min_resource if isinstance(self.min_resource, int) else None
-        self._seen: set[int] = set()
         #: rung -> ascending values (minimize space) of finished trials that reached it
-        self._rungs: dict[int, list[float]] = {}
+        self._rungs = FoldedValues()
 
     def describe(self) -> str:
         return (
@@ -133,23 +134,28 @@ class SuccessiveHalvingPruner(Pruner):
             rung += 1
         return out
 
-    def _absorb(self, others: Sequence[Trial]) -> list[Trial]:
-        """Fold newly finished trials into the rung lists; return the ones still running."""
+    def absorb(self, others: Sequence[Trial]) -> list[Trial]:
+        """Fold newly finished trials into the rung lists; return the ones still running.
+
+        Public because Hyperband hands each finished trial to its own bracket's lists.
+        """
         running = []
+        fresh: dict[int, list[float]] = {}
         for t in others:
-            if t.number in self._seen or t.state in _IGNORED_STATES:
+            if t.number in self._rungs.seen or t.state in _IGNORED_STATES:
                 continue
             if t.state not in FINISHED_STATES:
                 running.append(t)
                 continue
-            self._seen.add(t.number)
+            self._rungs.claim(t.number)
             for rung, v in enumerate(self._rung_values(t)):
                 if not math.isnan(v):
-                    bisect.insort(self._rungs.setdefault(rung, []), v)
+                    fresh.setdefault(rung, []).append(v)
+        self._rungs.add(fresh)
         return running
 
     def _promotable(self, rung: int, value: float, running: Sequence[Trial]) -> bool:
-        finished = self._rungs.get(rung, [])
+        finished = self._rungs.get(rung)
         live = [vs[rung] for vs in (self._rung_values(t) for t in running) if len(vs) > rung]
         live = [v for v in live if not math.isnan(v)]
         n = len(finished) + len(live) + 1  # competing values, this trial included
@@ -163,7 +169,7 @@ class SuccessiveHalvingPruner(Pruner):
         step = trial.last_step
         if step is None or self.resolve(others) is None:
             return False
-        running = self._absorb(others)
+        running = self.absorb(others)
         previous = max((s for s in trial.intermediate if s < step), default=-1)
         value = self.sign * float(trial.intermediate[step])
         rung = 0
@@ -188,6 +194,7 @@ class HyperbandPruner(Pruner):
         max_resource: int | str = "auto",
         reduction_factor: int = 3,
     ) -> None:
+        self._record_options(locals())
         self.min_resource = check_int_or_auto("min_resource", min_resource, 1)
         self.max_resource = check_int_or_auto("max_resource", max_resource, 1)
         self.reduction_factor = check_int("reduction_factor", reduction_factor, 2)
@@ -265,7 +272,7 @@ class HyperbandPruner(Pruner):
             tb = self.bracket_of(t.number)
             if t.state in FINISHED_STATES:
                 settled.add(t.number)
-                self._brackets[tb]._absorb([t])  # type: ignore[index]
+                self._brackets[tb].absorb([t])  # type: ignore[index]
             elif tb == b:
                 same.append(t)
         return self._brackets[b].should_prune(trial, same)

@@ -66,13 +66,13 @@ eager rule; the regret shows what the eager rule costs in result.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hposweep.core.trial import Trial, TrialState
 from hposweep.pruners.base import (
+    FoldedValues,
     Pruner,
     check_int,
     check_int_or_auto,
@@ -179,6 +179,7 @@ class PercentilePruner(Pruner):
         interval_steps: int = 1,
         n_min_trials: int = 1,
     ) -> None:
+        self._record_options(locals())
         if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 <= percentile <= 100:
             raise ValueError(f"percentile must be a number between 0 and 100, got {percentile!r}")
         self.percentile = float(percentile)
@@ -189,9 +190,8 @@ class PercentilePruner(Pruner):
         self._reset()
 
     def _reset(self) -> None:
-        self._seen: set[int] = set()
         #: step -> ascending values (minimize space) of the completed trials that reported it
-        self._by_step: dict[int, list[float]] = {}
+        self._by_step = FoldedValues()
         self._curves: list[_Curve] = []
         self._auto: int | None = None
         self._auto_n = 0
@@ -205,20 +205,13 @@ class PercentilePruner(Pruner):
     def _absorb(self, others: Sequence[Trial]) -> None:
         fresh: dict[int, list[float]] = {}
         for t in others:
-            if t.number in self._seen or t.state != TrialState.COMPLETE:
+            if t.state != TrialState.COMPLETE or not self._by_step.claim(t.number):
                 continue
-            self._seen.add(t.number)
             c = _curve(t, self.sign)
             self._curves.append(c)
             for s, v in c.raw.items():
                 fresh.setdefault(s, []).append(v)
-        for s, vs in fresh.items():
-            values = self._by_step.setdefault(s, [])
-            if len(vs) == 1:
-                bisect.insort(values, vs[0])
-            else:  # a resume brings many at once: one sort of a sorted run plus a tail is linear-ish
-                values.extend(vs)
-                values.sort()
+        self._by_step.add(fresh)
 
     # -- warm-up ---------------------------------------------------------------------------------
 
@@ -263,7 +256,7 @@ class PercentilePruner(Pruner):
             return False
         n_top = max(1, math.ceil(self.AUTO_TOP_FRACTION * self.percentile / 50.0 * len(members)))
         top = sorted(members, key=lambda c: c.final)[:n_top]  # type: ignore[arg-type, return-value]
-        values = self._by_step[step]
+        values = self._by_step.get(step)
         for c in top:
             bar = percentile_excluding(values, c.raw[step], self.percentile)
             if not math.isnan(bar) and c.best[step] > bar:
@@ -287,7 +280,7 @@ class PercentilePruner(Pruner):
         own = [self.sign * float(v) for v in trial.intermediate.values() if not math.isnan(float(v))]
         if not own:
             return True  # only NaN so far: diverged
-        values = self._by_step.get(step, [])
+        values = self._by_step.get(step)
         if len(values) < self.n_min_trials or not values:
             return False
         return min(own) > percentile_of_sorted(values, self.percentile)
@@ -314,7 +307,9 @@ class MedianPruner(PercentilePruner):
         interval_steps: int = 1,
         n_min_trials: int = 1,
     ) -> None:
+        given = dict(locals())  # before super() records the percentile pruner's own arguments
         super().__init__(50.0, n_startup_trials, n_warmup_steps, interval_steps, n_min_trials)
+        self._record_options(given)
 
     def describe(self) -> str:
         return f"median (warm-up {self.n_warmup_steps}, startup {self.n_startup_trials} trials)"

@@ -1,8 +1,9 @@
 """Parzen estimators on the unit cube: the density model behind TPE.
 
-Every parameter reaches this module already *normalized* (see ``tpe._Codec``): a number in [0, 1]
-for numeric parameters (linear or log internal coordinate, widened by half a step on each side for
-ints and steps so that every value owns a cell of equal share), or a choice index for categoricals.
+Every parameter reaches this module already *normalized* by :mod:`hposweep.core.codec`, in its
+cell coordinate: a number in [0, 1] for numeric parameters (linear or log internal coordinate,
+widened by half a step on each side for ints and steps so that every value owns a cell of equal
+share), or a choice index for categoricals.
 
 A :class:`ParzenEstimator` is a weighted mixture of product kernels, one per observation plus one
 *prior* kernel (centre 0.5, width 1: nearly flat, it keeps the density positive everywhere and lets
@@ -30,6 +31,10 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+
+from hposweep.core.codec import CATEGORICAL, CONTINUOUS, DISCRETE
+
+__all__ = ["CATEGORICAL", "CONTINUOUS", "DISCRETE", "Bandwidth", "Dim", "ParzenEstimator", "ndtr", "ndtri"]
 
 # The normal CDF without scipy: importing scipy.special costs ~0.4 s on every sweep start. ndtr runs on
 # every kernel of every fit, so it is vectorised with the Chebyshev-fitted erfc of Numerical Recipes
@@ -59,7 +64,6 @@ def ndtri(p: np.ndarray) -> np.ndarray:
     """Inverse of :func:`ndtr` for p strictly inside (0, 1)."""
     return _inv_cdf(np.asarray(p, dtype=float)).astype(float)
 
-CONTINUOUS, DISCRETE, CATEGORICAL = 0, 1, 2
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 _TINY = 1e-300
 
@@ -255,7 +259,7 @@ class ParzenEstimator:
             z = np.minimum(np.maximum(mu + sig * ndtri(np.minimum(np.maximum(u, 1e-300), 1 - 1e-16)), 0.0), 1.0)
             out[:, self.num] = z
             for j in self.disc:
-                out[:, j] = self.dims[j].cells(out[:, j])[2]
+                out[:, j] = self.dims[j].cells(out[:, j])[2]  # type: ignore[misc]  # DISCRETE dims always have cells
         for p, j in zip(self.cat_p, self.cat, strict=True):
             cum = np.cumsum(p[k], axis=1)
             u = rng.random(size) * cum[:, -1]

@@ -104,10 +104,11 @@ class AutoSampler(Sampler):
         self._choice: Choice | None = None
         self._delegate: Sampler | None = None
 
-    def bind_seed(self, seed: int) -> None:
-        self._seed = int(seed)
-        if self._delegate is not None and hasattr(self._delegate, "bind_seed"):
-            self._delegate.bind_seed(seed)
+    def bind_seed(self, seed: int | None) -> None:
+        """The study's seed, passed on to the chosen sampler (now, or when it is chosen)."""
+        self._seed = int(seed) if seed is not None else None
+        if self._delegate is not None:
+            self._delegate.bind_seed(self._seed)
 
     def prepare(self, space: SearchSpace, ctx: SamplingContext) -> Sampler:
         """Make (once) and return the chosen sampler; call it before :meth:`describe` to print the pick."""
@@ -120,7 +121,7 @@ class AutoSampler(Sampler):
             except ConfigError:  # e.g. a sampler module missing from this install
                 choice, delegate = Choice("random", choice.reason + f"; {choice.name} unavailable"), \
                     make_sampler("random")
-            if self._seed is not None and hasattr(delegate, "bind_seed"):
+            if self._seed is not None:
                 delegate.bind_seed(self._seed)
             self._choice, self._delegate = choice, delegate
         return self._delegate

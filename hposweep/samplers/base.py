@@ -11,7 +11,7 @@ work on its prefix (encoded arrays, sorted values) and only process what is new.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +66,19 @@ class Sampler:
         """Called before a sweep starts; a meta-sampler (``auto``) decides here and returns its choice."""
         return None
 
+    #: what ``__init__`` was called with (see :meth:`_record_options`)
+    _given: Mapping[str, Any] = {}
+
+    def _record_options(self, given: Mapping[str, Any]) -> None:
+        """Keep the keywords ``__init__`` received: call ``self._record_options(locals())`` as its first line."""
+        self._given = {k: v for k, v in given.items() if k not in ("self", "__class__")}
+
     def options(self) -> dict[str, Any]:
-        """The option values this sampler was built with, as keywords of ``__init__`` (for the checkpoint)."""
-        return {}
+        """The option values this sampler was built with that differ from the defaults (JSON-able keywords
+        of ``__init__``), so that ``make_sampler(x.spec())`` builds an equal sampler."""
+        from hposweep.core.registry import given_options
+
+        return given_options(type(self), self._given)
 
     def spec(self) -> str | dict[str, Any]:
         """What the checkpoint records to rebuild this sampler: its name, or ``{name, **options}``."""

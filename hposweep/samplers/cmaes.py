@@ -5,9 +5,10 @@ sampler is a ConfigError that says so.
 
 How it fits hposweep's ask/tell model, and why:
 
-* **Coordinates.** Numeric parameters live in the unit cube: floats by their internal coordinate
-  (log for log-scaled ones); ints and stepped floats by *cells* of equal width, one per legal value,
-  so the end values are as reachable as the middle ones. CMA-ES runs in that cube with bounds.
+* **Coordinates.** Numeric parameters live in the unit cube of the codec's cell coordinate
+  (``hposweep.core.codec``): floats by their internal coordinate (log for log-scaled ones); ints and
+  stepped floats by *cells*, one per legal value (log ints by the half-cell rule), so the end values
+  are as reachable as the middle ones. CMA-ES runs in that cube with bounds.
 * **Categoricals** are not CMA-ES's business: each one is drawn uniformly at random for every trial
   (use ``tpe``, or ``auto``, for spaces where categoricals matter). Parameters inactive in a trial
   are fed back at the middle of their range.
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hposweep.core.codec import ParamCodec
 from hposweep.core.space import NumericParam
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
@@ -63,36 +65,17 @@ def _require_cmaes() -> Any:
 
 @dataclass(frozen=True)
 class _Codec:
-    """Numeric parameters <-> points of the unit cube (cells for ints and steps)."""
+    """The numeric parameters in the codec's cell coordinate (the unit cube CMA-ES searches)."""
 
-    params: tuple[NumericParam, ...]
+    params: tuple[ParamCodec, ...]
 
     def encode(self, values: dict[str, Any]) -> np.ndarray:
-        x = np.full(len(self.params), 0.5)
-        for i, p in enumerate(self.params):
-            if p.name in values:
-                x[i] = self._encode_one(p, values[p.name])
-        return x
-
-    @staticmethod
-    def _encode_one(p: NumericParam, v: Any) -> float:
-        n = p.n_values()
-        if n is not None and not p.log:
-            k = round((float(v) - p.low) / float(p.step or 1))
-            return (min(max(k, 0), n - 1) + 0.5) / n
-        lo, hi = p.internal_low, p.internal_high
-        return min(max((p.to_internal(v) - lo) / (hi - lo), 0.0), 1.0)
+        """A trial's point; a parameter inactive in it (or not encodable) sits at the middle."""
+        x = np.array([c.encode(values[c.param.name], "cell") if c.param.name in values else 0.5 for c in self.params])
+        return np.where(np.isnan(x), 0.5, x)
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for i, p in enumerate(self.params):
-            z = min(max(float(x[i]), 0.0), 1.0)
-            n = p.n_values()
-            if n is not None and not p.log:
-                out[p.name] = p.snap(p.low + min(int(z * n), n - 1) * float(p.step or 1))
-            else:
-                out[p.name] = p.from_internal(p.internal_low + z * (p.internal_high - p.internal_low))
-        return out
+        return {c.param.name: c.from_cell(min(max(float(z), 0.0), 1.0)) for c, z in zip(self.params, x, strict=True)}
 
 
 @dataclass
@@ -116,6 +99,7 @@ class CmaEsSampler(Sampler):
 
     def __init__(self, sigma0: float = 0.25, population_size: int | None = None,
                  restart_strategy: str = "ipop", inc_popsize: int = 2) -> None:
+        self._record_options(locals())
         _require_cmaes()
         if not isinstance(sigma0, (int, float)) or isinstance(sigma0, bool) or not 0 < sigma0 <= 1:
             raise ValueError(f"sigma0 must be in (0, 1] (a fraction of each range), got {sigma0!r}")
@@ -135,9 +119,9 @@ class CmaEsSampler(Sampler):
         self._codec: _Codec | None = None
         self._replay: _Replay | None = None
 
-    def bind_seed(self, seed: int) -> None:
-        """Called by the Study: restart means and the optimizer seed derive from the study seed."""
-        self._seed = int(seed)
+    def bind_seed(self, seed: int | None) -> None:
+        """Called by the Study: restart means and the optimizer seed derive from the study seed (None: 0)."""
+        self._seed = int(seed) if seed is not None else 0
         self._replay = None
 
     def describe(self) -> str:
@@ -162,7 +146,7 @@ class CmaEsSampler(Sampler):
     def _codec_for(self, space: SearchSpace) -> _Codec:
         if self._space is not space or self._codec is None:
             self._space = space
-            self._codec = _Codec(tuple(p for p in space.searchable if isinstance(p, NumericParam)))
+            self._codec = _Codec(tuple(ParamCodec.of(p) for p in space.searchable if isinstance(p, NumericParam)))
             self._replay = None
         return self._codec
 

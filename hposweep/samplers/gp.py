@@ -2,8 +2,9 @@
 
 How a proposal is made, and why:
 
-* **Encoding.** Every searchable parameter becomes features in the unit cube: numbers by their
-  internal coordinate (log for log-scaled ones) scaled to [0, 1], categoricals one-hot. A GP needs a
+* **Encoding.** Every searchable parameter becomes features in the unit cube: numbers by the codec's
+  unit coordinate (``hposweep.core.codec``: internal coordinate, log for log-scaled ones, scaled to
+  [0, 1]), categoricals one-hot. A GP needs a
   distance, and the unit cube lets the length-scale prior be one fixed number per dimension count.
 * **Start-up.** The first ``n_startup_trials`` trials (default ``min(10, max(5, 2 * params))``) are
   points of a scrambled Sobol sequence (seeded by the study seed, indexed by the trial number),
@@ -47,7 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hposweep.core.space import CategoricalParam, IntParam, NumericParam, Param
+from hposweep.core.codec import CATEGORICAL, DISCRETE, ParamCodec, SpaceCodec
+from hposweep.core.space import IntParam, NumericParam, Param
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 from hposweep.samplers import _gp
@@ -82,40 +84,44 @@ INCUMBENT = "mean"
 
 # --- encoding ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Dim:
-    """One searchable parameter's place among the features."""
+class FeatureDim:
+    """One searchable parameter's place among the features, and its codec."""
 
-    param: Param
+    codec: ParamCodec
     start: int
     width: int
 
     @property
+    def param(self) -> Param:
+        return self.codec.param
+
+    @property
     def is_cat(self) -> bool:
-        return isinstance(self.param, CategoricalParam)
+        return self.codec.kind == CATEGORICAL
 
     @property
     def n_values(self) -> int | None:
-        return self.param.n_values() if isinstance(self.param, NumericParam) else None
+        return None if self.is_cat else self.codec.n_values
 
     @property
     def is_discrete(self) -> bool:
-        return not self.is_cat and self.n_values is not None
+        return self.codec.kind == DISCRETE
 
 
 @dataclass
 class Encoder:
-    """Params <-> unit-cube features for one space (numbers scaled, categoricals one-hot)."""
+    """Params <-> GP features for one space: numbers in the codec's unit coordinate, categoricals one-hot."""
 
     space: SearchSpace
-    dims: list[_Dim] = field(init=False)
+    dims: list[FeatureDim] = field(init=False)
     groups: np.ndarray = field(init=False)
     n_features: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.dims, col, groups = [], 0, []
-        for j, p in enumerate(self.space.searchable):
-            width = len(p.choices) if isinstance(p, CategoricalParam) else 1
-            self.dims.append(_Dim(p, col, width))
+        for j, c in enumerate(SpaceCodec(self.space).params):
+            width = c.n_cells if c.kind == CATEGORICAL else 1
+            self.dims.append(FeatureDim(c, col, width))
             groups += [j] * width
             col += width
         self.groups = np.array(groups, dtype=int)
@@ -125,26 +131,9 @@ class Encoder:
     def n_params(self) -> int:
         return len(self.dims)
 
-    # numbers
-    @staticmethod
-    def _span(p: NumericParam) -> tuple[float, float]:
-        return p.internal_low, p.internal_high - p.internal_low
-
-    def snap_numeric(self, d: _Dim, z: np.ndarray) -> np.ndarray:
-        """Vectorised ``from_internal`` followed by ``to_internal``: legal values only, in [0, 1]."""
-        p = d.param
-        assert isinstance(p, NumericParam)
-        z = np.clip(z, 0.0, 1.0)
-        if not d.is_discrete:
-            return z
-        lo, span = self._span(p)
-        x = lo + z * span
-        if p.log:  # log ints (log and step cannot be combined)
-            v = np.clip(np.round(np.exp(x)), p.low, p.high)
-            return np.clip((np.log(v) - lo) / span, 0.0, 1.0)
-        step = float(p.step) if p.step is not None else 1.0
-        v = np.clip(p.low + np.round((x - p.low) / step) * step, p.low, p.high)
-        return np.clip((v - lo) / span, 0.0, 1.0)
+    def snap_numeric(self, d: FeatureDim, z: np.ndarray) -> np.ndarray:
+        """Legal values only, in [0, 1] (the codec's vectorised round trip)."""
+        return d.codec.snap_unit(z)
 
     def from_unit(self, U: np.ndarray) -> np.ndarray:
         """Points of [0, 1]^params (one coordinate per parameter) to legal feature rows."""
@@ -160,29 +149,23 @@ class Encoder:
     def encode(self, params: dict[str, Any]) -> np.ndarray:
         row = np.zeros(self.n_features)
         for d in self.dims:
-            p = d.param
-            if p.name not in params:
+            x = d.codec.encode(params[d.param.name]) if d.param.name in params else math.nan
+            if math.isnan(x):
                 if not d.is_cat:
                     row[d.start] = 0.5  # inactive: imputed at the middle
-                continue
-            if isinstance(p, CategoricalParam):
-                row[d.start + p.index(params[p.name])] = 1.0
+            elif d.is_cat:
+                row[d.start + int(x)] = 1.0
             else:
-                assert isinstance(p, NumericParam)
-                lo, span = self._span(p)
-                row[d.start] = min(max((p.to_internal(params[p.name]) - lo) / span, 0.0), 1.0)
+                row[d.start] = x
         return row
 
     def decode(self, row: np.ndarray) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for d in self.dims:
-            p = d.param
-            if isinstance(p, CategoricalParam):
-                out[p.name] = p.choices[int(np.argmax(row[d.start:d.start + d.width]))]
+            if d.is_cat:
+                out[d.param.name] = d.codec.value_at(int(np.argmax(row[d.start:d.start + d.width])))
             else:
-                assert isinstance(p, NumericParam)
-                lo, span = self._span(p)
-                out[p.name] = p.from_internal(lo + float(row[d.start]) * span)
+                out[d.param.name] = d.codec.from_unit(float(row[d.start]))
         return out
 
     def impute_inactive(self, rows: np.ndarray) -> np.ndarray:
@@ -243,6 +226,7 @@ class GPSampler(Sampler):
     name = "gp"
 
     def __init__(self, acquisition: str = "ei", n_startup_trials: int | None = None, beta: float = 4.0) -> None:
+        self._record_options(locals())
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}")
         if n_startup_trials is not None and (isinstance(n_startup_trials, bool) or int(n_startup_trials) < 1):
@@ -259,9 +243,9 @@ class GPSampler(Sampler):
         self._fit: _Fit | None = None
         self._sobol: dict[int, np.ndarray] = {}
 
-    def bind_seed(self, seed: int) -> None:
-        """Called by the Study: start-up points and restarts depend on the study seed."""
-        self._seed = int(seed)
+    def bind_seed(self, seed: int | None) -> None:
+        """Called by the Study: start-up points and restarts depend on the study seed (None: 0)."""
+        self._seed = int(seed) if seed is not None else 0
 
     def describe(self) -> str:
         return f"gp (acquisition {self.acquisition})"
@@ -447,7 +431,7 @@ class GPSampler(Sampler):
         return row, score
 
     @staticmethod
-    def _discrete_options(enc: Encoder, d: _Dim, row: np.ndarray) -> np.ndarray | None:
+    def _discrete_options(enc: Encoder, d: FeatureDim, row: np.ndarray) -> np.ndarray | None:
         if d.is_cat:
             return np.eye(d.width)
         if not d.is_discrete:
@@ -456,14 +440,11 @@ class GPSampler(Sampler):
         assert isinstance(p, NumericParam)
         n = int(d.n_values or 0)
         if n <= _SMALL_DISCRETE:
-            values = np.array(p.values(), dtype=float)
+            values = p.values()
         else:
-            current = p.from_internal(Encoder._span(p)[0] + row[d.start] * Encoder._span(p)[1])
+            current = d.codec.from_unit(float(row[d.start]))
             unit = 1.0 if isinstance(p, IntParam) and p.step is None else float(p.step or 1)
-            values = np.array([current + k * unit for k in (-2, -1, 1, 2)], dtype=float)
-            values = values[(values >= p.low) & (values <= p.high)]
-            if values.size == 0:
+            values = [v for v in (current + k * unit for k in (-2, -1, 1, 2)) if p.low <= v <= p.high]
+            if not values:
                 return None
-        lo, span = Encoder._span(p)
-        internal = np.log(values) if p.log else values
-        return ((internal - lo) / span)[:, None]
+        return np.array([d.codec.to_unit(v) for v in values], dtype=float)[:, None]

@@ -26,6 +26,7 @@ class GridSampler(Sampler):
     name = "grid"
 
     def __init__(self, *, shuffle: bool = True) -> None:
+        self._record_options(locals())
         self.shuffle = shuffle
         self._order: list[dict[str, Any]] | None = None
         self._seen: set[tuple] = set()

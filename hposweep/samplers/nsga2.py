@@ -9,8 +9,8 @@ How a trial is proposed:
   filling up) competes with the previous elite. Selection keeps whole non-dominated fronts and cuts
   the last one by crowding distance (or hypervolume contribution); failed and pruned trials come last.
 * Two parents are picked by binary tournaments on (rank, crowding distance); with probability
-  ``crossover_prob`` they are crossed (uniform swapping, or SBX / BLX-alpha on numbers in the space's
-  internal coordinates, uniform swapping always for categoricals), then each parameter mutates with
+  ``crossover_prob`` they are crossed (uniform swapping, or SBX / BLX-alpha on numbers in the codec's
+  unit coordinate, uniform swapping always for categoricals), then each parameter mutates with
   probability ``mutation_prob`` (default 1/d): polynomial mutation for numbers, a random draw for
   categoricals. A parameter that a parent does not have (it was inactive there) is drawn at random.
 
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hposweep.analysis.pareto import crowding_distance, greedy_hv_subset, non_dominated_sort, to_minimize
+from hposweep.core.codec import ParamCodec
 from hposweep.core.space import CategoricalParam, NumericParam, Param, value_key
 from hposweep.core.trial import TrialState
 from hposweep.samplers.base import Sampler, SamplingContext
@@ -87,6 +88,7 @@ class NSGA2Sampler(Sampler):
         mutation_eta: float = 20.0,
         tie_break: str = "crowding",
     ) -> None:
+        self._record_options(locals())
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 2:
             raise ValueError(f"population_size must be an integer >= 2, got {population_size!r}")
         for what, p in (("crossover_prob", crossover_prob), ("swapping_prob", swapping_prob),
@@ -168,19 +170,19 @@ class NSGA2Sampler(Sampler):
     def _cross(self, p: Param, va: Any, vb: Any, rng: np.random.Generator) -> Any:
         if isinstance(p, CategoricalParam) or self.crossover == "uniform" or not isinstance(p, NumericParam):
             return vb if rng.random() < self.swapping_prob else va
-        lo, hi = p.internal_low, p.internal_high
-        xa, xb = p.to_internal(va), p.to_internal(vb)
+        c = ParamCodec.of(p)
+        xa, xb = c.to_unit(va), c.to_unit(vb)
         if self.crossover == "sbx":
-            x = _sbx(xa, xb, lo, hi, self.crossover_eta, rng)
+            x = _sbx(xa, xb, 0.0, 1.0, self.crossover_eta, rng)
         else:
             span = abs(xa - xb)
             x = rng.uniform(min(xa, xb) - _BLX_ALPHA * span, max(xa, xb) + _BLX_ALPHA * span)
-        return p.from_internal(min(max(x, lo), hi))
+        return c.from_unit(min(max(x, 0.0), 1.0))
 
     def _mutate(self, p: Param, value: Any, rng: np.random.Generator) -> Any:
         if isinstance(p, NumericParam) and self.mutation == "polynomial":
-            lo, hi = p.internal_low, p.internal_high
-            return p.from_internal(_polynomial(p.to_internal(value), lo, hi, self.mutation_eta, rng))
+            c = ParamCodec.of(p)
+            return c.from_unit(_polynomial(c.to_unit(value), 0.0, 1.0, self.mutation_eta, rng))
         return sample_param(p, rng)
 
     def _mutate_one(self, space: SearchSpace, child: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
-from hposweep.core.space import CategoricalParam, NumericParam, Param
+from hposweep.core.codec import DISCRETE, ParamCodec
+from hposweep.core.space import Param
 from hposweep.samplers.base import Sampler, SamplingContext
 
 if TYPE_CHECKING:
@@ -15,18 +15,16 @@ if TYPE_CHECKING:
 
 
 def sample_param(p: Param, rng: np.random.Generator) -> Any:
-    """One uniform draw: uniform in log space for log params, every int/step value equally likely."""
-    if isinstance(p, CategoricalParam):
-        return p.choices[int(rng.integers(len(p.choices)))]
-    assert isinstance(p, NumericParam)
-    n = p.n_values()
-    if n is not None and not p.log:
-        return p.snap(p.low + int(rng.integers(n)) * (p.step or 1))
-    if p.log and p.type == "int":
-        # Widen by half a unit on each side so the end values get their fair share of mass.
-        lo, hi = math.log(p.low - 0.5) if p.low > 0.5 else math.log(p.low), math.log(p.high + 0.5)
-        return p.from_internal(math.log(min(max(math.exp(rng.uniform(lo, hi)), p.low), p.high)))
-    return p.from_internal(rng.uniform(p.internal_low, p.internal_high))
+    """One uniform draw in the codec's cell coordinate: every choice, int and step value equally likely,
+    floats uniform along their internal coordinate (log for log ones), log ints by the half-cell rule.
+
+    Choices and values of equal cells are drawn as an index (one ``integers`` call), the others as
+    one ``uniform``: a fixed number of draws per parameter keeps the random streams aligned.
+    """
+    c = ParamCodec.of(p)
+    if c.n_cells:
+        return c.value_at(int(rng.integers(c.n_cells)))
+    return c.from_cell(rng.uniform(0.0, 1.0)) if c.kind == DISCRETE else c.from_unit(rng.uniform(0.0, 1.0))
 
 
 def sample_space(space: SearchSpace, rng: np.random.Generator) -> dict[str, Any]:

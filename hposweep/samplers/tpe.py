@@ -60,281 +60,32 @@ complete trials with every value finite can be good.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hposweep.core.space import CategoricalParam, NumericParam, Param
-from hposweep.core.trial import Trial, TrialState
+from hposweep.core.codec import SpaceCodec
 from hposweep.errors import ConfigError
-from hposweep.samplers._parzen import CATEGORICAL, CONTINUOUS, DISCRETE, Bandwidth, Dim, ParzenEstimator
+from hposweep.samplers._parzen import CONTINUOUS, Bandwidth, Dim, ParzenEstimator
 from hposweep.samplers.base import Sampler, SamplingContext
-from hposweep.samplers.random import sample_param
+from hposweep.samplers.random import sample_space
+from hposweep.samplers.tpe_model import (
+    FAILED,
+    History,
+    ei_weights,
+    encode_trials,
+    parameter_groups,
+    parzen_dim,
+    propose,
+    recency_weights,
+    split_good_bad,
+    split_multi_objective,
+)
 
 if TYPE_CHECKING:
     from hposweep.core.space import SearchSpace
 
-_COMPLETE, _PRUNED, _FAILED = 0, 1, 2
 
-
-# --- encoding: parameter values <-> the unit interval ----------------------------------------
-@dataclass
-class _ParamCodec:
-    """Maps one parameter's values to [0, 1] (numeric) or a choice index (categorical), and back.
-
-    Ints and stepped floats get a cell each: the range is widened by half a step on both sides
-    (half a unit in log space for log ints), so the end values are as likely as the inner ones.
-    """
-
-    param: Param
-    kind: int
-    lo: float = 0.0
-    span: float = 1.0
-    #: number of cells of a linear discrete parameter (0 otherwise)
-    m: int = 0
-
-    @classmethod
-    def of(cls, p: Param) -> _ParamCodec:
-        if isinstance(p, CategoricalParam):
-            return cls(p, CATEGORICAL)
-        assert isinstance(p, NumericParam)
-        n = p.n_values()
-        if n is None:
-            return cls(p, CONTINUOUS, p.internal_low, p.internal_high - p.internal_low)
-        if p.log:  # log int: cells [log(v - 1/2), log(v + 1/2)]
-            lo, hi = math.log(p.low - 0.5) if p.low > 0.5 else math.log(p.low), math.log(p.high + 0.5)
-            return cls(p, DISCRETE, lo, hi - lo)
-        step = float(p.step or 1)
-        return cls(p, DISCRETE, p.low - step / 2, n * step, n)
-
-    def dim(self) -> Dim:
-        if self.kind == CATEGORICAL:
-            return Dim(CATEGORICAL, n_choices=len(self.param.choices))  # type: ignore[attr-defined]
-        if self.kind == CONTINUOUS:
-            return Dim(CONTINUOUS)
-        return Dim(DISCRETE, cells=self.cells, cell=1.0 / (self.param.n_values() or 1), uniform=self.m > 0)
-
-    def encode(self, value: Any) -> float:
-        p = self.param
-        if self.kind == CATEGORICAL:
-            return float(p.index(value))  # type: ignore[attr-defined]
-        z = (p.to_internal(value) - self.lo) / self.span  # type: ignore[attr-defined]
-        if self.m:
-            z = (math.floor(z * self.m) + 0.5) / self.m
-        return min(max(z, 0.0), 1.0)
-
-    def cells(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The cell holding each z: low edge, high edge, and the z of the legal value itself."""
-        if self.m:
-            i = np.minimum(np.maximum(np.floor(z * self.m), 0.0), self.m - 1.0)
-            return i / self.m, (i + 1) / self.m, (i + 0.5) / self.m
-        p = self.param
-        v = np.minimum(np.maximum(np.round(np.exp(self.lo + z * self.span)), p.low), p.high)  # type: ignore[attr-defined]
-        a = (np.log(np.maximum(v - 0.5, 1e-300)) - self.lo) / self.span
-        b = (np.log(v + 0.5) - self.lo) / self.span
-        return np.maximum(a, 0.0), np.minimum(b, 1.0), (np.log(v) - self.lo) / self.span
-
-    def decode(self, z: float) -> Any:
-        p = self.param
-        if self.kind == CATEGORICAL:
-            choices = p.choices  # type: ignore[attr-defined]
-            return choices[int(min(max(round(z), 0), len(choices) - 1))]
-        if self.m:
-            i = int(min(max(math.floor(z * self.m), 0), self.m - 1))
-            return p.snap(p.low + i * float(p.step or 1))  # type: ignore[attr-defined]
-        return p.from_internal(self.lo + z * self.span)  # type: ignore[attr-defined]
-
-
-def _condition_chain(p: Param, by_name: dict[str, Param]) -> frozenset[Any]:
-    """Every condition that must hold for ``p`` to be active, its ancestors' included."""
-    chain: set[Any] = set(p.when)
-    for c in p.when:
-        chain |= _condition_chain(by_name[c.parent], by_name)
-    return frozenset(chain)
-
-
-def parameter_groups(space: SearchSpace, multivariate: bool) -> list[list[int]]:
-    """Indices (into ``space.searchable``) of parameters modelled jointly, parents' groups first."""
-    if not multivariate:
-        return [[i] for i in range(len(space.searchable))]
-    groups: dict[frozenset[Any], list[int]] = {}
-    for i, p in enumerate(space.searchable):
-        groups.setdefault(_condition_chain(p, space.params), []).append(i)
-    return list(groups.values())
-
-
-# --- the history, encoded once ----------------------------------------------------------------
-@dataclass
-class _History:
-    """Finished trials as arrays, grown in place: each trial is encoded once, when it first appears."""
-
-    d: int
-    #: number of objectives
-    m: int = 1
-    n: int = 0
-    numbers: list[int] = field(default_factory=list)
-    z: np.ndarray = field(init=False)
-    tier: np.ndarray = field(init=False)
-    step: np.ndarray = field(init=False)
-    loss: np.ndarray = field(init=False)
-    #: multi-objective only: each complete trial's values (NaN rows for the others)
-    objectives: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._alloc(64)
-
-    def _alloc(self, cap: int) -> None:
-        z, tier, step, loss = np.full((cap, self.d), np.nan), np.zeros(cap, np.int8), np.zeros(cap), np.zeros(cap)
-        obj = np.full((cap, self.m), np.nan) if self.m > 1 else np.empty((0, 1))
-        if self.n:
-            z[: self.n], tier[: self.n] = self.z[: self.n], self.tier[: self.n]
-            step[: self.n], loss[: self.n] = self.step[: self.n], self.loss[: self.n]
-            if self.m > 1:
-                obj[: self.n] = self.objectives[: self.n]
-        self.z, self.tier, self.step, self.loss, self.objectives = z, tier, step, loss, obj
-
-    def matches(self, finished: Sequence[Trial]) -> bool:
-        """True when ``finished`` extends what is cached (same trials at the same places)."""
-        n = self.n
-        return len(finished) >= n and (n == 0 or (finished[0].number == self.numbers[0]
-                                                  and finished[n - 1].number == self.numbers[-1]))
-
-    def extend(self, trials: Sequence[Trial], codecs: Sequence[_ParamCodec], sign: float) -> None:
-        if not trials:
-            return
-        need = self.n + len(trials)
-        if need > len(self.tier):
-            self._alloc(max(need, 2 * len(self.tier)))
-        rows = slice(self.n, need)
-        self.z[rows] = encode_trials(trials, codecs)
-        keys = np.array([score_key(t, sign) for t in trials], dtype=float).reshape(-1, 3)
-        self.tier[rows], self.step[rows], self.loss[rows] = keys[:, 0], keys[:, 1], keys[:, 2]
-        if self.m > 1:
-            self.objectives[rows] = [objective_vector(t, self.m) for t in trials]
-        self.numbers.extend(t.number for t in trials)
-        self.n = need
-
-
-def encode_trials(trials: Sequence[Trial], codecs: Sequence[_ParamCodec]) -> np.ndarray:
-    """Trials x parameters in normalized coordinates; NaN where a parameter was inactive."""
-    out = np.full((len(trials), len(codecs)), np.nan)
-    for j, c in enumerate(codecs):
-        name = c.param.name
-        for i, t in enumerate(trials):
-            v = t.params.get(name)
-            if v is not None or name in t.params:
-                try:
-                    out[i, j] = c.encode(v)
-                except (ValueError, TypeError, OverflowError):
-                    pass  # a value outside the space (edited space on resume): leave it out
-    return out
-
-
-def score_key(t: Trial, sign: float) -> tuple[int, float, float]:
-    """(tier, -reached step, loss) of a trial; lower sorts better.
-
-    Complete trials first, by value; pruned trials next, the ones that got further first, then by
-    their last intermediate value; failed trials (and NaN results) last: always in the bad group.
-    """
-    if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value):
-        return _COMPLETE, 0.0, sign * t.value
-    if t.state == TrialState.PRUNED:
-        if t.intermediate:
-            last = max(t.intermediate)
-            v = t.intermediate[last]
-            return _PRUNED, -float(last), sign * v if v is not None and not math.isnan(v) else math.inf
-        if t.value is not None and not math.isnan(t.value):
-            return _PRUNED, 0.0, sign * t.value
-    return _FAILED, 0.0, math.inf
-
-
-def objective_vector(t: Trial, m: int) -> list[float]:
-    """A complete trial's ``m`` values (NaN for anything else: such trials are never good)."""
-    vals = t.values or []
-    if t.state == TrialState.COMPLETE and len(vals) == m and all(v is not None and math.isfinite(v) for v in vals):
-        return [float(v) for v in vals]
-    return [math.nan] * m
-
-
-# --- split, weights, acquisition ----------------------------------------------------------
-def split_good_bad(tier: np.ndarray, step: np.ndarray, loss: np.ndarray, n_good: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the ``n_good`` best rows and of the rest (both in their original order).
-
-    Failed rows are never good, even when that leaves the good group smaller than asked.
-    """
-    n_good = min(n_good, int(np.count_nonzero(tier != _FAILED)))
-    if n_good <= 0:
-        return np.empty(0, dtype=int), np.arange(len(tier))
-    if not tier.any():  # all complete: a partial sort is enough
-        order = np.argpartition(loss, n_good - 1)[:n_good] if n_good < len(loss) else np.arange(len(loss))
-        # argpartition breaks ties arbitrarily: re-rank the tied boundary by position (older first)
-        thr = loss[order].max()
-        good = np.flatnonzero(loss < thr)
-        good = np.concatenate((good, np.flatnonzero(loss == thr)[: n_good - len(good)]))
-    else:
-        good = np.lexsort((loss, step, tier))[:n_good]
-    mask = np.zeros(len(tier), dtype=bool)
-    mask[good] = True
-    return np.flatnonzero(mask), np.flatnonzero(~mask)
-
-
-def recency_weights(n: int, flat: int = 25) -> np.ndarray:
-    """Weights for rows in finish order: the last ``flat`` weigh 1, older ones ramp down to 1/n."""
-    if n <= flat:
-        return np.ones(n)
-    return np.concatenate((np.linspace(1.0 / n, 1.0, n - flat), np.ones(flat)))
-
-
-def split_multi_objective(objectives: np.ndarray, directions: Sequence[str],
-                          n_good: int) -> tuple[np.ndarray, np.ndarray]:
-    """MOTPE's split: whole non-dominated fronts while they fit, the last one thinned by hypervolume.
-
-    Rows with NaN (pruned, failed, incomplete) are always bad. See ``hposweep.pareto.mo_split``.
-    """
-    from hposweep.analysis.pareto import mo_split
-
-    return mo_split(objectives, directions, n_good)
-
-
-def ei_weights(tier: np.ndarray, loss: np.ndarray, good: np.ndarray, bad: np.ndarray) -> np.ndarray:
-    """Good-group weights proportional to each trial's improvement over the split threshold.
-
-    The better a good trial, the more of l(x) it gets (Watanabe 2023, "EI weighting"); the trial
-    right at the threshold keeps a small share. Uniform when the group holds pruned trials.
-    """
-    n = len(good)
-    if n == 0 or tier[good].any() or not np.isfinite(loss[good]).all():
-        return np.ones(n)
-    ok_bad = bad[(tier[bad] == _COMPLETE) & np.isfinite(loss[bad])]
-    thr = loss[ok_bad].min() if len(ok_bad) else loss[good].max()
-    gain = thr - loss[good]
-    scale = gain.max()
-    if not scale > 0:
-        return np.ones(n)
-    return 0.1 + gain / scale
-
-
-def propose(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generator, n_candidates: int,
-            avoid: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """Draw candidates from l(x) and return the one maximizing log l(x) - log g(x).
-
-    ``avoid`` holds arrays of rows already taken, most important first (running trials, then
-    finished ones); used for groups of only discrete parameters, where repeats are likely. A
-    candidate repeating a row is dropped while some candidate does not: a repeat teaches nothing.
-    """
-    cand = good.sample(rng, n_candidates)
-    score = good.log_pdf(cand) - bad.log_pdf(cand)
-    for rows in avoid:
-        if len(rows):
-            dup = (np.abs(cand[:, None, :] - rows[None, :, :]) < 1e-9).all(axis=2).any(axis=1)
-            if not (dup | np.isneginf(score)).all():
-                score[dup] = -np.inf
-    return cand[int(np.argmax(score))]
-
-
-# --- the sampler ------------------------------------------------------------------------------
 def _check_options(o: dict[str, Any]) -> None:
     """Raise ValueError (the registry turns it into a ConfigError) for an option out of range."""
     for name in ("n_startup_trials", "n_candidates", "max_good", "max_bad"):
@@ -389,6 +140,7 @@ class TPESampler(Sampler):
         gap_prior: bool = False,
         gap_endpoints: bool = False,
     ) -> None:
+        self._record_options(locals())
         _check_options(locals())
         self.n_startup_trials = n_startup_trials
         self.multivariate = bool(multivariate)
@@ -408,37 +160,38 @@ class TPESampler(Sampler):
             min_cells=float(min_cells), gap_prior=bool(gap_prior), gap_endpoints=bool(gap_endpoints),
         )
         self._space: SearchSpace | None = None
-        self._codecs: list[_ParamCodec] = []
+        self._codec: SpaceCodec | None = None
         self._dims: list[Dim] = []
         self._groups: list[list[int]] = []
-        self._history: _History | None = None
+        self._history: History | None = None
         self._sign = 1.0
         self._directions: tuple[str, ...] = ()
 
-    def bind_seed(self, seed: int) -> None:
-        """The study's seed: start-up point k is point k of a Sobol sequence scrambled by it."""
-        self._seed = int(seed)
+    def bind_seed(self, seed: int | None) -> None:
+        """The study's seed: start-up point k is row k of a design fixed by it (None: random start-up)."""
+        self._seed = int(seed) if seed is not None else None
 
     def describe(self) -> str:
         kind = "multivariate" if self.multivariate else "univariate"
         return f"tpe ({kind}, {self.n_startup_trials} start-up trials: {self.startup})"
 
     # --- state kept between asks ----------------------------------------------------------
-    def _prepare(self, space: SearchSpace, ctx: SamplingContext) -> _History:
+    def _prepare(self, space: SearchSpace, ctx: SamplingContext) -> History:
         bad = [d for d in ctx.directions if d not in ("minimize", "maximize")]
         if not ctx.directions or bad:
             raise ConfigError(f"direction must be 'minimize' or 'maximize', got {ctx.directions!r}")
         sign = -1.0 if ctx.directions[0] == "maximize" else 1.0
         if space is not self._space or sign != self._sign or tuple(ctx.directions) != self._directions:
             self._space, self._sign, self._directions = space, sign, tuple(ctx.directions)
-            self._codecs = [_ParamCodec.of(p) for p in space.searchable]
-            self._dims = [c.dim() for c in self._codecs]
+            self._codec = SpaceCodec(space)
+            self._dims = [parzen_dim(c) for c in self._codec.params]
             self._groups = parameter_groups(space, self.multivariate)
             self._history = None
         if self._history is None or not self._history.matches(ctx.finished):
-            self._history = _History(len(self._codecs), len(self._directions))
+            self._history = History(len(space.searchable), len(self._directions))
         h = self._history
-        h.extend(ctx.finished[h.n:], self._codecs, self._sign)
+        assert self._codec is not None
+        h.extend(ctx.finished[h.n:], self._codec, self._sign)
         return h
 
     # --- sampling ---------------------------------------------------------------------------
@@ -446,17 +199,18 @@ class TPESampler(Sampler):
         h = self._prepare(space, ctx)
         if not space.searchable:
             return {}
-        if ctx.number < self.n_startup_trials or not np.any(h.tier[: h.n] != _FAILED):
+        if ctx.number < self.n_startup_trials or not np.any(h.tier[: h.n] != FAILED):
             return self._startup_point(space, ctx.number, rng)
         running = [t for t in ctx.running if t.number != ctx.number] if self.constant_liar else []
-        z_run = encode_trials(running, self._codecs)
+        assert self._codec is not None
+        z_run = encode_trials(running, self._codec)
         chosen: dict[str, Any] = {}
         for group in self._groups:
             params = [space.searchable[i] for i in group]
             if not params[0].is_active(chosen):
                 continue
             for i, z in zip(group, self._sample_group(h, z_run, group, rng), strict=True):
-                chosen[space.searchable[i].name] = self._codecs[i].decode(float(z))
+                chosen[space.searchable[i].name] = self._codec.params[i].decode(float(z), "cell")
         return chosen
 
     def _startup_point(self, space: SearchSpace, number: int, rng: np.random.Generator) -> dict[str, Any]:
@@ -467,21 +221,13 @@ class TPESampler(Sampler):
         Either way the point depends only on the seed and the trial number, as the seeding rule asks.
         """
         if self.startup == "random" or self._seed is None or number >= self.n_startup_trials:
-            return {p.name: sample_param(p, rng) for p in space.searchable}
-        u = self._design(number)
-        out = {}
-        for c, x in zip(self._codecs, u, strict=True):
-            if c.kind == CATEGORICAL:
-                out[c.param.name] = c.decode(math.floor(x * len(c.param.choices)))  # type: ignore[attr-defined]
-            elif c.kind == DISCRETE:
-                out[c.param.name] = c.decode(float(c.cells(np.array([x]))[2][0]))
-            else:
-                out[c.param.name] = c.decode(float(x))
-        return out
+            return sample_space(space, rng)
+        assert self._codec is not None
+        return self._codec.from_uniform(self._design(number))
 
     def _design(self, number: int) -> np.ndarray:
         """Row ``number`` of the start-up design in [0, 1)^d (no global state: rebuilt from the seed)."""
-        d = len(self._codecs)
+        d = len(self._dims)
         if self.startup == "sobol":
             from scipy.stats import qmc
 
@@ -494,7 +240,7 @@ class TPESampler(Sampler):
         strata = np.argsort(gen.random((n, d)), axis=0)  # a random permutation of the strata per column
         return (strata[number] + gen.random((n, d))[number]) / n
 
-    def _sample_group(self, h: _History, z_run: np.ndarray, group: list[int], rng: np.random.Generator) -> np.ndarray:
+    def _sample_group(self, h: History, z_run: np.ndarray, group: list[int], rng: np.random.Generator) -> np.ndarray:
         """Fit l and g on the trials where this group was active, and propose one point for it."""
         z = h.z[: h.n, group]
         rows = np.flatnonzero(~np.isnan(z).any(axis=1)) if np.isnan(z).any() else np.arange(h.n)
