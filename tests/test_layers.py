@@ -161,7 +161,8 @@ def test_modules_are_short_or_say_why(name: str) -> None:
     if n <= MAX_LINES:
         return
     doc = ast.get_docstring(ast.parse(text)) or ""
-    assert "one job" in doc, f"{path.relative_to(PKG.parent)} has {n} lines: split it, or say in its docstring why it is one job"
+    where = path.relative_to(PKG.parent)
+    assert "one job" in doc, f"{where} has {n} lines: split it, or say in its docstring why it is one job"
 
 
 def test_the_layer_table_names_real_packages() -> None:
