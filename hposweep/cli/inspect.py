@@ -23,6 +23,7 @@ from hposweep.execution.argv import args_tokens, format_value
 from hposweep.study.api import Study
 from hposweep.study.discovery import find_checkpoint
 from hposweep.study.rows import (
+    HEAD_COLUMNS,
     TIMESTAMP_COLUMNS,
     json_safe,
     metric_names,
@@ -30,6 +31,7 @@ from hposweep.study.rows import (
     trial_record,
     trial_records,
     trial_rows,
+    value_columns,
 )
 
 BEST_FORMATS = ("table", "json", "yaml", "args", "env", "csv")
@@ -141,17 +143,23 @@ def write_csv(study: Study, trials: Sequence[Trial]) -> None:
 
 
 def _trials_table(study: Study, trials: list[Trial], title: str) -> None:
+    """The schema's columns for reading: no timestamps, no column that is empty in every row, and the
+    objective columns headed by their metric names."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from hposweep.cli.format import fmt_duration, fmt_value
 
-    columns = [c for c in trial_columns(study, trials) if c not in TIMESTAMP_COLUMNS]
+    rows = trial_rows(study, trials)
+    vcols = value_columns(study)
+    columns = [c for c in trial_columns(study, trials) if c not in TIMESTAMP_COLUMNS
+               and (c in HEAD_COLUMNS or c in vcols or any(r[c] is not None for r in rows))]
+    headers = dict(zip(vcols, metric_names(study), strict=True))
     table = Table(title=title, header_style="bold")
     for col in columns:
-        table.add_column(col, overflow="fold")
-    for t, row in zip(trials, trial_rows(study, trials), strict=True):
+        table.add_column(escape(headers.get(col, col)), overflow="fold")
+    for t, row in zip(trials, rows, strict=True):
         if t.state is TrialState.PRUNED and t.info.get("pruned_at_step") is not None:
             row["state"] += f"@{t.info['pruned_at_step']}"
         row["duration"] = fmt_duration(row["duration"])

@@ -50,7 +50,8 @@ in this order::
 **Stability.** Scripts may rely on these names, their order and their types: a later version may add keys
 (after ``reason``) and fixed columns (after ``reason``, before the ``metric_`` columns), but does not rename,
 reorder or remove any without a major version. The terminal table shows the same columns under the same
-names, minus the timestamps, with values rounded for reading; it is for people, not for parsing.
+names, minus the timestamps and the columns empty in every row, with the objective columns headed by their
+metric names and values rounded for reading; it is for people, not for parsing.
 """
 
 from __future__ import annotations
