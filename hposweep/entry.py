@@ -12,8 +12,6 @@ import sys
 
 from hposweep.execution.environment import limit_blas_threads
 
-DEFAULT_CHECKPOINT = "hposweep-study.json"  # the same name as cli.DEFAULT_CHECKPOINT (a test checks)
-
 
 def _parse_best(args: list[str]) -> tuple[str | None, str, str | None] | None:
     path: str | None = None
@@ -49,12 +47,10 @@ def main() -> None:
             from hposweep.errors import HposweepError
 
             try:
-                from hposweep.cli.inspect import find_checkpoint, print_best
-                from hposweep.study.api import Study
+                from hposweep.cli.inspect import load_readonly, print_best
 
                 path, fmt, pick = parsed
-                study = Study.load(find_checkpoint(path, DEFAULT_CHECKPOINT), readonly=True)
-                code = print_best(study, fmt, pick)
+                code = print_best(load_readonly(path), fmt, pick)
             except HposweepError as exc:
                 sys.stderr.write(f"error: {exc}\n")
                 sys.exit(exc.exit_code)

@@ -25,8 +25,6 @@ from hposweep.study.summary import (
     importance_lines,
     metric_names,
     sparkline,
-    trial_columns,
-    trial_rows,
 )
 
 # --- studies ---------------------------------------------------------------------------------------
@@ -414,39 +412,6 @@ def test_headless_chromium_draws_the_report_without_fetching(tmp_path: Path) -> 
 
 
 # --- terminal summary helpers ---------------------------------------------------------------------
-def test_trial_rows_flatten_every_trial() -> None:
-    study = rich_study(30)
-    rows = trial_rows(study)
-    cols = trial_columns(study)
-    assert len(rows) == 30 and all(list(r) == cols for r in rows)
-    assert cols[:3] == ["number", "state", "value"]
-    assert cols[3:9] == ["lr", "optimizer", "momentum", "layers", "dropout", "epochs"]
-    assert cols[-1] == "acc"
-    by_state: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_state.setdefault(r["state"], []).append(r)
-    assert {"complete", "pruned", "failed"} <= set(by_state)
-    assert all(r["value"] is None and r["reason"] == "exit code 1" for r in by_state["failed"])
-    assert all(r["value"] is not None and r["step"] == 2 for r in by_state["pruned"])
-    assert all(r["step"] == 5 and r["acc"] == pytest.approx(1 - r["value"]) for r in by_state["complete"])
-    for r, t in zip(rows, study.trials, strict=True):
-        assert r["momentum"] == t.params.get("momentum") and r["epochs"] == 10
-        assert r["duration"] is not None and r["duration"] >= 0
-
-
-def test_trial_rows_columns_without_trials_and_with_clashing_names() -> None:
-    space = SearchSpace([FloatParam("value", low=0, high=1), CategoricalParam("state", choices=("a", "b"))])
-    study = Study(space, directions=["minimize", "maximize"], sampler="random", seed=0)
-    assert trial_columns(study) == ["number", "state", "value_0", "value_1", "value", "param_state",
-                                    "duration", "step", "started_at", "finished_at", "reason"]
-    assert trial_rows(study) == []
-    t = study.ask()
-    study.tell(t, [1.0, 2.0])
-    [row] = trial_rows(study)
-    assert row["state"] == "complete" and row["param_state"] == t.params["state"]
-    assert (row["value_0"], row["value_1"], row["value"]) == (1.0, 2.0, t.params["value"])
-
-
 def test_metric_names() -> None:
     assert metric_names(rich_study(3)) == ["val_loss"]
     assert metric_names(multi(3, n=1)) == ["loss", "size", "acc"]

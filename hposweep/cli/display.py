@@ -7,44 +7,17 @@ display; which one is used is decided once, from the flags and whether stderr is
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections import deque
 from typing import IO, TYPE_CHECKING, Any
 
+from hposweep.cli.format import fmt_duration, fmt_params, fmt_value
 from hposweep.core.trial import Trial, TrialState
 from hposweep.execution.progress import Progress
 
 if TYPE_CHECKING:
     from hposweep.study.api import Study
-
-
-def fmt_value(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
-        return f"{v:.6g}"
-    return str(v)
-
-
-def fmt_params(params: dict[str, Any], limit: int = 200) -> str:
-    text = " ".join(f"{k}={fmt_value(v)}" for k, v in params.items())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(int(seconds), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
 
 
 class Display(Progress):

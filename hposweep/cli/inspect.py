@@ -1,87 +1,41 @@
-"""Output of ``best``, ``trials`` and ``show``: data on stdout, in formats that pipe into the next command.
+"""What ``best``, ``trials``, ``show`` and ``importance`` print: data on stdout, in formats that pipe on.
 
-Kept apart from ``cli.py`` so the formats can be tested directly, and free of numpy so ``best``
-starts fast on a large study.
+Every trial goes through the one schema of :mod:`hposweep.study.rows` (records for JSON/YAML, rows for CSV
+and tables). No typer and no numpy here: ``entry.py``'s fast path of ``hposweep best`` imports this module
+directly, so it starts fast on a large study; the typer declarations of these commands are in
+:mod:`hposweep.cli.app`.
 """
 
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import math
-import os
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
 from hposweep.execution.argv import args_tokens, format_value
 from hposweep.study.api import Study
-from hposweep.study.summary import metric_names
-
-
-def find_checkpoint(path: str | None, default_name: str) -> str:
-    """An explicit path, else the default name here, else the single/most recent study JSON here."""
-    if path:
-        if os.path.isdir(path):
-            return find_checkpoint_in(path, default_name)
-        return path
-    return find_checkpoint_in(".", default_name)
-
-
-def find_checkpoint_in(folder: str, default_name: str) -> str:
-    default = os.path.join(folder, default_name)
-    if os.path.exists(default):
-        return default
-    candidates = []
-    for p in glob.glob(os.path.join(folder, "*.json")):
-        try:
-            with open(p, "rb") as fh:
-                head = fh.read(512)
-        except OSError:
-            continue
-        if b'"format":"hposweep-study"' in head.replace(b" ", b""):
-            candidates.append(p)
-    if not candidates:
-        raise UsageError(
-            f"no hposweep study found in {os.path.abspath(folder)}",
-            hint="pass the checkpoint path (e.g. `hposweep best runs/sweep.json`), or run a sweep first",
-        )
-    return max(candidates, key=os.path.getmtime)
-
+from hposweep.study.discovery import find_checkpoint
+from hposweep.study.rows import (
+    HEAD_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    json_safe,
+    metric_names,
+    trial_columns,
+    trial_record,
+    trial_records,
+    trial_rows,
+    value_columns,
+)
 
 BEST_FORMATS = ("table", "json", "yaml", "args", "env", "csv")
 TRIAL_FORMATS = ("table", "json", "csv")
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    return v
-
-
-def trial_record(study: Study, t: Trial) -> dict[str, Any]:
-    names = metric_names(study)
-    rec: dict[str, Any] = {"number": t.number, "state": t.state.value}
-    if t.values is not None:
-        if len(names) == 1:
-            rec["value"] = _jsonable(t.value)
-        else:
-            rec["values"] = {n: _jsonable(v) for n, v in zip(names, t.values)}
-    else:
-        rec["value"] = None
-    rec["params"] = t.params
-    if t.user_attrs:
-        rec["metrics"] = {k: _jsonable(v) for k, v in t.user_attrs.items()}
-    rec["duration"] = round(t.duration, 3) if t.duration is not None else None
-    if t.intermediate:
-        rec["last_step"] = t.last_step
-    if t.info.get("reason"):
-        rec["reason"] = t.info["reason"]
-    return rec
 
 
 def _pick_one(study: Study, pick: str | None) -> Trial | None:
@@ -119,31 +73,23 @@ def print_best(study: Study, fmt: str, pick: str | None = None) -> int:
             name = re.sub(r"[^A-Za-z0-9_]", "_", k).upper()
             out.write(f"export {name}={shlex.quote(format_value(v))}\n")
     elif fmt == "json":
-        out.write(json.dumps(trial_record(study, best), default=str) + "\n")
+        _write_json(trial_record(study, best))
     elif fmt == "yaml":
         import yaml
 
-        out.write(yaml.safe_dump(_yaml_safe(trial_record(study, best)), sort_keys=False))
+        out.write(yaml.safe_dump(trial_record(study, best), sort_keys=False))
     elif fmt == "csv":
-        _write_csv(study, [best])
+        write_csv(study, [best])
     else:
         _best_table(study, best)
     return EXIT_OK
-
-
-def _yaml_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _yaml_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_yaml_safe(v) for v in obj]
-    return obj
 
 
 def _best_table(study: Study, best: Trial) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from hposweep.cli.display import fmt_value
+    from hposweep.cli.format import fmt_value
 
     console = Console()
     names = metric_names(study)
@@ -172,62 +118,52 @@ def _best_table(study: Study, best: Trial) -> None:
 
 def _print_front(study: Study, front: list[Trial], fmt: str) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps([trial_record(study, t) for t in front], default=str) + "\n")
+        _write_json(trial_records(study, front))
     elif fmt == "csv":
-        _write_csv(study, front)
+        write_csv(study, front)
     elif fmt == "yaml":
         import yaml
 
-        sys.stdout.write(yaml.safe_dump([_yaml_safe(trial_record(study, t)) for t in front], sort_keys=False))
+        sys.stdout.write(yaml.safe_dump(trial_records(study, front), sort_keys=False))
     else:
         _trials_table(study, front, title=f"Pareto front: {len(front)} trials")
 
 
-def _param_names(trials: list[Trial]) -> list[str]:
-    names: dict[str, None] = {}
-    for t in trials:
-        for k in t.params:
-            names.setdefault(k, None)
-    return list(names)
+def _write_json(obj: Any, indent: int | None = None) -> None:
+    sys.stdout.write(json.dumps(obj, indent=indent, default=str) + "\n")
 
 
-def _write_csv(study: Study, trials: list[Trial]) -> None:
-    names = metric_names(study)
-    params = _param_names(trials)
-    attrs: dict[str, None] = {}
-    for t in trials:
-        for k in t.user_attrs:
-            attrs.setdefault(k, None)
+def write_csv(study: Study, trials: Sequence[Trial]) -> None:
+    """``trials`` as CSV rows of the schema: a null is an empty cell, other values their exact text."""
+    columns = trial_columns(study, trials)
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["number", "state", *names, *params, *attrs, "duration", "last_step", "reason"])
-    for t in trials:
-        vals = list(t.values or []) + [None] * (len(names) - len(t.values or []))
-        writer.writerow([t.number, t.state.value, *["" if v is None else format_value(v) for v in vals],
-                         *["" if p not in t.params else format_value(t.params[p]) for p in params],
-                         *["" if a not in t.user_attrs else format_value(t.user_attrs[a]) for a in attrs],
-                         "" if t.duration is None else round(t.duration, 3),
-                         "" if t.last_step is None else t.last_step, t.info.get("reason", "")])
+    writer.writerow(columns)
+    for row in trial_rows(study, trials):
+        writer.writerow(["" if row[c] is None else format_value(row[c]) for c in columns])
 
 
 def _trials_table(study: Study, trials: list[Trial], title: str) -> None:
+    """The schema's columns for reading: no timestamps, no column that is empty in every row, and the
+    objective columns headed by their metric names."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    from hposweep.cli.display import fmt_duration, fmt_value
+    from hposweep.cli.format import fmt_duration, fmt_value
 
-    names = metric_names(study)
-    params = _param_names(trials)
+    rows = trial_rows(study, trials)
+    vcols = value_columns(study)
+    columns = [c for c in trial_columns(study, trials) if c not in TIMESTAMP_COLUMNS
+               and (c in HEAD_COLUMNS or c in vcols or any(r[c] is not None for r in rows))]
+    headers = dict(zip(vcols, metric_names(study), strict=True))
     table = Table(title=title, header_style="bold")
-    for col in ["#", "state", *names, *params, "duration"]:
-        table.add_column(col, overflow="fold")
-    for t in trials:
-        vals = list(t.values or []) + [None] * (len(names) - len(t.values or []))
-        state = t.state.value
+    for col in columns:
+        table.add_column(escape(headers.get(col, col)), overflow="fold")
+    for t, row in zip(trials, rows, strict=True):
         if t.state is TrialState.PRUNED and t.info.get("pruned_at_step") is not None:
-            state += f"@{t.info['pruned_at_step']}"
-        table.add_row(str(t.number), state, *[fmt_value(v) for v in vals],
-                      *[fmt_value(t.params.get(p)) if p in t.params else "" for p in params],
-                      fmt_duration(t.duration))
+            row["state"] += f"@{t.info['pruned_at_step']}"
+        row["duration"] = fmt_duration(row["duration"])
+        table.add_row(*(escape(fmt_value(row[c])) for c in columns))
     Console().print(table)
 
 
@@ -265,28 +201,45 @@ def print_trials(study: Study, fmt: str, state: str | None, sort: str | None, to
             raise UsageError("--top must be a positive number")
         trials = trials[:top]
     if fmt == "json":
-        sys.stdout.write(json.dumps([trial_record(study, t) for t in trials], default=str) + "\n")
+        _write_json(trial_records(study, trials))
     elif fmt == "csv":
-        _write_csv(study, trials)
+        write_csv(study, trials)
     else:
         _trials_table(study, trials, title=f"{len(trials)} trials")
 
 
 def print_trial(study: Study, number: int) -> None:
+    """The trial's record, then its intermediate values and run info, then the last lines of its log."""
     from hposweep.execution.executors.local import tail_file
 
     t = study.trial(number)
     rec = trial_record(study, t)
-    rec["intermediate"] = {str(k): _jsonable(v) for k, v in sorted(t.intermediate.items())}
-    info = dict(t.info)
-    rec["info"] = info
-    rec["started_at"] = t.started_at
-    rec["finished_at"] = t.finished_at
-    out = sys.stdout
-    out.write(json.dumps(rec, indent=2, default=str) + "\n")
-    log = info.get("log")
+    rec["intermediate"] = {str(k): json_safe(v) for k, v in sorted(t.intermediate.items())}
+    rec["info"] = dict(t.info)
+    _write_json(rec, indent=2)
+    log = t.info.get("log")
     if log:
         tail = tail_file(log, 20)
-        out.write(f"\n--- last lines of {log} ---\n" if tail else f"\n(log {log} is empty or gone)\n")
+        sys.stdout.write(f"\n--- last lines of {log} ---\n" if tail else f"\n(log {log} is empty or gone)\n")
         for line in tail:
-            out.write(line + "\n")
+            sys.stdout.write(line + "\n")
+
+
+def load_readonly(path: str | None) -> Study:
+    """The study ``path`` names (or the one here), loaded without taking its lock."""
+    return Study.load(find_checkpoint(path), readonly=True)
+
+
+def print_importance(path: str | None, fmt: str, objective: str, bootstrap: int) -> None:
+    """PED-ANOVA importances of the study ``path`` names, as a table or JSON."""
+    from hposweep.analysis.importance import compute_importance
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown --format {fmt!r}", hint="choose table or json")
+    study = load_readonly(path)
+    obj: int | str = int(objective) if objective.isdigit() else objective
+    result = compute_importance(study, n_bootstrap=max(0, bootstrap), objective=obj)
+    if fmt == "json":
+        _write_json(result.to_json())
+    else:
+        sys.stdout.write(result.format_table() + "\n")

@@ -29,6 +29,8 @@ from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_m
 from hposweep.execution.metrics import MetricTracker
 from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
+from hposweep.study.discovery import logs_dir_for
+from hposweep.study.rows import trial_record
 
 if TYPE_CHECKING:
     from hposweep.execution.executors.ray.executor import RayTrialProcess
@@ -115,7 +117,7 @@ class Runner:
         self.stop_reason: str | None = None
         self.running: dict[int, _Running] = {}
         self.cwd = options.cwd or os.getcwd()
-        self.logs_dir = options.logs_dir or _default_logs_dir(study.path)
+        self.logs_dir = options.logs_dir or logs_dir_for(study.path)
         self._git = git_commit(self.cwd)
         self._fail_streak = 0
         self._launch_error: LaunchError | None = None
@@ -454,13 +456,6 @@ class Runner:
         return values, None
 
 
-def _default_logs_dir(study_path: str | None) -> str:
-    if study_path is None:
-        return os.path.join(os.getcwd(), "hposweep.logs")
-    base = study_path[:-5] if study_path.endswith(".json") else study_path
-    return base + ".logs"
-
-
 def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for t in study.trials:
@@ -477,11 +472,10 @@ def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
         "pruning_steps_saved": pruning_steps_saved(study),
     }
     if study.is_multi_objective:
-        out["best_trials"] = [{"number": t.number, "values": t.values, "params": t.params}
-                              for t in study.best_trials]
+        out["best_trials"] = [trial_record(study, t) for t in study.best_trials]
     else:
         best = study.best_trial
-        out["best"] = None if best is None else {"number": best.number, "value": best.value, "params": best.params}
+        out["best"] = None if best is None else trial_record(study, best)
     return out
 
 

@@ -1,7 +1,7 @@
-"""Terminal-sized views of a study: the trial table rows, a convergence sparkline, top importances.
+"""Terminal-sized views of a study: a convergence sparkline, the top importances.
 
-``trial_rows`` is the one place that flattens trials into rows, so ``hposweep trials --format csv``,
-the HTML report's table and anything else that lists trials agree on columns and values.
+The trial-row schema lives in :mod:`hposweep.study.rows`; ``metric_names``, ``trial_columns`` and
+``trial_rows`` are re-exported here because the report imports them from this module.
 Nothing here imports numpy at module import; ``importance_lines`` does (lazily) because it runs
 the importance analysis, which is why it refuses to do so on tiny studies.
 """
@@ -10,110 +10,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hposweep.core import objectives
 from hposweep.core.trial import Trial, TrialState
+from hposweep.study.rows import metric_names, trial_columns, trial_rows, value_columns
 
 if TYPE_CHECKING:
     from hposweep.study.api import Study
 
-#: columns every row has, before the parameters (``value`` becomes ``value_0``.. for several objectives)
-BASE_COLUMNS = ("number", "state")
-TAIL_COLUMNS = ("duration", "step", "started_at", "finished_at", "reason")
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 #: below this many complete trials an importance estimate is noise, so the summary leaves it out
 MIN_TRIALS_FOR_IMPORTANCE = 10
 
-
-def metric_names(study: Study) -> list[str]:
-    """One display name per objective of ``study`` (see :func:`hposweep.core.objectives.metric_names`)."""
-    return objectives.metric_names(study.settings, len(study.directions))
-
-
-def value_columns(study: Study) -> list[str]:
-    """Column names of the objective values (see :func:`hposweep.core.objectives.value_columns`)."""
-    return objectives.value_columns(len(study.directions))
-
-
-def _param_names(study: Study) -> list[str]:
-    """Every parameter name in space order, then any a trial carries that the space lacks."""
-    names = list(study.space.params)
-    seen = set(names)
-    for t in study.trials:
-        for k in t.params:
-            if k not in seen:
-                seen.add(k)
-                names.append(k)
-    return names
-
-
-def _attr_names(study: Study) -> list[str]:
-    names: list[str] = []
-    seen: set[str] = set()
-    for t in study.trials:
-        for k in t.user_attrs:
-            if k not in seen:
-                seen.add(k)
-                names.append(k)
-    return names
-
-
-def _column_map(study: Study) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """Fixed columns, then param and user-attr columns; a name that clashes gets a ``param_``/``attr_`` prefix."""
-    fixed = [*BASE_COLUMNS, *value_columns(study), *TAIL_COLUMNS]
-    taken = set(fixed)
-    params: dict[str, str] = {}
-    for name in _param_names(study):
-        col = name if name not in taken else f"param_{name}"
-        params[name] = col
-        taken.add(col)
-    attrs: dict[str, str] = {}
-    for name in _attr_names(study):
-        col = name if name not in taken else f"attr_{name}"
-        attrs[name] = col
-        taken.add(col)
-    return fixed, params, attrs
-
-
-def trial_columns(study: Study) -> list[str]:
-    """The keys of every :func:`trial_rows` row, in order (also right for a study with no trials)."""
-    fixed, params, attrs = _column_map(study)
-    head = [*BASE_COLUMNS, *value_columns(study)]
-    tail = [c for c in fixed if c not in head]
-    return [*head, *params.values(), *tail, *attrs.values()]
-
-
-def trial_rows(study: Study) -> list[dict[str, Any]]:
-    """One flat dict per trial, in trial-number order, all with the keys of :func:`trial_columns`.
-
-    ``number``, ``state`` (string), ``value`` (or ``value_0``.. per objective; pruned trials carry the
-    value they were pruned at, failed ones ``None``), one column per parameter (``None`` when inactive),
-    ``duration`` (seconds), ``step`` (last intermediate step reported), start/finish timestamps,
-    ``reason`` (why a trial failed or stopped), then the other metrics the trial reported.
-    """
-    fixed, params, attrs = _column_map(study)
-    vcols = value_columns(study)
-    columns = trial_columns(study)
-    rows = []
-    for t in study.trials:
-        row: dict[str, Any] = dict.fromkeys(columns)
-        row["number"] = t.number
-        row["state"] = t.state.value
-        for i, col in enumerate(vcols):
-            row[col] = t.values[i] if t.values is not None and i < len(t.values) else None
-        for name, col in params.items():
-            row[col] = t.params.get(name)
-        row["duration"] = t.duration
-        row["step"] = t.last_step
-        row["started_at"] = t.started_at
-        row["finished_at"] = t.finished_at
-        reason = t.info.get("reason")
-        row["reason"] = str(reason) if reason is not None else None
-        for name, col in attrs.items():
-            row[col] = t.user_attrs.get(name)
-        rows.append(row)
-    return rows
+__all__ = ["best_so_far", "convergence_sparkline", "importance_lines", "metric_names", "sparkline",
+           "trial_columns", "trial_rows", "value_columns"]
 
 
 def best_so_far(study: Study, objective: int = 0) -> list[tuple[int, float]]:

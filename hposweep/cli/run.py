@@ -1,0 +1,496 @@
+"""``run``, ``create``, ``resume`` and ``worker``: turn flags (or a study's recorded settings) into a sweep.
+
+Thin on purpose: flags are checked here, before anything is written, then a
+:class:`~hposweep.study.api.Study` and :class:`~hposweep.execution.runner.RunOptions` go to the
+:class:`~hposweep.execution.runner.Runner`. numpy, the samplers and the runner are imported inside the
+commands, so ``hposweep --help`` does not pay for them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from hposweep.cli.format import err, fmt_params, fmt_spec, fmt_value, out
+from hposweep.cli.options import (
+    Command,
+    CpusPerTrial,
+    Direction,
+    DryRun,
+    Executor,
+    Force,
+    Gpus,
+    GpusPerTrial,
+    Grace,
+    Jobs,
+    JsonOut,
+    Lease,
+    MaxFailures,
+    Metric,
+    MetricRegex,
+    NewCheckpoint,
+    NoProgress,
+    Objective,
+    PassMode,
+    PruneGrace,
+    Pruner,
+    Quiet,
+    RayAddress,
+    Sampler,
+    Seed,
+    Shell,
+    Space,
+    StudyFile,
+    TimeBudget,
+    Timeout,
+    Trials,
+)
+from hposweep.errors import HposweepError, UsageError
+from hposweep.study.discovery import DEFAULT_CHECKPOINT, find_checkpoint, logs_dir_for
+
+#: ``run`` and ``create`` pass everything after the options to the trial command untouched
+RUN_CONTEXT = {"allow_interspersed_args": False}
+
+
+def _parse_duration(value: str | None, flag: str) -> float | None:
+    if value is None:
+        return None
+    from hposweep.execution.executors.local import parse_duration
+
+    try:
+        return parse_duration(value)
+    except HposweepError as exc:
+        raise UsageError(f"{flag}: {exc.message}", hint=exc.hint or "e.g. 90s, 30m, 2h, 1h30m") from None
+
+
+def _objectives(metric: list[str] | None, direction: list[str] | None, settings: dict[str, Any]) -> tuple[
+        list[str], list[str]]:
+    """Metric names and directions: CLI flags, else the YAML, else a clear error."""
+    if metric:
+        directions = list(direction or [])
+        if len(directions) > len(metric):
+            raise UsageError("more --direction flags than --metric flags")
+        yaml_dirs = {m["name"]: m.get("direction", "minimize") for m in settings.get("metrics") or []}
+        if settings.get("metric"):
+            yaml_dirs.setdefault(settings["metric"], settings.get("direction", "minimize"))
+        for name in metric[len(directions):]:
+            directions.append(yaml_dirs.get(name, "minimize"))
+        names = list(metric)
+    elif settings.get("metrics"):
+        names = [m["name"] for m in settings["metrics"]]
+        directions = [m.get("direction", "minimize") for m in settings["metrics"]]
+        if direction:
+            if len(direction) != len(names):
+                raise UsageError("give one --direction per metric")
+            directions = list(direction)
+    elif settings.get("metric"):
+        names = [settings["metric"]]
+        directions = [direction[0] if direction else settings.get("direction", "minimize")]
+    else:
+        raise UsageError(
+            "no metric to optimize",
+            hint="pass --metric NAME (e.g. --metric val_loss --direction minimize) or set `metric:` in the space file",
+        )
+    for d in directions:
+        if d not in ("minimize", "maximize"):
+            raise UsageError(f"--direction must be minimize or maximize, got {d!r}")
+    if len(set(names)) != len(names):
+        raise UsageError("the same metric is named twice")
+    return names, directions
+
+
+def _with_yaml_options(flag: str | None, yaml_spec: Any) -> Any:
+    """``--sampler NAME`` / ``--pruner NAME`` win over the YAML, but keep the YAML's options when
+    the YAML names the same one (``pruner: {name: median, n_warmup_steps: 3}`` + ``--pruner median``)."""
+    if flag is None:
+        return yaml_spec
+    if isinstance(yaml_spec, dict) and yaml_spec.get("name") == flag:
+        return yaml_spec
+    return flag
+
+
+def _display_mode(quiet: bool, no_progress: bool, json_out: bool) -> str:
+    """quiet: nothing but the summary; plain: one line per event (CI, pipes, --no-progress, CI=...);
+    auto: the live view when stderr is a terminal. ``--json`` only changes what goes to stdout."""
+    if quiet:
+        return "quiet"
+    if no_progress or not sys.stderr.isatty() or os.environ.get("CI"):
+        return "plain"
+    return "auto"
+
+
+def _backup(path: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = f"{path}.bak-{stamp}"
+    shutil.copy2(path, backup)
+    from hposweep.study.storage import journal_path
+
+    if os.path.exists(journal_path(path)):
+        shutil.copy2(journal_path(path), journal_path(backup))
+        os.unlink(journal_path(path))
+    os.unlink(path)
+    return backup
+
+
+
+
+# --- run / create ----------------------------------------------------------------------------------
+def run(
+    space: Space,
+    command: Command = None,
+    trials: Trials = None,
+    metric: Metric = None,
+    direction: Direction = None,
+    sampler: Sampler = None,
+    pruner: Pruner = None,
+    seed: Seed = None,
+    checkpoint: NewCheckpoint = DEFAULT_CHECKPOINT,
+    timeout: Timeout = None,
+    time_budget: TimeBudget = None,
+    max_failures: MaxFailures = 5,
+    jobs: Jobs = 1,
+    gpus: Gpus = None,
+    pass_mode: PassMode = "args",
+    shell: Shell = False,
+    metric_regex: MetricRegex = None,
+    objective: Objective = "last",
+    grace: Grace = 10.0,
+    prune_grace: PruneGrace = 10.0,
+    dry_run: DryRun = False,
+    force: Force = False,
+    no_progress: NoProgress = False,
+    quiet: Quiet = False,
+    json_out: JsonOut = False,
+    lease: Lease = 60.0,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    cpus_per_trial: CpusPerTrial = 1.0,
+    gpus_per_trial: GpusPerTrial = 0.0,
+    create_only: Annotated[bool, typer.Option("--create-only", hidden=True)] = False,
+) -> None:
+    """Run a sweep: each trial runs COMMAND with the trial's params.
+
+    Example: hposweep run --space space.yaml --trials 50 -- python train.py --epochs 10
+    """
+    from hposweep.execution.runner import RunOptions
+    from hposweep.spacefile import load_config
+
+    cfg = load_config(space)
+    settings = cfg.settings
+    cmd: list[str] | str | None = list(command) if command else settings.get("command")
+    if not cmd:
+        raise UsageError(
+            "no command to run",
+            hint="put the training command after `--`: hposweep run --space s.yaml -- python train.py",
+        )
+    if shell:
+        cmd = cmd if isinstance(cmd, str) else " ".join(cmd)
+    elif isinstance(cmd, str):
+        import shlex
+
+        cmd = shlex.split(cmd)
+    names, directions = _objectives(metric, direction, settings)
+    if pass_mode not in ("args", "hydra", "none"):
+        raise UsageError(f"--pass must be args, hydra or none, got {pass_mode!r}")
+    if objective not in ("last", "best"):
+        raise UsageError(f"--objective must be last or best, got {objective!r}")
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if max_failures < 0:
+        raise UsageError("--max-failures must be 0 (never stop) or more")
+    sampler_spec: Any = _with_yaml_options(sampler, settings.get("sampler"))
+    if sampler_spec is None:
+        from hposweep.samplers import default_sampler
+
+        sampler_spec = default_sampler(len(directions))
+    pruner_spec: Any = _with_yaml_options(pruner, settings.get("pruner"))
+    seed_value = seed if seed is not None else settings.get("seed")
+    opts = RunOptions(
+        command=cmd, metrics=names, shell=shell, pass_mode=pass_mode, objective=objective,
+        metric_regex=metric_regex, timeout=_parse_duration(timeout, "--timeout"),
+        time_budget=_parse_duration(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
+        prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease, executor=executor, ray_address=ray_address,
+        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+    )
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor must be local or ray, got {executor!r}")
+    if executor == "ray" and gpus:
+        raise UsageError("--gpus is for local trials; with --executor ray use --gpus-per-trial (Ray assigns GPUs)")
+    if lease <= 0:
+        raise UsageError("--lease must be a positive number of seconds")
+    if metric_regex:
+        from hposweep.execution.metrics import MetricParser
+
+        try:
+            MetricParser(metric_regex, default_name=names[0])
+        except HposweepError as exc:
+            raise UsageError(f"--metric-regex: {exc.message}", hint=exc.hint) from None
+    from hposweep.execution.runner import parse_gpus
+    from hposweep.study.api import Study
+
+    opts.gpus = parse_gpus(gpus, jobs)
+    target = trials if trials is not None else settings.get("trials")
+    study_settings = {
+        "metrics": [{"name": n, "direction": d} for n, d in zip(names, directions)],
+        "metric": names[0],
+        "space_file": os.path.abspath(space),
+        **opts.to_settings(),
+    }
+    study = Study(cfg.space, directions=directions, sampler=sampler_spec, pruner=pruner_spec, seed=seed_value,
+                  settings=study_settings)
+    if target is None:
+        n_grid = cfg.space.n_configs() if study.sampler_spec == "grid" else None
+        target = n_grid if n_grid else 50
+    if target < 1:
+        raise UsageError("--trials must be at least 1")
+    study.settings["trials"] = target
+    _check_command(opts, cfg.space)
+    study.sampler  # noqa: B018 - build it now: a missing optional package fails before anything is written
+    if executor == "ray" and not dry_run:
+        from hposweep.execution.executors import check_ray_resources, ray_init
+
+        ray_init(ray_address)
+        check_ray_resources(cpus_per_trial, gpus_per_trial)
+    if dry_run:
+        _dry_run(study, opts, checkpoint, n=min(max(jobs, 3), target))
+        return
+    if os.path.exists(checkpoint):
+        if not force:
+            raise UsageError(
+                f"{checkpoint} already exists",
+                hint=f"continue it with `hposweep resume {checkpoint}`, or pass --force to start over "
+                "(the old file is kept as a backup)",
+            )
+        backup = _backup(checkpoint)
+        err(f"[hposweep] moved the old study to {backup}")
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    os.makedirs(folder, exist_ok=True)
+    study.save(checkpoint)
+    study.update_meta(target_trials=target)
+    if create_only:
+        study.close()
+        err(f"[hposweep] created {checkpoint} ({target} trials); start workers with: hposweep worker {checkpoint}")
+        return
+    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+
+
+def _check_command(opts: Any, space: Any) -> None:
+    """Expand the command once with every parameter set, so a bad placeholder fails before anything
+    is written (not at the first trial, after the checkpoint was created)."""
+    from hposweep.execution.argv import build_argv, build_shell_command
+
+    example = {}
+    for p in space:
+        example[p.name] = p.value if p.is_fixed else (p.choices[0] if p.type == "categorical" else p.low)
+    if opts.shell:
+        build_shell_command(opts.command, example, 0, opts.pass_mode, known=list(example))
+    else:
+        build_argv(opts.command, example, 0, opts.pass_mode, known=list(example))
+
+
+def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
+    import shlex
+
+    from hposweep.execution.argv import build_argv, build_shell_command, trial_env
+
+    out(f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
+    known = list(study.space.params)
+    logs = logs_dir_for(os.path.abspath(checkpoint))
+    for k in range(n):
+        trial = study.ask()
+        slot = k % opts.jobs
+        if opts.shell:
+            cmd_text = build_shell_command(opts.command, trial.params, trial.number, opts.pass_mode, known=known)
+        else:
+            cmd_text = shlex.join(build_argv(opts.command, trial.params, trial.number, opts.pass_mode, known=known))
+        stem = os.path.join(logs, f"trial-{trial.number:04d}")
+        env = trial_env({}, trial_number=trial.number, params=trial.params, params_file=stem + ".params.json",
+                        metrics_file=stem + ".metrics.jsonl", study_path=os.path.abspath(checkpoint), slot=slot,
+                        gpus=opts.gpus[slot % len(opts.gpus)] if opts.gpus else None)
+        out(f"\n# trial {trial.number}")
+        for key, value in env.items():
+            out(f"{key}={shlex.quote(value)}")
+        out(cmd_text)
+        study.tell(trial, state="failed")  # so the next proposal differs, as in a real sweep
+
+
+def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool, json_out: bool) -> None:
+    from hposweep.cli.display import make_display
+    from hposweep.execution.runner import Runner
+
+    metric = ",".join(m["name"] for m in study.settings.get("metrics") or []) or "value"
+    mode = _display_mode(quiet, no_progress, json_out)
+    display = make_display(study, metric=metric, target=target, mode=mode)
+    runner = Runner(study, opts, display, target=target)
+    done = study.n_finished
+    header = (f"{target} trials ({done} done), sampler {study.describe_sampler()}, "
+              f"{'pruner ' + fmt_spec(study.pruner_spec) if study.pruner_spec not in (None, 'none') else 'no pruning'}, "
+              f"checkpoint {study.path}")
+    display.start(header)
+    try:
+        result = runner.run()
+    finally:
+        display.stop()
+        study.close()
+    _print_summary(study, result, json_out=json_out, quiet=quiet)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> None:
+    from hposweep.execution.runner import dumps_json, summary_json
+
+    summary = summary_json(study, result)
+    if json_out:
+        out(dumps_json(summary))
+    else:
+        counts = ", ".join(f"{n} {s}" for s, n in summary["states"].items())
+        out(f"{result.message}: {len(study.trials)} trials ({counts})")
+        if study.is_multi_objective:
+            for t in study.best_trials:
+                out(f"  pareto trial {t.number}: {', '.join(fmt_value(v) for v in t.values or [])}  "
+                     f"{fmt_params(t.params)}")
+        else:
+            best = study.best_trial
+            if best is not None:
+                out(f"best trial {best.number}: {study.settings.get('metric', 'value')}={fmt_value(best.value)}  "
+                     f"{fmt_params(best.params)}")
+        if not study.is_multi_objective and study.best_trial is not None:
+            from hposweep.study.summary import convergence_sparkline, importance_lines
+
+            line = convergence_sparkline(study)
+            if line:
+                out(f"convergence (best so far): {line}")
+            lines = importance_lines(study)
+            if lines:
+                out("most important parameters:")
+                for text in lines:
+                    out("  " + text)
+        n_pruned = summary["states"].get("pruned", 0)
+        if n_pruned:
+            out(f"pruning stopped {n_pruned} trials early and saved {summary['pruning_steps_saved']} steps")
+    if result.stopped_by == "interrupt":
+        err(f"[hposweep] interrupted; continue with: hposweep resume {study.path}")
+
+
+def create(
+    space: Space,
+    command: Command = None,
+    trials: Trials = None,
+    metric: Metric = None,
+    direction: Direction = None,
+    sampler: Sampler = None,
+    pruner: Pruner = None,
+    seed: Seed = None,
+    checkpoint: NewCheckpoint = DEFAULT_CHECKPOINT,
+    timeout: Timeout = None,
+    max_failures: MaxFailures = 5,
+    pass_mode: PassMode = "args",
+    shell: Shell = False,
+    metric_regex: MetricRegex = None,
+    objective: Objective = "last",
+    grace: Grace = 10.0,
+    prune_grace: PruneGrace = 10.0,
+    lease: Lease = 60.0,
+    force: Force = False,
+) -> None:
+    """Create a study without running it, for `hposweep worker` processes to share.
+
+    Example: hposweep create --space space.yaml --trials 100 --checkpoint /nfs/sweep.json -- python train.py
+    """
+    run(command=command, space=space, trials=trials, metric=metric, direction=direction, sampler=sampler,
+        pruner=pruner, seed=seed, checkpoint=checkpoint, timeout=timeout, time_budget=None,
+        max_failures=max_failures, jobs=1, gpus=None, pass_mode=pass_mode, shell=shell, metric_regex=metric_regex,
+        objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, no_progress=True,
+        quiet=True, json_out=False, lease=lease, executor="local", ray_address=None, cpus_per_trial=1.0,
+        gpus_per_trial=0.0, create_only=True)
+
+
+def worker(
+    checkpoint: StudyFile,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trials this worker runs at once.")] = 1,
+    gpus: Annotated[str | None, typer.Option("--gpus", help="GPU ids for this worker's slots, or `auto`.")] = None,
+    lease: Annotated[float | None, typer.Option(
+        "--lease", help="Heartbeat lease in seconds (default: as recorded).")] = None,
+    no_progress: NoProgress = False,
+    quiet: Quiet = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Join a study and run its trials until the target is reached; any number of workers may share one file.
+
+    Example: for i in 1 2 3 4; do hposweep worker study.json & done; wait
+    """
+    from hposweep.execution.runner import parse_gpus
+    from hposweep.study.api import Study
+
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    # recover=False: the running trials belong to live workers; expired leases are re-run instead.
+    study = Study.load(find_checkpoint(checkpoint), recover=False)
+    opts, target = _options_from_settings(study, jobs=jobs)
+    opts.gpus = parse_gpus(gpus, jobs) if gpus else None
+    if lease is not None:
+        if lease <= 0:
+            raise UsageError("--lease must be a positive number of seconds")
+        opts.lease = lease
+    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+
+
+def _options_from_settings(study: Any, *, jobs: int | None = None, time_budget: str | None = None) -> tuple[Any, int]:
+    """Run options as recorded in the study's settings (resume and worker run trials the same way)."""
+    from hposweep.execution.runner import RunOptions
+
+    s = study.settings
+    if not s.get("command"):
+        raise UsageError(f"{study.path} records no command (was it made with the Python API?)")
+    target = int(study.meta.get("target_trials") or s.get("trials") or 0)
+    opts = RunOptions(
+        command=s["command"], metrics=[m["name"] for m in s.get("metrics") or [{"name": s.get("metric")}]],
+        shell=bool(s.get("shell")), pass_mode=s.get("pass", "args"), objective=s.get("objective", "last"),
+        metric_regex=s.get("metric_regex"), timeout=s.get("timeout"),
+        time_budget=_parse_duration(time_budget, "--time-budget") if time_budget else s.get("time_budget"),
+        max_failures=int(s.get("max_failures", 5)), grace=float(s.get("grace", 10.0)),
+        prune_grace=float(s.get("prune_grace", 10.0)), jobs=jobs or int(s.get("jobs") or 1), gpus=s.get("gpus"),
+        lease=float(s.get("lease") or 60.0), executor=s.get("executor") or "local",
+        ray_address=s.get("ray_address"), cpus_per_trial=float(s.get("cpus_per_trial") or 1.0),
+        gpus_per_trial=float(s.get("gpus_per_trial") or 0.0),
+    )
+    return opts, target
+
+
+def resume(
+    checkpoint: StudyFile,
+    trials: Annotated[int | None, typer.Option(
+        "--trials", "-n", help="Raise the target number of finished trials.")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", help="Trials to run at once (default: as recorded).")] = None,
+    time_budget: Annotated[str | None, typer.Option(
+        "--time-budget", help="A new wall-clock budget for the whole sweep.")] = None,
+    no_progress: NoProgress = False,
+    quiet: Quiet = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Continue a study where it stopped: interrupted trials are re-run first.
+
+    Example: hposweep resume hposweep-study.json --trials 80
+    """
+    from hposweep.study.api import Study
+
+    study = Study.load(find_checkpoint(checkpoint))
+    opts, target = _options_from_settings(study, jobs=jobs, time_budget=time_budget)
+    if trials is not None:
+        if trials < target:
+            err(f"[hposweep] note: --trials {trials} is below the recorded target {target}; keeping {target}")
+        target = max(target, trials)
+        study.update_meta(target_trials=target)
+    if time_budget:
+        study.update_meta(time_used=0.0)
+    if study.n_finished >= target:
+        err(f"[hposweep] the study already has {study.n_finished} finished trials (target {target}); "
+            "pass --trials N to run more")
+    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+
