@@ -239,7 +239,7 @@ def test_report_renders_valid_offline_html(name: str, tmp_path: Path) -> None:
     # default tiles/styles of map and geo traces. The report never uses those trace types, so none
     # of them is ever requested (the headless-browser test below checks that at run time).
     types = {trace["type"] for fig in figs.values() for trace in fig["data"]}
-    assert types <= {"scatter", "bar", "contour", "parcoords"}, types
+    assert types <= {"scatter", "bar", "contour", "heatmap", "parcoords"}, types
     n_rows = text.count("<tr class=\"st-")
     assert n_rows == len(study.trials)
 
@@ -273,9 +273,9 @@ def test_rich_study_has_every_view() -> None:
     assert best_line["y"] == sorted(best_line["y"], reverse=True)
     assert best_line["y"][-1] == study.best_trial.value
 
-    imp = secs["importance"].figures[0]["data"][0]
+    imp, whiskers = secs["importance"].figures[0]["data"][:2]
     assert imp["y"][0] == "lr" and len(imp["y"]) == len(study.space.searchable)
-    assert all(v >= 0 for v in imp["error_x"]["array"] + imp["error_x"]["arrayminus"])
+    assert whiskers["y"] == imp["y"] and all(v >= 0 for v in whiskers["error_x"]["array"])
 
     slices = {f["layout"]["title"]["text"]: f for f in secs["slices"].figures}
     assert set(slices) == {p.name for p in study.space.searchable}
@@ -292,7 +292,9 @@ def test_rich_study_has_every_view() -> None:
     assert len(secs["contours"].figures) == 3
     curves = {t["name"]: t for t in secs["intermediate"].figures[0]["data"]}
     assert curves["pruned"]["line"]["dash"] == "dash" and curves["complete"]["line"]["dash"] == "solid"
-    assert "trial " in secs["best"].html and "val_loss" in secs["settings"].html
+    assert secs["best"].cards[0].title == f"trial {study.best_trial.number}"
+    assert ("trials to run", "40") in secs["settings"].facts
+    assert ("objectives", "val_loss (minimize)") in secs["overview"].facts
 
 
 def test_edge_studies_explain_what_is_missing() -> None:
@@ -301,7 +303,7 @@ def test_edge_studies_explain_what_is_missing() -> None:
     assert not zero["parallel"].figures and not zero["contours"].figures
     assert "no trials" in zero["trials"].notes[0]
     failed = sections_by_id(only_failed())
-    assert not failed["importance"].figures and not failed["best"].html
+    assert not failed["importance"].figures and not failed["best"].cards
     single = sections_by_id(single_trial())
     assert len(single["history"].figures) == 1 and not single["parallel"].figures
 
@@ -312,7 +314,8 @@ def test_multi_objective_pareto_views() -> None:
     front = next(t for t in fig["data"] if t["name"] == "Pareto front")
     assert front["mode"] == "lines+markers" and len(front["x"]) >= 2
     assert len(two["history"].figures) == 2
-    assert len(two["importance"].figures[0]["data"]) == 2  # one bar trace per objective
+    bars = [t for t in two["importance"].figures[0]["data"] if t["type"] == "bar"]
+    assert [t["name"] for t in bars] == ["loss", "size"]  # one bar trace per objective
     three = sections_by_id(multi(3))
     assert len(three["pareto"].figures) == 3  # each pair of objectives
 
