@@ -19,7 +19,6 @@ from hposweep.report.style import (
     Figure,
     front,
     layout,
-    linspace,
     objective_value,
     reverse_scale,
     with_value,
@@ -97,13 +96,22 @@ def dimension(param: Param, trials: Sequence[Trial]) -> dict[str, Any] | None:
             "range": [min(tickvals), max(tickvals)]}
 
 
+def nice_step(raw: float) -> float:
+    """The round step (1, 2, 2.5 or 5 times a power of ten) nearest above ``raw``."""
+    if raw <= 0 or not math.isfinite(raw):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw * 0.999)
+
+
 def axis_ticks(param: NumericParam, lo: float, hi: float) -> list[float]:
-    """Internal coordinates of the ticks: both ends of ``[lo, hi]``, and decades (log) or thirds between."""
+    """Internal coordinates of the ticks: both ends of ``[lo, hi]``, and decades (log) or round steps between."""
     if param.log:
         inner = [math.log(10.0 ** k) for k in range(math.floor(lo / math.log(10)), math.ceil(hi / math.log(10)) + 1)]
     else:
-        inner = linspace(lo, hi, 4)[1:-1]
+        step = nice_step((hi - lo) / 4)
         if param.type == "int":
-            inner = sorted({float(round(v)) for v in inner})  # an int axis is labelled at ints
+            step = max(1.0, round(step))  # an int axis is labelled at ints
+        inner = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
     gap = TICK_GAP * (hi - lo)
     return [lo, *(v for v in inner if lo + gap < v < hi - gap), hi]
