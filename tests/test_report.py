@@ -125,8 +125,20 @@ def multi(m: int, n: int = 30) -> Study:
     return study
 
 
+def mixed_categorical() -> Study:
+    """A categorical next to a numeric parameter: contour pairs with it are drawn as heatmaps of cells."""
+    space = SearchSpace([CategoricalParam("opt", choices=("adam", "sgd", "rms")), FloatParam("lr", low=1e-4, high=1.0,
+                         log=True), CategoricalParam("act", choices=("relu", "gelu"))])
+    study = Study(space, sampler="random", seed=4)
+    for _ in range(30):
+        t = study.ask()
+        study.tell(t, (5.0 if t.params["opt"] == "sgd" else t.params["lr"]) + (t.params["act"] == "gelu"))
+    return study
+
+
 STUDIES: dict[str, Callable[[], Study]] = {
     "rich": rich_study,
+    "mixed": mixed_categorical,
     "zero": zero_trials,
     "only_failed": only_failed,
     "single": single_trial,
@@ -393,10 +405,11 @@ def page_requests(net_log: Path) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 @needs_plotly
-def test_headless_chromium_draws_the_report_without_fetching(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["rich", "mixed"])
+def test_headless_chromium_draws_the_report_without_fetching(name: str, tmp_path: Path) -> None:
     from hposweep.report.page import build_sections, write_report
 
-    study = rich_study(24)
+    study = rich_study(24) if name == "rich" else STUDIES[name]()
     report = tmp_path / "report.html"
     write_report(study, report)
     n_figs = sum(len(s.figures) for s in build_sections(study))

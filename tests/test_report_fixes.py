@@ -205,3 +205,25 @@ def test_css_and_js_are_package_files_that_cannot_close_their_element() -> None:
     css, js = asset("report.css"), asset("report.js")
     assert "table.trials" in css and "Plotly.newPlot" in js and "sortable" in js
     assert "</" not in css and "</" not in js  # inlined into <style>/<script> as they are
+
+
+@needs_plotly
+def test_report_command_on_a_cmaes_study_without_the_cmaes_package(tmp_path: Any) -> None:
+    import subprocess
+
+    space = SearchSpace([FloatParam("x", low=0, high=1), FloatParam("y", low=0, high=1)])
+    study = Study(space, sampler="cmaes", seed=0)
+    ckpt = tmp_path / "sweep.json"
+    study.save(ckpt)
+    for i in range(10):
+        study.enqueue({"x": i / 10, "y": 1 - i / 10})
+        t = study.ask()
+        study.tell(t, t.params["x"] * t.params["y"])
+    study.close()
+    out = tmp_path / "r.html"
+    code = ("import sys; sys.modules['cmaes'] = None; from hposweep.entry import main; "
+            f"sys.argv = ['hposweep', 'report', {str(ckpt)!r}, '-o', {str(out)!r}]; main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote" in proc.stderr and out.stat().st_size > 4_000_000
+    assert "<tr><th>sampler</th><td>cmaes</td></tr>" in out.read_text(encoding="utf-8")
