@@ -123,8 +123,20 @@ def multi(m: int, n: int = 30) -> Study:
     return study
 
 
+def mixed_categorical() -> Study:
+    """A categorical next to a numeric parameter: contour pairs with it are drawn as heatmaps of cells."""
+    space = SearchSpace([CategoricalParam("opt", choices=("adam", "sgd", "rms")), FloatParam("lr", low=1e-4, high=1.0,
+                         log=True), CategoricalParam("act", choices=("relu", "gelu"))])
+    study = Study(space, sampler="random", seed=4)
+    for _ in range(30):
+        t = study.ask()
+        study.tell(t, (5.0 if t.params["opt"] == "sgd" else t.params["lr"]) + (t.params["act"] == "gelu"))
+    return study
+
+
 STUDIES: dict[str, Callable[[], Study]] = {
     "rich": rich_study,
+    "mixed": mixed_categorical,
     "zero": zero_trials,
     "only_failed": only_failed,
     "single": single_trial,
@@ -237,7 +249,7 @@ def test_report_renders_valid_offline_html(name: str, tmp_path: Path) -> None:
     # default tiles/styles of map and geo traces. The report never uses those trace types, so none
     # of them is ever requested (the headless-browser test below checks that at run time).
     types = {trace["type"] for fig in figs.values() for trace in fig["data"]}
-    assert types <= {"scatter", "bar", "contour", "parcoords"}, types
+    assert types <= {"scatter", "bar", "contour", "heatmap", "parcoords"}, types
     n_rows = text.count("<tr class=\"st-")
     assert n_rows == len(study.trials)
 
@@ -271,9 +283,9 @@ def test_rich_study_has_every_view() -> None:
     assert best_line["y"] == sorted(best_line["y"], reverse=True)
     assert best_line["y"][-1] == study.best_trial.value
 
-    imp = secs["importance"].figures[0]["data"][0]
+    imp, whiskers = secs["importance"].figures[0]["data"][:2]
     assert imp["y"][0] == "lr" and len(imp["y"]) == len(study.space.searchable)
-    assert all(v >= 0 for v in imp["error_x"]["array"] + imp["error_x"]["arrayminus"])
+    assert whiskers["y"] == imp["y"] and all(v >= 0 for v in whiskers["error_x"]["array"])
 
     slices = {f["layout"]["title"]["text"]: f for f in secs["slices"].figures}
     assert set(slices) == {p.name for p in study.space.searchable}
@@ -290,7 +302,9 @@ def test_rich_study_has_every_view() -> None:
     assert len(secs["contours"].figures) == 3
     curves = {t["name"]: t for t in secs["intermediate"].figures[0]["data"]}
     assert curves["pruned"]["line"]["dash"] == "dash" and curves["complete"]["line"]["dash"] == "solid"
-    assert "trial " in secs["best"].html and "val_loss" in secs["settings"].html
+    assert secs["best"].cards[0].title == f"trial {study.best_trial.number}"
+    assert ("trials to run", "40") in secs["settings"].facts
+    assert ("objectives", "val_loss (minimize)") in secs["overview"].facts
 
 
 def test_edge_studies_explain_what_is_missing() -> None:
@@ -299,7 +313,7 @@ def test_edge_studies_explain_what_is_missing() -> None:
     assert not zero["parallel"].figures and not zero["contours"].figures
     assert "no trials" in zero["trials"].notes[0]
     failed = sections_by_id(only_failed())
-    assert not failed["importance"].figures and not failed["best"].html
+    assert not failed["importance"].figures and not failed["best"].cards
     single = sections_by_id(single_trial())
     assert len(single["history"].figures) == 1 and not single["parallel"].figures
 
@@ -310,7 +324,8 @@ def test_multi_objective_pareto_views() -> None:
     front = next(t for t in fig["data"] if t["name"] == "Pareto front")
     assert front["mode"] == "lines+markers" and len(front["x"]) >= 2
     assert len(two["history"].figures) == 2
-    assert len(two["importance"].figures[0]["data"]) == 2  # one bar trace per objective
+    bars = [t for t in two["importance"].figures[0]["data"] if t["type"] == "bar"]
+    assert [t["name"] for t in bars] == ["loss", "size"]  # one bar trace per objective
     three = sections_by_id(multi(3))
     assert len(three["pareto"].figures) == 3  # each pair of objectives
 
@@ -388,10 +403,11 @@ def page_requests(net_log: Path) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
 @needs_plotly
-def test_headless_chromium_draws_the_report_without_fetching(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["rich", "mixed"])
+def test_headless_chromium_draws_the_report_without_fetching(name: str, tmp_path: Path) -> None:
     from hposweep.report.page import build_sections, write_report
 
-    study = rich_study(24)
+    study = rich_study(24) if name == "rich" else STUDIES[name]()
     report = tmp_path / "report.html"
     write_report(study, report)
     n_figs = sum(len(s.figures) for s in build_sections(study))
