@@ -103,8 +103,8 @@ def test_trials_table_value_column_is_headed_by_the_metric() -> None:
                 sampler="random", seed=0, settings={"metrics": [{"name": "loss"}, {"name": "x"}]})
     two.tell(two.ask(), [1.0, 2.0])
     heads = re.findall(r'<th data-col="\d+">([^<]*)</th>', section_text(render_report(two), "trials"))
-    # a metric named like a parameter keeps both columns apart
-    assert heads[:5] == ["number", "state", "loss", "x (objective)", "x"]
+    # a metric named like a parameter keeps both columns apart (parameters are always ``param_<name>``)
+    assert heads[:5] == ["number", "state", "loss", "x", "param_x"]
 
 
 def mixed_study() -> Study:

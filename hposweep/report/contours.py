@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
+from hposweep.core.codec import to_unit
 from hposweep.core.space import CategoricalParam, NumericParam, Param
 from hposweep.core.trial import Trial, TrialState
-from hposweep.report.format import format_param, to_unit
+from hposweep.report.format import format_param
 from hposweep.report.style import (
     COLORSCALE,
     Figure,

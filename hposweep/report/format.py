@@ -42,15 +42,6 @@ def format_param(v: Any) -> str:
     return format_value(v, missing="null")
 
 
-# replaced by hposweep.core.codec.to_unit at merge
-def to_unit(param: Param, value: Any) -> float:
-    """A value's position on [0, 1] along the parameter's internal coordinate (choice index for categoricals)."""
-    if isinstance(param, CategoricalParam):
-        return param.index(value) / max(1, len(param.choices) - 1)
-    assert isinstance(param, NumericParam)
-    return (param.to_internal(value) - param.internal_low) / (param.internal_high - param.internal_low)
-
-
 def clean(obj: Any) -> Any:
     """JSON-safe: NaN/inf become null (plotly draws gaps), tuples lists, other objects strings."""
     if isinstance(obj, float):
