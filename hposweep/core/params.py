@@ -38,17 +38,14 @@ MAX_EXACT = 2**53
 
 def check_name(name: Any) -> None:
     """Refuse a name that cannot be passed to a command as ``--name=value`` (or Hydra's ``name=value``)."""
-    problem = None
-    if not isinstance(name, str) or not name.strip():
-        problem = "is empty"
-    elif any(ch.isspace() for ch in name):
-        problem = "contains whitespace"
-    elif "=" in name:
-        problem = "contains '='"
-    elif name.startswith("-"):
-        problem = "starts with '-'"
-    elif any(ord(ch) < 32 for ch in name):
-        problem = "contains a control character"
+    text = name if isinstance(name, str) else ""
+    problems = [
+        (not text.strip(), "is empty"),
+        (any(ch.isspace() or ord(ch) < 32 for ch in text), "contains whitespace or a control character"),
+        ("=" in text, "contains '='"),
+        (text.startswith("-"), "starts with '-'"),
+    ]
+    problem = next((what for bad, what in problems if bad), None)
     if problem:
         raise ConfigError(
             f"name {name!r} {problem}: it would be passed to the command as a broken flag (--{name}=VALUE)",
@@ -125,13 +122,11 @@ class Param:
     def is_fixed(self) -> bool:
         return False
 
-    # --- the interface every kind implements -----------------------------------------------
+    # --- the interface every kind implements: contains, n_values (None: continuous), values, to_json
     def contains(self, value: Any) -> bool:
-        """Whether ``value`` is one this parameter can take."""
         raise NotImplementedError
 
     def n_values(self) -> int | None:
-        """How many values it can take; None for a continuous range."""
         raise NotImplementedError
 
     def values(self) -> list[Any]:
@@ -139,7 +134,6 @@ class Param:
         raise NotImplementedError
 
     def to_json(self) -> dict[str, Any]:
-        """The normalized spec (``param_from_spec`` reads it back), as stored in a checkpoint."""
         raise NotImplementedError
 
     def _when_json(self) -> dict[str, Any]:
