@@ -31,6 +31,46 @@ _SPEC_KEYS = {
 }
 
 
+#: the largest int bound and the most steps a range may have: samplers place values on a float axis,
+#: and beyond 2**53 a float no longer tells neighbouring whole numbers (or steps) apart
+MAX_EXACT = 2**53
+
+
+def check_name(name: Any) -> None:
+    """Refuse a name that cannot be passed to a command as ``--name=value`` (or Hydra's ``name=value``)."""
+    text = name if isinstance(name, str) else ""
+    problems = [
+        (not text.strip(), "is empty"),
+        (any(ch.isspace() or ord(ch) < 32 for ch in text), "contains whitespace or a control character"),
+        ("=" in text, "contains '='"),
+        (text.startswith("-"), "starts with '-'"),
+    ]
+    problem = next((what for bad, what in problems if bad), None)
+    if problem:
+        raise ConfigError(
+            f"name {name!r} {problem}: it would be passed to the command as a broken flag (--{name}=VALUE)",
+            param=str(name),
+            hint="use letters, digits, '_', '-' and '.' (e.g. learning_rate, model.depth)",
+        )
+
+
+def check_storable(value: Any, what: str, name: str) -> None:
+    """Refuse inf and nan anywhere in a value: JSON (the checkpoint, HPOSWEEP_PARAMS) cannot hold them."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(
+                f"{what} {value!r} is not a finite number" if v is value else f"{what} {value!r} holds {v!r}",
+                param=name,
+                hint="a value must fit in JSON: write a finite number (1e400 reads as inf), or quote it as text",
+            )
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+
+
 def value_key(value: Any) -> tuple[str, Any]:
     """A hashable key that keeps ``True``, ``1`` and ``1.0`` apart, as YAML users expect.
 
@@ -82,13 +122,11 @@ class Param:
     def is_fixed(self) -> bool:
         return False
 
-    # --- the interface every kind implements -----------------------------------------------
+    # --- the interface every kind implements: contains, n_values (None: continuous), values, to_json
     def contains(self, value: Any) -> bool:
-        """Whether ``value`` is one this parameter can take."""
         raise NotImplementedError
 
     def n_values(self) -> int | None:
-        """How many values it can take; None for a continuous range."""
         raise NotImplementedError
 
     def values(self) -> list[Any]:
@@ -96,7 +134,6 @@ class Param:
         raise NotImplementedError
 
     def to_json(self) -> dict[str, Any]:
-        """The normalized spec (``param_from_spec`` reads it back), as stored in a checkpoint."""
         raise NotImplementedError
 
     def _when_json(self) -> dict[str, Any]:
@@ -113,6 +150,7 @@ class NumericParam(Param):
     step: float | None = None
 
     def __post_init__(self) -> None:
+        check_name(self.name)
         self._validate()
 
     def _validate(self) -> None:
@@ -123,6 +161,12 @@ class NumericParam(Param):
                 f"low ({self.low}) must be less than high ({self.high})",
                 param=self.name,
                 hint="swap them, or use a fixed value (`name: value`) if the parameter should not vary",
+            )
+        if not self.log and not math.isfinite(float(self.high) - float(self.low)):
+            raise ConfigError(
+                f"range {self.low:g}..{self.high:g} is too wide: high - low overflows to infinity",
+                param=self.name,
+                hint="samplers scale a range by its width (high - low); keep it below 1.7e308, or use log: true",
             )
         if self.log and self.low <= 0:
             raise ConfigError(
@@ -140,6 +184,12 @@ class NumericParam(Param):
                     hint="use a categorical list of the values you want, or drop one of step/log",
                 )
             span = (self.high - self.low) / self.step
+            if span > MAX_EXACT:
+                raise ConfigError(
+                    f"step {self.step:g} splits {self.low:g}..{self.high:g} into {span:.3g} steps, more than 2**53",
+                    param=self.name,
+                    hint="floats cannot tell that many steps apart: use a larger step, or drop `step:`",
+                )
             if span < 1 - 1e-9:
                 raise ConfigError(
                     f"step {self.step} is larger than the range {self.low}..{self.high}",
@@ -245,6 +295,14 @@ class IntParam(NumericParam):
                 )
         if self.step is not None and (isinstance(self.step, bool) or not isinstance(self.step, int)):
             raise ConfigError(f"step of an int parameter must be a whole number, got {self.step!r}", param=self.name)
+        for what, v in (("low", self.low), ("high", self.high)):
+            if abs(v) > MAX_EXACT:
+                raise ConfigError(
+                    f"{what} ({v:.3g}) of an int parameter is beyond ±2**53 ({MAX_EXACT:,})",
+                    param=self.name,
+                    hint="samplers place ints on a float axis, which skips whole numbers beyond 2**53; "
+                    "use type: float (with log: true for a huge range)",
+                )
         super()._validate()
 
     @property
@@ -284,6 +342,7 @@ class CategoricalParam(Param):
     type = "categorical"
 
     def __post_init__(self) -> None:
+        check_name(self.name)
         if not self.choices:
             raise ConfigError("choices is empty", param=self.name, hint="list at least one value")
         seen: set[Any] = set()
@@ -298,6 +357,7 @@ class CategoricalParam(Param):
                     f"choice {c!r} is listed twice", param=self.name, hint="remove the duplicate"
                 )
             seen.add(k)
+            check_storable(c, "choice", self.name)
 
     def index(self, value: Any) -> int:
         key = value_key(value)
@@ -343,6 +403,10 @@ class FixedParam(Param):
 
     value: Any = None
     type = "fixed"
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        check_storable(self.value, "fixed value", self.name)
 
     @property
     def is_fixed(self) -> bool:

@@ -124,7 +124,7 @@ class StudySettings:
                 try:
                     value = plain(value)
                 except ValueTooLarge as exc:
-                    raise self.error(key, f"is too large: {exc}") from None
+                    raise self.error(key, f"is too large: {exc}", "write the options out; drop YAML aliases") from None
             elif not isinstance(value, str) or not value.strip():
                 raise self.error(key, f"must be a name or a mapping with `name:`, got {value!r}")
             self.out[key] = value
