@@ -8,6 +8,10 @@ state by the reducer (:mod:`hposweep.study.reducer`), the same code that replays
 the in-memory state and the file can never disagree. The bytes are the storage's job
 (:mod:`hposweep.study.storage`).
 
+This module is over 500 lines because it is one job: the Study's public API (ask, tell, report,
+enqueue, load, save and the properties callers read); replaying events is the reducer's, bytes are the
+storage's, locking is :mod:`hposweep.study.lock`'s.
+
 Sampler and pruner objects passed in are seeded with the study's seed and recorded by their
 ``spec()`` (name and options), so a loaded study rebuilds them as they were.
 
