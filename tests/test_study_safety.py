@@ -340,7 +340,6 @@ def test_lease_lock_under_several_writers_loses_and_duplicates_nothing(tmp_path:
     n_workers, per_worker = 4, 40
 
     def work(w: int) -> int:
-        os.environ["HPOSWEEP_NO_FSYNC"] = "1"
         study = Study.load(path, recover=False, lock="lease")
         for i in range(per_worker):
             t = study.ask(info={"tag": f"{w}-{i}"})
