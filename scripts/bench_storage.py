@@ -107,7 +107,7 @@ def make_checkpoint(path: Path, n_trials: int, n_reports: int) -> None:
     state = study.to_json()
     state["trials"] = trials
     state["seq"] = -1
-    storage.atomic_write(str(path), storage.dumps(state))
+    storage.atomic_write(str(path), storage.encode_snapshot(state))
     for p in (storage.journal_path(path),):
         if os.path.exists(p):
             os.unlink(p)

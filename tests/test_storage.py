@@ -11,6 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -97,7 +98,7 @@ def test_save_load_round_trip_is_an_identity(tmp_path: Path) -> None:
     assert snapshot_of(Study.load(path, readonly=True)) == expected
     # After a compaction (close folds the journal into the snapshot): still the same.
     study.close()
-    assert Path(journal_path(path)).stat().st_size == 0
+    assert storage.read_journal(str(path)).events == []  # the new journal holds only its header
     assert snapshot_of(Study.load(path, readonly=True)) == expected
     # Saving a loaded study elsewhere is an identity too.
     Study.load(path, recover=False).save(tmp_path / "copy.json")
@@ -139,8 +140,10 @@ DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "json_string": lambda b: b'"hposweep-study"',
     "other_json_object": lambda b: b'{"study_name": "optuna", "trials": []}',
     "other_format": lambda b: b.replace(b'"hposweep-study"', b'"optuna-study"'),
-    "newer_format": lambda b: b.replace(b'"format_version":1', b'"format_version":99'),
-    "format_version_string": lambda b: b.replace(b'"format_version":1', b'"format_version":"1"'),
+    "newer_format": lambda b: b.replace(b'"format_version":2', b'"format_version":99'),
+    "format_version_string": lambda b: b.replace(b'"format_version":2', b'"format_version":"2"'),
+    "one_bit_flipped": lambda b: b.replace(b'"seed":42', b'"seed":43'),
+    "no_digest": lambda b: orjson.dumps({k: v for k, v in orjson.loads(b).items() if k != "crc32"}),
     "no_trials": lambda b: b.replace(b'"trials":', b'"trialz":'),
     "no_space": lambda b: b.replace(b'"space":', b'"spaze":'),
     "bad_space": lambda b: b.replace(b'"type":"float"', b'"type":"complex"', 1),
@@ -175,20 +178,21 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         Study.load(tmp_path)
 
 
-@pytest.mark.parametrize("line", [
-    b"{not json}\n",
-    b'{"op": "trial"}\n',  # no sequence number
-    b'{"op": "trial", "seq": "7"}\n',
-    b'{"op": "teleport", "seq": 9999}\n',  # written by a newer hposweep
-    b'{"op": "report", "seq": 9999, "number": 500, "step": 1, "value": 0.5}\n',
-    b'{"op": "trial", "seq": 9999, "trial": {"number": 77, "params": {}}}\n',  # skips numbers
+@pytest.mark.parametrize("event", [
+    {"op": "teleport", "seq": 9999},  # written by a newer hposweep
+    {"op": "report", "seq": 9999, "number": 500, "step": 1, "value": 0.5},
+    {"op": "report", "seq": 9999, "number": -1, "step": 1, "value": 0.5},  # would change the last trial
+    {"op": "trial", "seq": 9999, "trial": {"number": 77, "params": {}}},  # skips numbers
 ])
-def test_damaged_journal_is_a_clear_error_and_left_untouched(tmp_path: Path, line: bytes) -> None:
+def test_intact_but_impossible_journal_event_is_a_clear_error_and_left_untouched(
+    tmp_path: Path, event: dict
+) -> None:
     path = tmp_path / "study.json"
     study = rich_study(path)
     study.tell(study.trials[6], 1.0)
     good = Path(journal_path(path)).read_bytes()
-    Path(journal_path(path)).write_bytes(good + line + b'{"op": "meta", "seq": 10000, "fields": {}}\n')
+    Path(journal_path(path)).write_bytes(
+        good + storage.encode_line(event) + storage.encode_line({"op": "meta", "seq": 10000, "fields": {}}))
     before = file_bytes(path)
     with pytest.raises(CheckpointError) as err:
         Study.load(path)
@@ -259,8 +263,8 @@ def test_kill_between_snapshot_rename_and_new_journal_replays_nothing_twice(tmp_
     study = rich_study(path)
     assert study._storage is not None
     state = dict(study._state(), seq=study._storage.seq)
-    storage.atomic_write(str(path), storage.dumps(state))  # the old journal stays as it was
-    assert Path(journal_path(path)).stat().st_size > 0
+    storage.atomic_write(str(path), storage.encode_snapshot(state))  # the old journal stays as it was
+    assert storage.read_journal(str(path)).events
     loaded = Study.load(path, recover=False)
     assert snapshot_of(loaded) == snapshot_of(study)
     t = loaded.ask()
@@ -421,10 +425,10 @@ class _Killed(BaseException):
 def _die_before_new_journal(monkeypatch: pytest.MonkeyPatch) -> None:
     real = storage.atomic_write
 
-    def atomic_write(path: str, data: bytes) -> None:
+    def atomic_write(path: str, data: bytes, **kwargs: Any) -> None:
         if path.endswith(".journal"):
             raise _Killed
-        real(path, data)
+        real(path, data, **kwargs)
 
     monkeypatch.setattr(storage, "atomic_write", atomic_write)
 
@@ -440,7 +444,7 @@ def test_saving_over_another_study_never_replays_its_journal(
     new.tell(new.ask(), 1.0)
     _die_before_new_journal(monkeypatch)
     with pytest.raises(_Killed):
-        new.save(path)
+        new.save(path, overwrite=True)
     monkeypatch.undo()
     assert snapshot_of(Study.load(path, recover=False)) == snapshot_of(new)
 

@@ -64,13 +64,13 @@ class Trial:
             "number": self.number,
             "params": self.params,
             "state": self.state.value,
-            "values": [_json_float(v) for v in self.values] if self.values is not None else None,
+            "values": [json_float(v) for v in self.values] if self.values is not None else None,
             "intermediate": _intermediate_to_json(self.intermediate),
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
         if self.user_attrs:
-            d["user_attrs"] = {k: _json_float(v) if isinstance(v, float) else v for k, v in self.user_attrs.items()}
+            d["user_attrs"] = {k: json_float(v) if isinstance(v, float) else v for k, v in self.user_attrs.items()}
         if self.info:
             d["info"] = self.info
         if self.finish_seq is not None:
@@ -102,7 +102,7 @@ def _intermediate_to_json(intermediate: dict[int, float]) -> dict[str, Any]:
     these numbers, and lists convert back to ``{int: float}`` in C instead of one Python call each."""
     values = list(intermediate.values())
     if not all(map(math.isfinite, values)):
-        values = [_json_float(v) for v in values]
+        values = [json_float(v) for v in values]
     return {"steps": list(intermediate), "values": values}
 
 
@@ -126,7 +126,7 @@ def _intermediate_from_json(raw: dict[str, Any] | None) -> dict[int, float]:
     return out
 
 
-def _json_float(v: Any) -> Any:
+def json_float(v: Any) -> Any:
     """JSON has no NaN/inf: store them as strings so the checkpoint stays standard JSON."""
     if isinstance(v, float) and not math.isfinite(v):
         return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")

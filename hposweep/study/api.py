@@ -2,9 +2,18 @@
 
 Everything that changes the study goes through one of a few methods (:meth:`Study.ask`,
 :meth:`Study.tell`, :meth:`Study.report`, :meth:`Study.enqueue`, :meth:`Study.update_meta`). Each one
-is an *event*: applied to the in-memory state and, when a checkpoint is attached, appended to its
-journal under the file lock, after first applying whatever other processes appended. The same
-``_apply`` code replays events on load, so the in-memory state and the file can never disagree.
+is an *event*: when a checkpoint is attached, appended to its journal under the file lock (after first
+applying whatever other processes appended), and only once it is recorded applied to the in-memory
+state by the reducer (:mod:`hposweep.study.reducer`), the same code that replays events on load, so
+the in-memory state and the file can never disagree. The bytes are the storage's job
+(:mod:`hposweep.study.storage`).
+
+This module is over 500 lines because it is one job: the Study's public API (ask, tell, report,
+enqueue, load, save and the properties callers read); replaying events is the reducer's, bytes are the
+storage's, locking is :mod:`hposweep.study.lock`'s.
+
+Sampler and pruner objects passed in are seeded with the study's seed and recorded by their
+``spec()`` (name and options), so a loaded study rebuilds them as they were.
 
 Seeding rule: trial k is sampled with a generator seeded by ``(seed, k)`` and sees the trials that
 finished before it, so a study that is saved, loaded and continued proposes exactly what an
@@ -17,25 +26,34 @@ import gc
 import math
 import os
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from hposweep.core.objectives import check_direction
 from hposweep.core.space import SearchSpace
-from hposweep.core.trial import Trial, TrialState, _json_float
+from hposweep.core.trial import Trial, TrialState, json_float
 from hposweep.core.version import __version__
 from hposweep.errors import CheckpointError, ConfigError, StudyError
+from hposweep.pruners.base import Pruner
 from hposweep.samplers import Sampler, SamplingContext, make_sampler
+from hposweep.study.reducer import StudyState
 from hposweep.study.storage import (
     FORMAT_NAME,
     FORMAT_VERSION,
     Loaded,
     Storage,
+    StorageError,
     looks_like_checkpoint,
     read_checkpoint,
     read_snapshot,
+    report_damage,
 )
+
+
+def new_study_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 class Study:
@@ -70,23 +88,36 @@ class Study:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         self.seed = seed
-        self.settings: dict[str, Any] = dict(settings or {})
+        self._st = StudyState(settings)
+        #: random id of this study and its generation (bumped by a take-over): a process that finds
+        #: another study or generation at its checkpoint path stops writing
+        self.study_id = new_study_id()
+        self.generation = 1
+        #: journal lines found damaged when this study was loaded (skipped; see FILE.quarantine)
+        self.damaged: list[Any] = []
         if sampler is None:
             from hposweep.samplers import default_sampler
 
             sampler = default_sampler(len(self.directions))
-        self.sampler_spec: Any = sampler.name if isinstance(sampler, Sampler) else sampler
         # Samplers and pruners are built on first use: `hposweep best` loads a study without paying
         # for numpy/scipy. Validate the names now all the same, so a typo fails before any trial.
-        self._sampler: Sampler | None = sampler if isinstance(sampler, Sampler) else None
-        if self._sampler is None:
+        self._sampler: Sampler | None = None
+        if isinstance(sampler, Sampler):
+            self.sampler_spec: Any = sampler.spec()
+            self._sampler = sampler
+            sampler.bind_seed(seed)
+        else:
             from hposweep.samplers import check_sampler_spec
 
             check_sampler_spec(sampler)
-        self.pruner_spec: Any = getattr(pruner, "name", pruner) if pruner is not None else None
-        self._pruner_obj: Any = pruner if pruner is not None and not isinstance(pruner, (str, dict)) else None
+            self.sampler_spec = sampler
+        self._pruner_obj: Pruner | None = pruner if isinstance(pruner, Pruner) else None
+        self.pruner_spec: Any = pruner.spec() if isinstance(pruner, Pruner) else pruner
         self._pruner_built = self._pruner_obj is not None
         if self._pruner_obj is not None:
+            if len(self.directions) > 1:
+                raise ConfigError("pruning is not supported with several objectives",
+                                  hint="drop the pruner for multi-objective studies")
             self._pruner_obj.bind(seed=seed, direction=self.directions[0])
         elif pruner not in (None, "none"):
             if len(self.directions) > 1:
@@ -99,16 +130,34 @@ class Study:
             self._pruner_obj = make_pruner(pruner)  # pure Python: cheap, and validates the options
             self._pruner_obj.bind(seed=seed, direction=self.directions[0])
             self._pruner_built = True
-        self.trials: list[Trial] = []
-        self.queue: list[dict[str, Any]] = []
-        #: free-form runtime bookkeeping kept in the checkpoint (time budget used, target, ...)
-        self.meta: dict[str, Any] = {}
         self.created_at = time.time()
-        self._finished: list[Trial] = []
-        #: running trials by number, kept by _apply/_reset_from: the runner, ask and the samplers
-        #: need them every round, and scanning 10,000 trials each time is the slow way
-        self._running: dict[int, Trial] = {}
         self._storage: Storage | None = None
+
+    # --- the event-made state (kept by the reducer) -------------------------------------
+    @property
+    def trials(self) -> list[Trial]:
+        return self._st.trials
+
+    @property
+    def queue(self) -> list[dict[str, Any]]:
+        return self._st.queue
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Free-form runtime bookkeeping kept in the checkpoint (time budget used, target, ...)."""
+        return self._st.meta
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self._st.settings
+
+    @property
+    def _finished(self) -> list[Trial]:
+        return self._st.finished
+
+    @property
+    def _running(self) -> dict[int, Trial]:
+        return self._st.running
 
     @property
     def sampler(self) -> Sampler:
@@ -117,25 +166,21 @@ class Study:
             if spec == "auto" and self.meta.get("auto_choice"):
                 spec = self.meta["auto_choice"]  # decided once for the study: a resume keeps it
             self._sampler = make_sampler(spec)
-            if hasattr(self._sampler, "bind_seed"):
-                self._sampler.bind_seed(self.seed)
+            self._sampler.bind_seed(self.seed)
         return self._sampler
 
     def describe_sampler(self) -> str:
         """One line for the start of a sweep; ``auto`` decides here and the choice is recorded."""
         sampler = self.sampler
-        prepare = getattr(sampler, "prepare", None)
-        if prepare is not None:
-            prepare(self.space, self._context(len(self.trials)))
-            choice = getattr(sampler, "choice", None)
-            if choice is not None and self.meta.get("auto_choice") != choice.name:
-                self.update_meta(auto_choice=choice.name)
-        if self.sampler_spec == "auto" and prepare is None:
+        chosen = sampler.prepare(self.space, self._context(len(self.trials)))
+        if chosen is not None and chosen is not sampler and self.meta.get("auto_choice") != chosen.name:
+            self.update_meta(auto_choice=chosen.name)
+        if self.sampler_spec == "auto" and sampler.name != "auto":
             return f"auto -> {sampler.describe()} (as chosen when the study started)"
         return sampler.describe()
 
     @property
-    def pruner(self) -> Any:
+    def pruner(self) -> Pruner | None:
         if not self._pruner_built:
             self._pruner_built = True
             if self.pruner_spec not in (None, "none"):
@@ -275,7 +320,7 @@ class Study:
             new.state = st
             new.values = vals if st in (TrialState.COMPLETE, TrialState.PRUNED) else None
             if st in (TrialState.FAILED,) and vals is not None:
-                new.info.setdefault("values_seen", [_json_float(v) for v in vals])
+                new.info.setdefault("values_seen", [json_float(v) for v in vals])
             new.finished_at = time.time()
             if info:
                 new.info.update(info)
@@ -294,7 +339,7 @@ class Study:
             t = self._own(trial)
             if t.state is not TrialState.RUNNING:
                 raise StudyError(f"trial {t.number} is {t.state.value}; only running trials take reports")
-            self._emit({"op": "report", "number": t.number, "step": int(step), "value": _json_float(float(value))},
+            self._emit({"op": "report", "number": t.number, "step": int(step), "value": json_float(float(value))},
                        durable=False)
 
     def should_prune(self, trial: Trial | int) -> bool:
@@ -403,65 +448,27 @@ class Study:
             self._sync()
             yield
             if self._storage.wants_compaction():
-                self._storage.write_snapshot(self._state())
+                self._storage.compact(self._state())  # postponed (not failed) on a full disk
 
     def _sync(self) -> None:
         """Apply what other processes wrote since we last looked (we hold the lock)."""
         assert self._storage is not None
         if self._storage.changed_elsewhere():
             loaded = read_checkpoint(self._storage.path)
-            self._reset_from(loaded.state)
+            self._storage.check_same_study(loaded.state)  # replaced or taken over: stop before writing
+            self._st.reset_from(loaded.state)
             for ev in loaded.events:
-                self._apply(ev)
+                self._st.apply(ev)
             self._storage.attach(loaded)
         else:
             for ev in self._storage.read_new():
-                self._apply(ev)
+                self._st.apply(ev)
 
     def _emit(self, event: dict[str, Any], durable: bool = True) -> None:
-        self._apply(event)
+        """Record the event first, then apply it: a failed write (a full disk) leaves the study as it was."""
         if self._storage is not None:
             self._storage.append(event, durable=durable)
-
-    def _apply(self, ev: dict[str, Any]) -> None:
-        op = ev.get("op")
-        if op == "trial":
-            t = Trial.from_json(ev["trial"])
-            if t.number == len(self.trials):
-                self.trials.append(t)
-                current = t
-            elif t.number < len(self.trials):
-                # Update in place: callers keep the Trial object that ask() returned.
-                current = self.trials[t.number]
-                was_finished = current.state.is_finished
-                current.__dict__.update(t.__dict__)
-                if current.state.is_finished and not was_finished:
-                    self._finished.append(current)
-            else:
-                raise CheckpointError(f"journal skips trial numbers (got {t.number}, have {len(self.trials)})")
-            if current.state is TrialState.RUNNING:
-                self._running[current.number] = current
-            else:
-                self._running.pop(current.number, None)
-        elif op == "report":
-            self.trials[int(ev["number"])].intermediate[int(ev["step"])] = float(ev["value"])
-        elif op == "info":
-            self.trials[int(ev["number"])].info.update(ev.get("fields") or {})
-        elif op == "enqueue":
-            entry = ev["entry"]
-            if entry.get("front"):
-                self.queue.insert(0, {k: v for k, v in entry.items() if k != "front"})
-            else:
-                self.queue.append(entry)
-        elif op == "dequeue":
-            if self.queue:
-                self.queue.pop(0)
-        elif op == "meta":
-            self.meta.update(ev.get("fields") or {})
-        elif op == "settings":
-            self.settings.update(ev.get("fields") or {})
-        else:
-            raise CheckpointError(f"unknown journal event {op!r}; written by a newer hposweep?")
+        self._st.apply(event)
 
     # --- persistence ---------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -469,78 +476,130 @@ class Study:
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "hposweep_version": __version__,
+            "study_id": self.study_id,
+            "generation": self.generation,
             "created_at": self.created_at,
             "space": self.space.to_json(),
             "directions": list(self.directions),
             "seed": self.seed,
             "sampler": self.sampler_spec,
             "pruner": self.pruner_spec,
-            "settings": self.settings,
-            "meta": self.meta,
-            "queue": self.queue,
-            "trials": [t.to_json() for t in self.trials],
+            **self._st.to_json(),
         }
 
     def to_json(self) -> dict[str, Any]:
         """The whole study as one JSON-able dict (the checkpoint's content)."""
         return self._state()
 
-    def _reset_from(self, state: Mapping[str, Any]) -> None:
-        trials = [Trial.from_json(t) for t in state["trials"]]
-        for i, t in enumerate(trials):
-            if t.number != i:
-                raise CheckpointError(f"checkpoint trial list is out of order at position {i}")
-        # After another process compacted, keep the Trial objects callers hold (from ask()) current.
-        for old, new in zip(self.trials, trials):
-            old.__dict__.update(new.__dict__)
-        self.trials = self.trials[: len(trials)] + trials[len(self.trials):]
-        self._running = {t.number: t for t in self.trials if t.state is TrialState.RUNNING}
-        self._finished = sorted(
-            (t for t in self.trials if t.state.is_finished),
-            key=lambda t: (t.finish_seq if t.finish_seq is not None else 1 << 60, t.finished_at or 0, t.number),
-        )
-        self.queue = list(state.get("queue") or [])
-        if not all(isinstance(e, dict) and isinstance(e.get("params", {}), dict) for e in self.queue):
-            raise ValueError("the queue holds an entry that is not a set of parameters")  # -> CheckpointError
-        self.meta = dict(state.get("meta") or {})
-        self.settings = dict(state.get("settings") or {})
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False, group_writable: bool = False,
+             lock: str | None = None) -> None:
+        """Write the whole study to ``path`` and keep it as this study's checkpoint from now on.
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the whole study to ``path`` and keep it as this study's checkpoint from now on."""
-        storage = Storage(path)
+        The study is created under the lock and with an exclusive create, so of two processes creating
+        a study at one new path exactly one succeeds; the other gets a StudyError ("already exists").
+        Saving again over this same study's files is fine; over another study's only with ``overwrite``.
+        ``group_writable`` makes the files 0660 (default 0600); ``lock``: ``auto``, ``fcntl`` or ``lease``.
+        """
+        storage = Storage(path, group_writable=group_writable, lock=lock)
         with storage.locked():
-            storage.write_snapshot(self._state())
+            existing = None
+            try:
+                existing = storage.existing_study()
+            except StorageError:
+                raise
+            except CheckpointError:
+                if not overwrite:
+                    raise StudyError(f"{storage.path} already exists and is not this study's checkpoint",
+                                     hint="choose another path, or remove that file") from None
+            exists = existing is not None or os.path.lexists(storage.path)
+            same = existing is not None and existing.get("study_id") == self.study_id
+            if exists and not same and not overwrite:
+                raise StudyError(
+                    f"{storage.path} already exists",
+                    hint=f"continue it with `hposweep resume {storage.path}`, or choose another path",
+                )
+            if exists and not same:
+                # Another study's journal must not outlive it beside our snapshot (a kill between our
+                # snapshot and our new journal would otherwise pair them).
+                try:
+                    os.unlink(storage.path + ".journal")
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    from hposweep.study.storage import write_error
+
+                    raise write_error(storage.path + ".journal", exc) from None
+            try:
+                storage.write_snapshot(self._state(), exclusive=not exists)
+            except FileExistsError:
+                raise StudyError(
+                    f"{storage.path} already exists (another process created it just now)",
+                    hint=f"continue it with `hposweep resume {storage.path}`, or choose another path",
+                ) from None
         if self._storage is not None:
             self._storage.close()
         self._storage = storage
 
     def close(self) -> None:
-        """Fold the journal into the snapshot (a tidy file for `best`, `report`) and release it."""
+        """Fold the journal into the snapshot (a tidy file for `best`, `report`) and release it.
+
+        On a full disk the journal stays as it is: it already holds every event.
+        """
         if self._storage is None:
             return
         with self._storage.locked():
             self._sync()
-            self._storage.write_snapshot(self._state())
+            self._storage.compact(self._state())
         self._storage.close()
 
+    def held_by(self, lease: float) -> list[dict[str, Any]]:
+        """Who else is using this study's checkpoint now: the lock's holder, and workers whose running
+        trials sent a heartbeat within ``lease`` seconds. Empty when nobody is (a ``--force`` is safe).
+
+        For ``run --force`` / ``--takeover``: refuse to replace a study that is held, unless asked to
+        take it over (:meth:`take_over`), after which the old workers stop at their next sync.
+        """
+        return held_by(self, lease)
+
+    def take_over(self) -> None:
+        """Start a new generation of this study: every other process attached to it stops writing at
+        its next sync (it finds another generation at the path), and its running trials are re-run."""
+        if self._storage is None:
+            raise StudyError("take_over() needs a study attached to a checkpoint")
+        with self._storage.locked():
+            self._sync()
+            self.generation += 1
+            self._storage.write_snapshot(self._state())
+
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, recover: bool = True, readonly: bool = False) -> Study:
+    def load(cls, path: str | os.PathLike[str], *, recover: bool = True, readonly: bool = False,
+             lock: str | None = None, group_writable: bool = False) -> Study:
         """Load a checkpoint. With ``recover``, trials left running by a dead process become
         ``interrupted`` and their params are queued first, so the next ask() re-runs them.
 
         ``readonly`` loads without taking the lock or attaching (for ``best``, ``trials``, reports).
+        A writer also moves damaged journal lines to ``FILE.quarantine`` and converts an old-format
+        checkpoint (format 1, without checksums or ids) to the current format.
         """
         path = os.fspath(path)
         if readonly:
-            return cls._from_loaded(read_checkpoint(path), path)
+            loaded = read_checkpoint(path)
+            if loaded.damaged:
+                report_damage(path, loaded.damaged, moved=False)
+            return cls._from_loaded(loaded, path)
         if not looks_like_checkpoint(path):
             read_snapshot(path)  # the precise error, before a lock file appears beside a foreign file
-        storage = Storage(path)
+        storage = Storage(path, lock=lock, group_writable=group_writable)
         with storage.locked():
             loaded = read_checkpoint(path)  # re-read under the lock: a writer may have moved on
             study = cls._from_loaded(loaded, path)
             storage.attach(loaded)
             study._storage = storage
+            if loaded.damaged:
+                storage.quarantine(loaded.damaged)
+                report_damage(path, loaded.damaged, moved=True)
+            if loaded.damaged or int(loaded.state.get("format_version", 1)) < FORMAT_VERSION:
+                storage.write_snapshot(study._state())  # damaged lines leave the journal; ids and CRCs added
         if recover:
             study.recover_running()
         return study
@@ -561,19 +620,31 @@ class Study:
         except (ConfigError, TypeError, ValueError, AttributeError, KeyError) as exc:  # a hand-edited file
             raise CheckpointError(f"{path}: the checkpoint's study settings are invalid: {exc}") from None
         study.created_at = state.get("created_at") or study.created_at
+        if isinstance(state.get("study_id"), str):  # format 1 has none: the conversion keeps the new one
+            study.study_id = state["study_id"]
+            study.generation = int(state.get("generation") or 1)
+        study.damaged = list(loaded.damaged)
         # Building ~10^5 small objects: the cyclic GC would run dozens of times for nothing.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            study._reset_from(state)
+            study._st.reset_from(state)
             for ev in loaded.events:
-                study._apply(ev)
-            observe = getattr(study._pruner_obj, "observe", None)
-            if observe is not None:  # a resumed study settles the pruner's automatic settings at once
-                observe(study.trials)
+                if not study.damaged:
+                    study._st.apply(ev)
+                    continue
+                try:  # after a damaged line, an event that no longer fits is skipped, not fatal
+                    study._st.apply(ev)
+                except (CheckpointError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                    from hposweep.study.storage import Damaged, dumps
+
+                    study.damaged.append(Damaged(-1, f"does not follow once a damaged line is skipped: {exc}",
+                                                 dumps(ev)))
+            if study._pruner_obj is not None:  # a resumed study settles the pruner's automatic settings at once
+                study._pruner_obj.observe(study.trials)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"{path}: the checkpoint is corrupt ({type(exc).__name__}: {exc})") from None
-        except CheckpointError as exc:  # raised by _reset_from/_apply, which do not know the file name
+        except CheckpointError as exc:  # raised by the reducer, which does not know the file name
             raise CheckpointError(f"{path}: {exc.message}", hint=exc.hint) from None
         finally:
             if gc_was_enabled:
@@ -581,17 +652,37 @@ class Study:
         return study
 
     def recover_running(self, numbers: Sequence[int] | None = None, reason: str = "its process died") -> list[int]:
-        """Mark running trials (all, or ``numbers``) interrupted and queue their params first."""
-        done = []
+        """Mark running trials (all, or ``numbers``) interrupted and queue their params first.
+
+        One event for all of them: a kill can never leave a trial interrupted without its re-run
+        queued, nor queue a re-run twice.
+        """
         with self._transaction():
             targets = [t for t in self._running.values() if numbers is None or t.number in numbers]
-            for t in reversed(targets):
-                self._emit({"op": "enqueue", "entry": {"params": t.params, "rerun_of": t.number, "front": True}})
+            if not targets:
+                return []
+            trials = []
             for t in targets:
                 new = Trial.from_json(t.to_json())
                 new.state = TrialState.INTERRUPTED
                 new.finished_at = time.time()
                 new.info.setdefault("reason", reason)
-                self._emit({"op": "trial", "trial": new.to_json()})
-                done.append(t.number)
-        return done
+                trials.append(new.to_json())
+            requeue = [{"params": t.params, "rerun_of": t.number} for t in targets]
+            self._emit({"op": "recover", "trials": trials, "requeue": requeue})
+        return [t.number for t in targets]
+
+
+def held_by(study: Study, lease: float, *, now: float | None = None) -> list[dict[str, Any]]:
+    """See :meth:`Study.held_by`."""
+    now = time.time() if now is None else now
+    out: list[dict[str, Any]] = []
+    if study._storage is not None:
+        lock = study._storage.held_elsewhere()
+        if lock is not None:
+            out.append(lock)
+    for t in study.running_trials:
+        beat = t.info.get("heartbeat") or t.started_at
+        if isinstance(beat, (int, float)) and now - float(beat) <= lease:
+            out.append({"trial": t.number, "worker": t.info.get("worker"), "heartbeat_age": now - float(beat)})
+    return out
