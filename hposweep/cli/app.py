@@ -311,7 +311,7 @@ def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
     import shlex
 
     from hposweep.execution.argv import build_argv, build_shell_command, trial_env
-    from hposweep.execution.runner import _default_logs_dir
+    from hposweep.execution.runner import default_logs_dir as _default_logs_dir
 
     _out(f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
     known = list(study.space.params)

@@ -1,8 +1,8 @@
 """The sweep loop: ask the study, launch the trial's process, stream its metrics back, tell.
 
 The runner is the only place that knows about both sides: the :class:`~hposweep.study.Study`
-(sampler, pruner, checkpoint) and the :mod:`~hposweep.launcher` (processes, pipes, signals). One
-loop drives up to ``jobs`` trials at once with :func:`~hposweep.launcher.poll_many`; no threads.
+(sampler, pruner, checkpoint) and the :mod:`~hposweep.execution.executors` (processes, pipes, signals). One
+loop drives up to ``jobs`` trials at once with :func:`~hposweep.execution.executors.local.poll_many`; no threads.
 
 Stopping is cooperative: the first Ctrl-C/SIGTERM sets :attr:`Runner.stop_reason`; the loop then
 starts nothing new, asks every running trial's group to stop (SIGTERM, grace, SIGKILL), records
@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hposweep.core.trial import Trial, TrialState
@@ -27,47 +26,12 @@ from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
 from hposweep.execution.metrics import MetricTracker
+from hposweep.execution.options import RunOptions, RunResult, default_logs_dir, git_commit, parse_gpus
 from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
 
 if TYPE_CHECKING:
-    from hposweep.execution.executors.ray.executor import RayTrialProcess
-
-
-@dataclass
-class RunOptions:
-    """How trials are run. Stored in the study's settings so ``resume`` runs them the same way."""
-
-    command: list[str] | str
-    metrics: list[str]
-    shell: bool = False
-    pass_mode: str = "args"
-    objective: str = "last"  # last | best
-    metric_regex: str | None = None
-    timeout: float | None = None  # per trial, seconds
-    time_budget: float | None = None  # whole sweep, seconds
-    max_failures: int = 5  # in a row
-    grace: float = 10.0  # SIGTERM -> SIGKILL for timeouts and Ctrl-C
-    prune_grace: float = 10.0
-    jobs: int = 1
-    gpus: list[str] | None = None
-    cwd: str | None = None
-    logs_dir: str | None = None
-    lease: float = 60.0  # a running trial whose worker sent no heartbeat for this long is re-run
-    executor: str = "local"  # local | ray
-    ray_address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance
-    cpus_per_trial: float = 1.0  # Ray resource requests per trial
-    gpus_per_trial: float = 0.0
-
-    def to_settings(self) -> dict[str, Any]:
-        return {
-            "command": self.command, "shell": self.shell, "pass": self.pass_mode, "objective": self.objective,
-            "metric_regex": self.metric_regex, "timeout": self.timeout, "time_budget": self.time_budget,
-            "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
-            "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
-            "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
-            "gpus_per_trial": self.gpus_per_trial,
-        }
+    from hposweep.execution.executors.ray.driver import RayTrialProcess
 
 
 @dataclass
@@ -80,32 +44,6 @@ class _Running:
     interrupted: bool = False
 
 
-@dataclass
-class RunResult:
-    exit_code: int
-    message: str
-    started: int = 0
-    stopped_by: str | None = None  # None | "interrupt" | "time_budget" | "failures" | "exhausted"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def git_commit(cwd: str) -> str | None:
-    """The commit of the working directory, when it is a git repository (once per sweep)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    commit = out.stdout.strip()
-    try:
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        dirty = ""
-    return commit + ("-dirty" if dirty else "")
-
-
 class Runner:
     def __init__(self, study: Study, options: RunOptions, display: Progress, *, target: int) -> None:
         self.study = study
@@ -115,7 +53,7 @@ class Runner:
         self.stop_reason: str | None = None
         self.running: dict[int, _Running] = {}
         self.cwd = options.cwd or os.getcwd()
-        self.logs_dir = options.logs_dir or _default_logs_dir(study.path)
+        self.logs_dir = options.logs_dir or default_logs_dir(study.path)
         self._git = git_commit(self.cwd)
         self._fail_streak = 0
         self._launch_error: LaunchError | None = None
@@ -454,13 +392,6 @@ class Runner:
         return values, None
 
 
-def _default_logs_dir(study_path: str | None) -> str:
-    if study_path is None:
-        return os.path.join(os.getcwd(), "hposweep.logs")
-    base = study_path[:-5] if study_path.endswith(".json") else study_path
-    return base + ".logs"
-
-
 def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for t in study.trials:
@@ -499,35 +430,10 @@ def dumps_json(obj: Any) -> str:
     return json.dumps(obj, default=str)
 
 
-def parse_gpus(spec: str | None, jobs: int) -> list[str] | None:
-    """``--gpus 0,1,2`` or ``auto`` (CUDA_VISIBLE_DEVICES, else ``nvidia-smi -L``)."""
-    if spec is None:
-        return None
-    spec = spec.strip()
-    if spec == "auto":
-        env = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if env is not None and env.strip() and env.strip() not in ("-1", "NoDevFiles"):
-            return [g.strip() for g in env.split(",") if g.strip()]
-        try:
-            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.SubprocessError):
-            out = None
-        gpus = []
-        if out is not None and out.returncode == 0:
-            for line in out.stdout.splitlines():
-                if line.startswith("GPU "):
-                    gpus.append(line.split(":")[0][4:].strip())
-        if not gpus:
-            from hposweep.errors import UsageError
 
-            raise UsageError(
-                "--gpus auto found no GPU (CUDA_VISIBLE_DEVICES is unset and `nvidia-smi -L` lists none)",
-                hint="pass the GPU ids explicitly, e.g. --gpus 0,1, or drop --gpus",
-            )
-        return gpus
-    gpus = [g.strip() for g in spec.split(",") if g.strip()]
-    if not gpus:
-        from hposweep.errors import UsageError
 
-        raise UsageError(f"--gpus {spec!r} names no GPU", hint="e.g. --gpus 0,1,2,3 or --gpus auto")
-    return gpus
+#: the old private name, still imported by the CLI for the moment
+_default_logs_dir = default_logs_dir
+
+__all__ = ["RunOptions", "RunResult", "Runner", "default_logs_dir", "dumps_json", "parse_gpus", "pruning_steps_saved",
+           "summary_json"]
