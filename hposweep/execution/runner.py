@@ -25,8 +25,10 @@ from hposweep.execution.argv import build_argv, build_shell_command, trial_env, 
 from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
-from hposweep.execution.metrics import MetricTracker
+from hposweep.execution.leftovers import stop_leftovers
+from hposweep.execution.metrics import MetricReport, MetricTracker
 from hposweep.execution.options import RunOptions, RunResult, default_logs_dir, git_commit, parse_gpus
+from hposweep.execution.processes import process_record
 from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
 
@@ -40,8 +42,9 @@ class _Running:
     proc: TrialProcess | RayTrialProcess
     tracker: MetricTracker
     slot: int
-    pruned_at: int | None = None
+    pruned_at: int | float | None = None
     interrupted: bool = False
+    internal_error: str | None = None
 
 
 class Runner:
@@ -146,6 +149,8 @@ class Runner:
 
     def run(self) -> RunResult:
         old = self._install_signals()
+        if self.opts.executor == "local":
+            stop_leftovers(self.study, self.display.message, grace=min(self.opts.grace, 5.0))
         try:
             while True:
                 self._housekeeping()
@@ -245,10 +250,10 @@ class Runner:
             else:
                 command = build_argv(list(self.opts.command), trial.params, trial.number, self.opts.pass_mode,
                                      known=known)
+            write_params_file(params_path, trial.params)
         except HposweepError as exc:
             self.study.tell(trial, state=TrialState.FAILED, info={"reason": str(exc)})
             raise
-        write_params_file(params_path, trial.params)
         try:
             os.unlink(metrics_path)  # a re-run starts with an empty metrics file
         except FileNotFoundError:
@@ -272,12 +277,19 @@ class Runner:
             info["gpus"] = gpus
         try:
             proc.start(command, env=env, cwd=self.cwd, log_path=log_path, shell=self.opts.shell, timeout=timeout)
-        except LaunchError as exc:
+        except HposweepError as exc:
+            if not isinstance(exc, LaunchError):  # e.g. a symlink planted at the log's path: stop the sweep
+                self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
+                raise
+
             self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
             self._launch_error = exc
             self.display.trial_finished(trial)
             return
         info["pid"] = proc.pid
+        if isinstance(proc, TrialProcess) and proc.pid is not None:
+            # what resume needs to recognise this trial's processes if hposweep dies (see find_leftovers)
+            info["process"] = process_record(proc.pid, proc.token)
         self.study.update_info(trial, **info)
         directions = list(self.study.directions)
         run = _Running(trial, proc, MetricTracker(self.opts.metrics, directions), slot)
@@ -300,30 +312,70 @@ class Runner:
         by_proc = {r.proc: r for r in self.running.values()}
         for proc, reports in results.items():
             r = by_proc[proc]
-            for rep in reports:
-                step = r.tracker.add(rep)
-                if step is None or rep.name != self.opts.metrics[0] or r.pruned_at is not None or r.interrupted:
-                    continue
-                try:
-                    self.study.report(r.trial, step, rep.value)
-                except HposweepError:
-                    continue
-                self.display.trial_reported(r.trial, step, rep.value)
-                if self.study.should_prune(r.trial):
-                    r.pruned_at = step
-                    proc.begin_terminate(self.opts.prune_grace, reason="pruned")
+            try:
+                self._take_reports(r, reports)
+            except Exception as exc:  # noqa: BLE001 - one trial's output must never end the sweep
+                self._fail_internally(r, f"{type(exc).__name__} while reading its output: {exc}")
+                continue
             if proc.done:
                 self._finish(r)
 
+    def _take_reports(self, r: _Running, reports: list[MetricReport]) -> None:
+        """Fold one round's reports into the trial; tell the study the objective's latest value per step.
+
+        A trial may print a million lines a minute, mostly redraws of the same step; the study (and its
+        journal) and the pruner get one report per step per round: the last value printed for it, as a
+        redrawn progress line shows. Every step still reaches the pruner, so no rung is skipped.
+        """
+        primary = self.opts.metrics[0]
+        latest: dict[Any, float] = {}
+        add = r.tracker.add
+        for rep in reports:
+            step = add(rep)
+            if step is not None and rep.name == primary:
+                latest[step] = rep.value
+        if not latest or r.pruned_at is not None or r.interrupted:
+            return
+        for step, value in latest.items():
+            try:
+                self.study.report(r.trial, step, value)
+            except HposweepError:
+                continue
+            self.display.trial_reported(r.trial, step, value)
+            if self.study.should_prune(r.trial):
+                r.pruned_at = step
+                r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")
+                return
+
+    def _fail_internally(self, r: _Running, reason: str) -> None:
+        """Something went wrong handling this trial (not the trial's fault): stop it, record it failed."""
+        r.internal_error = reason
+        self.display.message(f"trial {r.trial.number}: {reason}")
+        try:
+            r.proc.kill()
+        except Exception:  # noqa: BLE001 - still record the failure below
+            pass
+        self._finish(r)
+
     def _finish(self, r: _Running) -> None:
+        """Record a trial's end. Whatever goes wrong here, the trial leaves ``running``: failed with the reason."""
         try:
             self._finish_inner(r)
         except StudyError as exc:
             # Another worker re-ran this trial after our heartbeats stopped reaching the file.
             self.display.message(f"trial {r.trial.number}: result not recorded ({exc.message})")
+        except Exception as exc:  # noqa: BLE001 - a bug here must not leave the trial running forever
+            reason = f"internal error while finishing the trial ({type(exc).__name__}: {exc})"
+            self.display.message(f"trial {r.trial.number}: {reason}")
+            try:
+                if self.study.trials[r.trial.number].state is TrialState.RUNNING:
+                    self.study.tell(r.trial, state=TrialState.FAILED, info={"reason": reason})
+            except Exception as again:  # noqa: BLE001 - e.g. the checkpoint cannot be written
+                self.display.message(f"trial {r.trial.number}: could not record the failure ({again})")
+        finally:
+            self.running.pop(r.trial.number, None)
 
     def _finish_inner(self, r: _Running) -> None:
-        self.running.pop(r.trial.number, None)
         proc, tracker, trial = r.proc, r.tracker, r.trial
         duration = None
         if proc.started_at is not None and proc.ended_at is not None:
@@ -333,7 +385,13 @@ class Runner:
         if node is not None:  # a Ray trial: where it ran, and its pid there (unknown at start)
             info.update(node=node, pid=proc.pid)
         attrs = {k: v for k, v in tracker.user_attrs.items()}
-        if r.pruned_at is not None:
+        notes = proc.parse_notes()
+        if notes:
+            info["parse_notes"] = notes
+            self.display.message(f"trial {trial.number}: " + "; ".join(notes))
+        if r.internal_error is not None:
+            self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": r.internal_error}, user_attrs=attrs)
+        elif r.pruned_at is not None:
             info["pruned_at_step"] = r.pruned_at
             hist = tracker.primary
             value = hist.intermediate.get(r.pruned_at, hist.last)
@@ -378,8 +436,7 @@ class Runner:
             self._launch_error = err
             return None, str(err)
         if rc is not None and rc != 0:
-            why = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 and -rc in signal.valid_signals() \
-                else f"exit code {rc}"
+            why = f"killed by {signal_name(-rc)}" if rc < 0 else f"exit code {rc}"
             return values, f"command failed ({why})"
         missing = tracker.missing()
         if missing:
@@ -437,3 +494,15 @@ _default_logs_dir = default_logs_dir
 
 __all__ = ["RunOptions", "RunResult", "Runner", "default_logs_dir", "dumps_json", "parse_gpus", "pruning_steps_saved",
            "summary_json"]
+
+
+def signal_name(number: int) -> str:
+    """``signal SIGTERM``, ``signal 40 (SIGRTMIN+6)``: real-time signals have no name in :mod:`signal`."""
+    try:
+        return f"signal {signal.Signals(number).name}"
+    except ValueError:
+        rtmin = getattr(signal, "SIGRTMIN", None)
+        rtmax = getattr(signal, "SIGRTMAX", None)
+        if rtmin is not None and rtmax is not None and rtmin <= number <= rtmax:
+            return f"signal {number} (SIGRTMIN+{number - rtmin})"
+        return f"signal {number}"
