@@ -34,8 +34,11 @@ def script(tmp_path: Path, code: str) -> str:
     return str(path)
 
 
-def sweep(tmp_path: Path, code: str, *extra: str, trials: int = 1, space: str | None = None) -> subprocess.CompletedProcess:
-    (tmp_path / "space.yaml").write_text(space or "metric: loss\nparameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+SPACE = "metric: loss\nparameters:\n  x: {type: float, low: 0.0, high: 1.0}\n"
+
+
+def sweep(tmp_path: Path, code: str, *extra: str, trials: int = 1, space: str = SPACE) -> subprocess.CompletedProcess:
+    (tmp_path / "space.yaml").write_text(space)
     return hp(tmp_path, "run", "--space", "space.yaml", "--trials", str(trials), "--no-progress", "--seed", "0",
               *extra, "--", sys.executable, script(tmp_path, code))
 

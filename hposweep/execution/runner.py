@@ -90,7 +90,7 @@ class Runner:
                 r.proc.begin_terminate(0.0, reason="killed")
 
     def _install_signals(self) -> dict[int, Any]:
-        old = {}
+        old: dict[int, Any] = {}
 
         def handler(signum: int, frame: Any) -> None:
             self.request_stop()
@@ -399,6 +399,7 @@ class Runner:
                             user_attrs=attrs)
             self._fail_streak = 0
         elif r.interrupted or getattr(proc, "lost_node", False):
+            reason: str | None
             if r.interrupted:
                 reason = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
             else:  # Ray executor: the node (or the trial's actor) died; the trial did not fail

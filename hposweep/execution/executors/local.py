@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO
 
 from hposweep.execution.durations import parse_duration
@@ -197,7 +197,7 @@ class TrialProcess(TrialHandle):
         reports += self._advance()
         return reports
 
-    def read_ready(self, fds: Iterable[int]) -> list[MetricReport]:
+    def read_ready(self, fds: Sequence[int] = ()) -> list[MetricReport]:
         """Read the given ready pipes of this trial, then advance (used by :func:`poll_many`)."""
         reports: list[MetricReport] = []
         for fd in fds:
@@ -356,7 +356,7 @@ class TrialProcess(TrialHandle):
             self.kill()
 
 
-def poll_many(procs: Sequence[TrialProcess], timeout: float) -> dict[TrialProcess, list[MetricReport]]:
+def poll_many(procs: Sequence[TrialHandle], timeout: float) -> dict[TrialHandle, list[MetricReport]]:
     """Wait up to ``timeout`` s for output of any of ``procs``; read it and advance each one.
 
     Returns the new reports per trial (every running trial gets an entry, maybe empty). Trials that
@@ -364,7 +364,7 @@ def poll_many(procs: Sequence[TrialProcess], timeout: float) -> dict[TrialProces
     """
     live = [p for p in procs if not p.done]
     by_fd = {fd: p for p in live for fd in p.fds()}
-    ready: dict[TrialProcess, list[int]] = {p: [] for p in live}
+    ready: dict[TrialHandle, list[int]] = {p: [] for p in live}
     if any(not p.fds() for p in live):
         # Some trials have no pipe here (remote executors, or a dying group): poll often instead of
         # sleeping in select for the whole timeout.

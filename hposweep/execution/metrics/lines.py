@@ -243,9 +243,9 @@ def line_step(line: str, found: list[tuple[str, Step]]) -> Step | None:
                     found = found + [(m.group("key"), step)]
     step = best_step(found) if found else None
     if step is None and line.startswith("["):
-        m = _BRACKET_STEP.match(line)
-        if m:
-            step = step_from(int(m.group(1)) if len(m.group(1)) < 30 else m.group(1))
+        bracket = _BRACKET_STEP.match(line)
+        if bracket:
+            step = step_from(int(bracket.group(1)) if len(bracket.group(1)) < 30 else bracket.group(1))
     return step
 
 
