@@ -10,7 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from hposweep.core.trial import TrialState
+
+if TYPE_CHECKING:
+    from hposweep.study.api import Study
 
 
 @dataclass
@@ -115,3 +120,13 @@ def parse_gpus(spec: str | None, jobs: int) -> list[str] | None:
 
         raise UsageError(f"--gpus {spec!r} names no GPU", hint="e.g. --gpus 0,1,2,3 or --gpus auto")
     return gpus
+
+
+def pruning_steps_saved(study: Study) -> int:
+    """Steps pruned trials did not run: the longest complete trial's last step minus each pruning step."""
+    full = [t.last_step for t in study.trials if t.state is TrialState.COMPLETE and t.last_step is not None]
+    if not full:
+        return 0
+    longest = max(full)
+    return sum(max(0, longest - int(t.info.get("pruned_at_step", t.last_step or 0)))
+               for t in study.trials if t.state is TrialState.PRUNED)

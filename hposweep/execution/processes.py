@@ -228,3 +228,15 @@ def stop_processes(found: dict[int, int], grace: float) -> None:
             return
         time.sleep(0.05)
     signal_members(found, signal.SIGKILL)
+
+
+def signal_name(number: int) -> str:
+    """``signal SIGTERM``, ``signal 40 (SIGRTMIN+6)``: real-time signals have no name in :mod:`signal`."""
+    try:
+        return f"signal {signal.Signals(number).name}"
+    except ValueError:
+        rtmin = getattr(signal, "SIGRTMIN", None)
+        rtmax = getattr(signal, "SIGRTMAX", None)
+        if rtmin is not None and rtmax is not None and rtmin <= number <= rtmax:
+            return f"signal {number} (SIGRTMIN+{number - rtmin})"
+        return f"signal {number}"

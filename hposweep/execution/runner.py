@@ -27,8 +27,15 @@ from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
 from hposweep.execution.leftovers import stop_leftovers
 from hposweep.execution.metrics import MetricReport, MetricTracker
-from hposweep.execution.options import RunOptions, RunResult, default_logs_dir, git_commit, parse_gpus
-from hposweep.execution.processes import process_record
+from hposweep.execution.options import (
+    RunOptions,
+    RunResult,
+    default_logs_dir,
+    git_commit,
+    parse_gpus,
+    pruning_steps_saved,
+)
+from hposweep.execution.processes import process_record, signal_name
 from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
 
@@ -474,16 +481,6 @@ def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
     return out
 
 
-def pruning_steps_saved(study: Study) -> int:
-    """Steps pruned trials did not run: the longest complete trial's last step minus each pruning step."""
-    full = [t.last_step for t in study.trials if t.state is TrialState.COMPLETE and t.last_step is not None]
-    if not full:
-        return 0
-    longest = max(full)
-    return sum(max(0, longest - int(t.info.get("pruned_at_step", t.last_step or 0)))
-               for t in study.trials if t.state is TrialState.PRUNED)
-
-
 def dumps_json(obj: Any) -> str:
     return json.dumps(obj, default=str)
 
@@ -495,15 +492,3 @@ _default_logs_dir = default_logs_dir
 
 __all__ = ["RunOptions", "RunResult", "Runner", "default_logs_dir", "dumps_json", "parse_gpus", "pruning_steps_saved",
            "summary_json"]
-
-
-def signal_name(number: int) -> str:
-    """``signal SIGTERM``, ``signal 40 (SIGRTMIN+6)``: real-time signals have no name in :mod:`signal`."""
-    try:
-        return f"signal {signal.Signals(number).name}"
-    except ValueError:
-        rtmin = getattr(signal, "SIGRTMIN", None)
-        rtmax = getattr(signal, "SIGRTMAX", None)
-        if rtmin is not None and rtmax is not None and rtmin <= number <= rtmax:
-            return f"signal {number} (SIGRTMIN+{number - rtmin})"
-        return f"signal {number}"
