@@ -18,7 +18,8 @@ import pytest
 from hposweep.errors import ConfigError
 from hposweep.execution.executors import check_ray_resources, make_trial_process, ray_init, ray_shutdown
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
-from hposweep.execution.executors.ray.executor import _MAX_REPLY_BYTES, RayTrialProcess, TrialActor, merge_env, wait_any
+from hposweep.execution.executors.ray import RayTrialProcess, TrialActor, merge_env, wait_any
+from hposweep.execution.executors.ray.actor import MAX_REPLY_BYTES
 
 #: found without importing it: `import ray` alone costs seconds, which the fast tests need not pay
 NO_RAY = None if importlib.util.find_spec("ray") else 'Ray is not installed (pip install "hposweep[ray]")'
@@ -111,7 +112,7 @@ def test_importing_the_package_does_not_import_ray() -> None:
     import subprocess
 
     code = (
-        "import sys, hposweep.execution.executors, hposweep.execution.executors.ray.executor; "
+        "import sys, hposweep.execution.executors, hposweep.execution.executors.ray.driver; "
         "print('ray' in sys.modules)"
     )
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
@@ -176,7 +177,7 @@ def test_actor_launch_error_and_missing_cwd(tmp_path: Path) -> None:
 
 def test_actor_replies_are_bounded() -> None:
     actor = TrialActor()
-    big = b"x" * (_MAX_REPLY_BYTES // 2 + 1)
+    big = b"x" * (MAX_REPLY_BYTES // 2 + 1)
     actor.chunks.extend([("stdout", b"a"), ("stdout", b"b"), ("stderr", big), ("stdout", big), ("stdout", b"c")])
     assert actor._take_chunks() == [("stdout", b"ab"), ("stderr", big)]
     assert actor._take_chunks() == [("stdout", big + b"c")]

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hposweep.errors import ConfigError
+from hposweep.execution.safefiles import open_nofollow
 
 PARAM_MODES = ("args", "hydra", "none")
 RESERVED = ("trial", "args", "args_no_hyphens", "args_json")
@@ -198,10 +199,55 @@ def build_shell_command(
             return command
         extra = args_tokens(params, "hydra" if mode == "hydra" else "args")
         return " ".join([command] + [shlex.quote(t) for t in extra])
+    check_shell_template(command)
     sub = _Substituter(params, trial_number, known)
     text = _substitute(command, sub, quote=shlex.quote)
     assert text is not None
     return text
+
+
+def _quote_states(text: str) -> list[str]:
+    """The shell's quoting state before each character of ``text``: ``""`` (none), ``"'"`` or ``'"'``.
+
+    Enough of the POSIX shell's lexer for placeholders: single quotes, double quotes, backslashes
+    (outside single quotes). ``$'...'`` is read as a single-quoted word too.
+    """
+    states: list[str] = []
+    state = ""
+    escaped = False
+    for ch in text:
+        states.append("\\" if escaped else state)
+        if escaped:
+            escaped = False
+        elif ch == "\\" and state != "'":
+            escaped = True
+        elif state == "" and ch in "'\"":
+            state = ch
+        elif state == ch:
+            state = ""
+    return states
+
+
+def check_shell_template(command: str) -> None:
+    """Refuse a placeholder inside quotes (or after a backslash) in a ``--shell`` template.
+
+    Each substituted value is shell-quoted as a whole word (``'it''s'``), which is safe only outside
+    quotes: inside ``"c={c}"`` or ``'{c}'`` the quoting would close the user's quotes and a value
+    such as ``$(touch pwned)`` would run. So such a template is an error, with the fix.
+    """
+    states = _quote_states(command)
+    for m in _PLACEHOLDER.finditer(command):
+        if not m.group(1):
+            continue
+        state = states[m.start()]
+        if state:
+            where = {"'": "inside single quotes", '"': "inside double quotes"}.get(state, "right after a backslash")
+            name = m.group(0)
+            raise ConfigError(
+                f"the --shell command has the placeholder {name} {where}",
+                hint=f"hposweep quotes every value for the shell itself: write {name} bare (c={name}, not "
+                     f"\"c={name}\" or '{name}'); quoted again, a value's $(...) or backticks would run",
+            )
 
 
 def _substitute(text: str, sub: _Substituter, quote: Any) -> str | None:
@@ -270,7 +316,8 @@ def write_params_file(path: str | os.PathLike[str], params: Mapping[str, Any]) -
     """Write the params JSON a trial finds at ``HPOSWEEP_PARAMS_FILE``.
 
     Written in place, before the trial starts: nobody reads it earlier, so a temporary file and a
-    rename would only add a few milliseconds to every trial.
+    rename would only add a few milliseconds to every trial. A symlink planted at ``path`` is refused,
+    never followed (it would overwrite its target).
     """
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(dict(params), indent=2, default=_json_default) + "\n")
+    with open_nofollow(path) as fh:
+        fh.write((json.dumps(dict(params), indent=2, default=_json_default) + "\n").encode("utf-8"))

@@ -1,8 +1,8 @@
 """The sweep loop: ask the study, launch the trial's process, stream its metrics back, tell.
 
 The runner is the only place that knows about both sides: the :class:`~hposweep.study.Study`
-(sampler, pruner, checkpoint) and the :mod:`~hposweep.launcher` (processes, pipes, signals). One
-loop drives up to ``jobs`` trials at once with :func:`~hposweep.launcher.poll_many`; no threads.
+(sampler, pruner, checkpoint) and the :mod:`~hposweep.execution.executors` (processes, pipes, signals). One
+loop drives up to ``jobs`` trials at once with :func:`~hposweep.execution.executors.local.poll_many`; no threads.
 
 Stopping is cooperative: the first Ctrl-C/SIGTERM sets :attr:`Runner.stop_reason`; the loop then
 starts nothing new, asks every running trial's group to stop (SIGTERM, grace, SIGKILL), records
@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hposweep.core.trial import Trial, TrialState
@@ -26,50 +25,23 @@ from hposweep.execution.argv import build_argv, build_shell_command, trial_env, 
 from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
-from hposweep.execution.metrics import MetricTracker
+from hposweep.execution.leftovers import stop_leftovers
+from hposweep.execution.metrics import MetricReport, MetricTracker
+from hposweep.execution.options import (
+    RunOptions,
+    RunResult,
+    git_commit,
+    parse_gpus,
+    pruning_steps_saved,
+)
+from hposweep.execution.processes import process_record, signal_name
 from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
 from hposweep.study.discovery import logs_dir_for
 from hposweep.study.rows import trial_record
 
 if TYPE_CHECKING:
-    from hposweep.execution.executors.ray.executor import RayTrialProcess
-
-
-@dataclass
-class RunOptions:
-    """How trials are run. Stored in the study's settings so ``resume`` runs them the same way."""
-
-    command: list[str] | str
-    metrics: list[str]
-    shell: bool = False
-    pass_mode: str = "args"
-    objective: str = "last"  # last | best
-    metric_regex: str | None = None
-    timeout: float | None = None  # per trial, seconds
-    time_budget: float | None = None  # whole sweep, seconds
-    max_failures: int = 5  # in a row
-    grace: float = 10.0  # SIGTERM -> SIGKILL for timeouts and Ctrl-C
-    prune_grace: float = 10.0
-    jobs: int = 1
-    gpus: list[str] | None = None
-    cwd: str | None = None
-    logs_dir: str | None = None
-    lease: float = 60.0  # a running trial whose worker sent no heartbeat for this long is re-run
-    executor: str = "local"  # local | ray
-    ray_address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance
-    cpus_per_trial: float = 1.0  # Ray resource requests per trial
-    gpus_per_trial: float = 0.0
-
-    def to_settings(self) -> dict[str, Any]:
-        return {
-            "command": self.command, "shell": self.shell, "pass": self.pass_mode, "objective": self.objective,
-            "metric_regex": self.metric_regex, "timeout": self.timeout, "time_budget": self.time_budget,
-            "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
-            "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
-            "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
-            "gpus_per_trial": self.gpus_per_trial,
-        }
+    from hposweep.execution.executors.ray.driver import RayTrialProcess
 
 
 @dataclass
@@ -78,34 +50,9 @@ class _Running:
     proc: TrialProcess | RayTrialProcess
     tracker: MetricTracker
     slot: int
-    pruned_at: int | None = None
+    pruned_at: int | float | None = None
     interrupted: bool = False
-
-
-@dataclass
-class RunResult:
-    exit_code: int
-    message: str
-    started: int = 0
-    stopped_by: str | None = None  # None | "interrupt" | "time_budget" | "failures" | "exhausted"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def git_commit(cwd: str) -> str | None:
-    """The commit of the working directory, when it is a git repository (once per sweep)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    commit = out.stdout.strip()
-    try:
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        dirty = ""
-    return commit + ("-dirty" if dirty else "")
+    internal_error: str | None = None
 
 
 class Runner:
@@ -151,7 +98,7 @@ class Runner:
                 r.proc.begin_terminate(0.0, reason="killed")
 
     def _install_signals(self) -> dict[int, Any]:
-        old = {}
+        old: dict[int, Any] = {}
 
         def handler(signum: int, frame: Any) -> None:
             self.request_stop()
@@ -210,6 +157,8 @@ class Runner:
 
     def run(self) -> RunResult:
         old = self._install_signals()
+        if self.opts.executor == "local":
+            stop_leftovers(self.study, self.display.message, grace=min(self.opts.grace, 5.0))
         try:
             while True:
                 self._housekeeping()
@@ -309,10 +258,10 @@ class Runner:
             else:
                 command = build_argv(list(self.opts.command), trial.params, trial.number, self.opts.pass_mode,
                                      known=known)
+            write_params_file(params_path, trial.params)
         except HposweepError as exc:
             self.study.tell(trial, state=TrialState.FAILED, info={"reason": str(exc)})
             raise
-        write_params_file(params_path, trial.params)
         try:
             os.unlink(metrics_path)  # a re-run starts with an empty metrics file
         except FileNotFoundError:
@@ -336,12 +285,19 @@ class Runner:
             info["gpus"] = gpus
         try:
             proc.start(command, env=env, cwd=self.cwd, log_path=log_path, shell=self.opts.shell, timeout=timeout)
-        except LaunchError as exc:
+        except HposweepError as exc:
+            if not isinstance(exc, LaunchError):  # e.g. a symlink planted at the log's path: stop the sweep
+                self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
+                raise
+
             self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
             self._launch_error = exc
             self.display.trial_finished(trial)
             return
         info["pid"] = proc.pid
+        if isinstance(proc, TrialProcess) and proc.pid is not None:
+            # what resume needs to recognise this trial's processes if hposweep dies (see find_leftovers)
+            info["process"] = process_record(proc.pid, proc.token)
         self.study.update_info(trial, **info)
         directions = list(self.study.directions)
         run = _Running(trial, proc, MetricTracker(self.opts.metrics, directions), slot)
@@ -364,30 +320,70 @@ class Runner:
         by_proc = {r.proc: r for r in self.running.values()}
         for proc, reports in results.items():
             r = by_proc[proc]
-            for rep in reports:
-                step = r.tracker.add(rep)
-                if step is None or rep.name != self.opts.metrics[0] or r.pruned_at is not None or r.interrupted:
-                    continue
-                try:
-                    self.study.report(r.trial, step, rep.value)
-                except HposweepError:
-                    continue
-                self.display.trial_reported(r.trial, step, rep.value)
-                if self.study.should_prune(r.trial):
-                    r.pruned_at = step
-                    proc.begin_terminate(self.opts.prune_grace, reason="pruned")
+            try:
+                self._take_reports(r, reports)
+            except Exception as exc:  # noqa: BLE001 - one trial's output must never end the sweep
+                self._fail_internally(r, f"{type(exc).__name__} while reading its output: {exc}")
+                continue
             if proc.done:
                 self._finish(r)
 
+    def _take_reports(self, r: _Running, reports: list[MetricReport]) -> None:
+        """Fold one round's reports into the trial; tell the study the objective's latest value per step.
+
+        A trial may print a million lines a minute, mostly redraws of the same step; the study (and its
+        journal) and the pruner get one report per step per round: the last value printed for it, as a
+        redrawn progress line shows. Every step still reaches the pruner, so no rung is skipped.
+        """
+        primary = self.opts.metrics[0]
+        latest: dict[Any, float] = {}
+        add = r.tracker.add
+        for rep in reports:
+            step = add(rep)
+            if step is not None and rep.name == primary:
+                latest[step] = rep.value
+        if not latest or r.pruned_at is not None or r.interrupted:
+            return
+        for step, value in latest.items():
+            try:
+                self.study.report(r.trial, step, value)
+            except HposweepError:
+                continue
+            self.display.trial_reported(r.trial, step, value)
+            if self.study.should_prune(r.trial):
+                r.pruned_at = step
+                r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")
+                return
+
+    def _fail_internally(self, r: _Running, reason: str) -> None:
+        """Something went wrong handling this trial (not the trial's fault): stop it, record it failed."""
+        r.internal_error = reason
+        self.display.message(f"trial {r.trial.number}: {reason}")
+        try:
+            r.proc.kill()
+        except Exception:  # noqa: BLE001 - still record the failure below
+            pass
+        self._finish(r)
+
     def _finish(self, r: _Running) -> None:
+        """Record a trial's end. Whatever goes wrong here, the trial leaves ``running``: failed with the reason."""
         try:
             self._finish_inner(r)
         except StudyError as exc:
             # Another worker re-ran this trial after our heartbeats stopped reaching the file.
             self.display.message(f"trial {r.trial.number}: result not recorded ({exc.message})")
+        except Exception as exc:  # noqa: BLE001 - a bug here must not leave the trial running forever
+            reason = f"internal error while finishing the trial ({type(exc).__name__}: {exc})"
+            self.display.message(f"trial {r.trial.number}: {reason}")
+            try:
+                if self.study.trials[r.trial.number].state is TrialState.RUNNING:
+                    self.study.tell(r.trial, state=TrialState.FAILED, info={"reason": reason})
+            except Exception as again:  # noqa: BLE001 - e.g. the checkpoint cannot be written
+                self.display.message(f"trial {r.trial.number}: could not record the failure ({again})")
+        finally:
+            self.running.pop(r.trial.number, None)
 
     def _finish_inner(self, r: _Running) -> None:
-        self.running.pop(r.trial.number, None)
         proc, tracker, trial = r.proc, r.tracker, r.trial
         duration = None
         if proc.started_at is not None and proc.ended_at is not None:
@@ -397,7 +393,13 @@ class Runner:
         if node is not None:  # a Ray trial: where it ran, and its pid there (unknown at start)
             info.update(node=node, pid=proc.pid)
         attrs = {k: v for k, v in tracker.user_attrs.items()}
-        if r.pruned_at is not None:
+        notes = proc.parse_notes()
+        if notes:
+            info["parse_notes"] = notes
+            self.display.message(f"trial {trial.number}: " + "; ".join(notes))
+        if r.internal_error is not None:
+            self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": r.internal_error}, user_attrs=attrs)
+        elif r.pruned_at is not None:
             info["pruned_at_step"] = r.pruned_at
             hist = tracker.primary
             value = hist.intermediate.get(r.pruned_at, hist.last)
@@ -405,6 +407,7 @@ class Runner:
                             user_attrs=attrs)
             self._fail_streak = 0
         elif r.interrupted or getattr(proc, "lost_node", False):
+            reason: str | None
             if r.interrupted:
                 reason = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
             else:  # Ray executor: the node (or the trial's actor) died; the trial did not fail
@@ -442,8 +445,7 @@ class Runner:
             self._launch_error = err
             return None, str(err)
         if rc is not None and rc != 0:
-            why = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 and -rc in signal.valid_signals() \
-                else f"exit code {rc}"
+            why = f"killed by {signal_name(-rc)}" if rc < 0 else f"exit code {rc}"
             return values, f"command failed ({why})"
         missing = tracker.missing()
         if missing:
@@ -479,49 +481,11 @@ def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
     return out
 
 
-def pruning_steps_saved(study: Study) -> int:
-    """Steps pruned trials did not run: the longest complete trial's last step minus each pruning step."""
-    full = [t.last_step for t in study.trials if t.state is TrialState.COMPLETE and t.last_step is not None]
-    if not full:
-        return 0
-    longest = max(full)
-    return sum(max(0, longest - int(t.info.get("pruned_at_step", t.last_step or 0)))
-               for t in study.trials if t.state is TrialState.PRUNED)
-
-
 def dumps_json(obj: Any) -> str:
     return json.dumps(obj, default=str)
 
 
-def parse_gpus(spec: str | None, jobs: int) -> list[str] | None:
-    """``--gpus 0,1,2`` or ``auto`` (CUDA_VISIBLE_DEVICES, else ``nvidia-smi -L``)."""
-    if spec is None:
-        return None
-    spec = spec.strip()
-    if spec == "auto":
-        env = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if env is not None and env.strip() and env.strip() not in ("-1", "NoDevFiles"):
-            return [g.strip() for g in env.split(",") if g.strip()]
-        try:
-            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.SubprocessError):
-            out = None
-        gpus = []
-        if out is not None and out.returncode == 0:
-            for line in out.stdout.splitlines():
-                if line.startswith("GPU "):
-                    gpus.append(line.split(":")[0][4:].strip())
-        if not gpus:
-            from hposweep.errors import UsageError
 
-            raise UsageError(
-                "--gpus auto found no GPU (CUDA_VISIBLE_DEVICES is unset and `nvidia-smi -L` lists none)",
-                hint="pass the GPU ids explicitly, e.g. --gpus 0,1, or drop --gpus",
-            )
-        return gpus
-    gpus = [g.strip() for g in spec.split(",") if g.strip()]
-    if not gpus:
-        from hposweep.errors import UsageError
 
-        raise UsageError(f"--gpus {spec!r} names no GPU", hint="e.g. --gpus 0,1,2,3 or --gpus auto")
-    return gpus
+__all__ = ["RunOptions", "RunResult", "Runner", "dumps_json", "parse_gpus", "pruning_steps_saved",
+           "summary_json"]

@@ -1,6 +1,6 @@
 """Where a trial's process runs: on this machine (``local``) or as a Ray actor on a cluster (``ray``).
 
-Both executors give the runner the same object (:class:`hposweep.launcher.TrialProcess`'s
+Both executors give the runner the same object (:class:`hposweep.execution.executors.local.TrialProcess`'s
 interface), so the sweep loop, the study and the checkpoint do not change with the executor.
 Ray is imported only by :func:`ray_init` and by the Ray trial objects, never at package import.
 """
@@ -16,7 +16,7 @@ from hposweep.errors import ConfigError
 
 if TYPE_CHECKING:
     from hposweep.execution.executors.local import TrialProcess
-    from hposweep.execution.executors.ray.executor import RayTrialProcess
+    from hposweep.execution.executors.ray.driver import RayTrialProcess
 
 EXECUTORS = ("local", "ray")
 
@@ -42,7 +42,7 @@ def make_trial_process(
 
         return TrialProcess(**opts)
     if executor == "ray":
-        from hposweep.execution.executors.ray.executor import RayTrialProcess
+        from hposweep.execution.executors.ray.driver import RayTrialProcess
 
         cpus = _resource("--cpus-per-trial", 1.0 if cpus_per_trial is None else cpus_per_trial)
         gpus = _resource("--gpus-per-trial", 0.0 if gpus_per_trial is None else gpus_per_trial)
@@ -69,7 +69,7 @@ def ray_init(address: str | None = None, **init_opts: Any) -> None:
     own log. ``init_opts`` go to ``ray.init`` (the tests pass ``num_cpus``).
     """
     global _connected
-    from hposweep.execution.executors.ray.executor import import_ray
+    from hposweep.execution.executors.ray.actor import import_ray
 
     ray = import_ray()
     _check_reachable(address)
@@ -97,7 +97,7 @@ def check_ray_resources(cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0
     Call it once after :func:`ray_init`. An autoscaling cluster may add a fitting node later; this
     check only looks at the nodes there now.
     """
-    from hposweep.execution.executors.ray.executor import import_ray
+    from hposweep.execution.executors.ray.actor import import_ray
 
     ray = import_ray()
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]

@@ -1,299 +1,20 @@
-"""Run trials as Ray actors: the process runs on a cluster node, the driver keeps everything else.
+"""The driver side of a Ray trial: :class:`RayTrialProcess`, the trial handle the runner drives.
 
-Split of work:
-
-* **Remote** (:class:`TrialActor`, one Ray actor per trial, holding ``--cpus-per-trial`` /
-  ``--gpus-per-trial``): spawns the command with :class:`hposweep.launcher.TrialProcess` (own
-  process group, timeout, SIGTERM/grace/SIGKILL, leftover members), but does *not* parse anything:
-  it hands the raw output chunks and the new bytes of the trial's metrics file to the driver.
-* **Driver** (:class:`RayTrialProcess`, the ``TrialProcess`` interface the runner uses): writes
-  the log file locally and parses the output with the same :class:`~hposweep.metrics.MetricParser`
-  and :class:`~hposweep.metrics.MetricsFileTailer` as a local trial, so a sweep reads the same
-  numbers whichever executor ran it. The study and the checkpoint never leave the driver.
-
-The driver keeps one ``poll`` call in flight per trial; the actor answers it as soon as there is
-output (or after ``poll_wait`` seconds), so metrics stream back while the trial runs. Calls from one
-driver to one actor run in order, which is what makes ``begin_terminate``/``kill`` safe to send
-at any time.
-
-When the actor's process dies (``ray.kill``, the driver exits, the worker crashes), a small
-watchdog process the actor started next to the trial sees its pipe close and stops the trial's
-group (SIGTERM, grace, SIGKILL): a lost actor never leaves a training job running unobserved. Ray
-itself only SIGKILLs a dead worker's direct children, which misses the trial's own children (data
-loader workers, ``cmd &``); the watchdog is detached from the worker so that it survives that. The
-driver then ends the trial with ``stop_reason == "node lost"`` and ``lost_node = True``, so the
-runner re-queues it.
-
-Ray is imported only inside functions: importing this module costs nothing without Ray, and the
-remote class is plain Python until :func:`_actor_class` wraps it with ``ray.remote``.
+It writes the log locally and parses the output the actor forwards with the same parsers and
+tailer as a local trial (see :mod:`hposweep.execution.executors.ray`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from hposweep.errors import ConfigError
-from hposweep.execution.executors.local import LaunchError, TrialHandle, TrialProcess
-from hposweep.execution.metrics import MetricParser, MetricReport, MetricsFileTailer
-
-INSTALL_HINT = 'pip install "hposweep[ray]"'
-
-#: Variables that describe the machine or the Ray worker rather than the sweep: the worker's own
-#: values win over the driver's. Accelerator visibility is Ray's to set (``num_gpus``).
-NODE_ENV_KEYS = frozenset({
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "_", "TMPDIR",
-    "LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONHOME", "VIRTUAL_ENV", "XDG_RUNTIME_DIR", "DISPLAY",
-    "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "NEURON_RT_VISIBLE_CORES",
-    "TPU_VISIBLE_CHIPS", "ONEAPI_DEVICE_SELECTOR", "HABANA_VISIBLE_MODULES",
-})
-NODE_ENV_PREFIXES = ("RAY_", "SSH_", "CONDA_")
-
-_MAX_REPLY_BYTES = 4 * 1024 * 1024
-
-
-def import_ray() -> Any:
-    """``import ray``, or a :class:`ConfigError` that says how to install it."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError(
-            f"--executor ray needs Ray, which cannot be imported ({exc})", hint=INSTALL_HINT
-        ) from exc
-    return ray
-
-
-def merge_env(driver_env: Mapping[str, str], worker_env: Mapping[str, str]) -> dict[str, str]:
-    """The trial's environment on the worker: the worker's, overlaid with the driver's sweep settings.
-
-    The driver computed the environment the trial should see (``HPOSWEEP_*``, the user's exports),
-    but paths to programs and libraries, the home directory and GPU visibility belong to the node
-    the trial lands on, so those (:data:`NODE_ENV_KEYS`, :data:`NODE_ENV_PREFIXES`) stay as the
-    worker has them.
-    """
-    env = dict(worker_env)
-    for key, value in driver_env.items():
-        if key in NODE_ENV_KEYS or key.startswith(NODE_ENV_PREFIXES):
-            continue
-        env[key] = value
-    return env
-
-
-# --- the remote side ---------------------------------------------------------------------------
-class _Capture:
-    """Stands in for a stream's MetricParser on the worker: keeps the raw bytes for the driver."""
-
-    def __init__(self, stream: str, sink: list[tuple[str, bytes]]) -> None:
-        self.stream = stream
-        self.sink = sink
-
-    def feed(self, chunk: bytes | str) -> list[MetricReport]:
-        self.sink.append((self.stream, chunk if isinstance(chunk, bytes) else chunk.encode()))
-        return []
-
-    def flush(self) -> list[MetricReport]:
-        return []
-
-
-class _ForwardingTrialProcess(TrialProcess):
-    """A TrialProcess whose output goes to a list instead of parsers (parsing happens on the driver).
-
-    The parsers are TrialProcess's seam between reading pipes and interpreting them; replacing them
-    reuses all of its process-group, timeout and draining logic unchanged.
-    """
-
-    def __init__(self, *, grace: float, sink: list[tuple[str, bytes]]) -> None:
-        super().__init__(grace=grace)
-        self._parsers = {"stdout": _Capture("stdout", sink), "stderr": _Capture("stderr", sink)}  # type: ignore[dict-item]
-
-
-_WATCHDOG = r"""
-import os, signal, sys, time
-pgid, grace = int(sys.argv[1]), float(sys.argv[2])
-if os.fork():  # detach from the worker: Ray SIGKILLs a dead worker's direct children, this one included
-    os._exit(0)
-sys.stdin.buffer.read()  # EOF: the actor closed the pipe (trial over) or died (lost, killed)
-def alive():
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-if alive():
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except OSError:
-        pass
-    end = time.monotonic() + grace
-    while alive() and time.monotonic() < end:
-        time.sleep(0.05)
-    if alive():
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except OSError:
-            pass
-"""
-
-
-class TrialActor:
-    """One trial on a Ray worker. Plain Python; :func:`_actor_class` makes it a Ray actor.
-
-    Methods are called by the driver in order: :meth:`start` once, then :meth:`poll` repeatedly
-    (one in flight at a time), with :meth:`begin_terminate`/:meth:`kill` in between when needed.
-    """
-
-    def __init__(self) -> None:
-        self.chunks: list[tuple[str, bytes]] = []
-        self.proc: _ForwardingTrialProcess | None = None
-        self.workdir: str | None = None
-        self.metrics_path: str | None = None
-        self._metrics_offset = 0
-        self._watchdog: subprocess.Popen[bytes] | None = None
-
-    def start(
-        self,
-        command: Sequence[str] | str,
-        env: Mapping[str, str],
-        cwd: str | None,
-        shell: bool,
-        timeout: float | None,
-        grace: float,
-        params: bytes | None,
-        want_metrics: bool,
-    ) -> dict[str, Any]:
-        """Spawn the trial; return its pid and where it runs, or ``{"error": ...}`` if it cannot start."""
-        node = _node_name()
-        self.workdir = tempfile.mkdtemp(prefix="hposweep-trial-")
-        run_env = merge_env(env, os.environ)
-        if params is not None:
-            params_path = os.path.join(self.workdir, "params.json")
-            with open(params_path, "wb") as fh:
-                fh.write(params)
-            run_env["HPOSWEEP_PARAMS_FILE"] = params_path
-        if want_metrics:
-            self.metrics_path = os.path.join(self.workdir, "metrics.jsonl")
-            run_env["HPOSWEEP_METRICS_FILE"] = self.metrics_path
-        run_cwd = cwd if cwd is not None and os.path.isdir(cwd) else os.getcwd()
-        self.proc = _ForwardingTrialProcess(grace=grace, sink=self.chunks)
-        try:
-            self.proc.start(command, env=run_env, cwd=run_cwd, log_path=os.devnull, shell=shell, timeout=timeout)
-        except LaunchError as exc:
-            self._cleanup()
-            return {"error": exc.message, "hint": exc.hint, "node": node}
-        assert self.proc.pid is not None and self.proc.started_at is not None
-        self._watchdog = subprocess.Popen(
-            [sys.executable, "-c", _WATCHDOG, str(self.proc.pid), str(grace)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        self._watchdog.wait()  # the launcher exits once it has forked the watchdog proper
-        return {"pid": self.proc.pid, "node": node, "cwd": run_cwd, "age": time.monotonic() - self.proc.started_at}
-
-    def poll(self, wait: float) -> dict[str, Any]:
-        """New output since the last call, waiting up to ``wait`` s for some; ``done`` once it is all."""
-        proc = self.proc
-        assert proc is not None, "poll before start"
-        deadline = time.monotonic() + wait
-        metrics, reset = self._read_metrics()
-        while not self.chunks and not metrics and not proc.done:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            proc.poll(min(left, 0.1))
-            metrics, reset = self._read_metrics(metrics, reset)
-        out = self._take_chunks()
-        done = proc.done and not self.chunks
-        if done:
-            metrics, reset = self._read_metrics(metrics, reset)
-            self._cleanup()
-        return {"out": out, "metrics": metrics, "reset": reset, "done": done, "returncode": proc.returncode,
-                "stop_reason": proc.stop_reason}
-
-    def begin_terminate(self, grace: float | None, reason: str) -> None:
-        if self.proc is not None:
-            self.proc.begin_terminate(grace, reason=reason)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-
-    def _take_chunks(self) -> list[tuple[str, bytes]]:
-        """Up to ``_MAX_REPLY_BYTES`` of output, consecutive chunks of one stream joined; the rest stays."""
-        out: list[tuple[str, list[bytes]]] = []
-        size = taken = 0
-        for stream, data in self.chunks:
-            if size and size + len(data) > _MAX_REPLY_BYTES:
-                break
-            size += len(data)
-            taken += 1
-            if out and out[-1][0] == stream:
-                out[-1][1].append(data)
-            else:
-                out.append((stream, [data]))
-        del self.chunks[:taken]  # in place: the captures append to this very list
-        return [(stream, b"".join(parts)) for stream, parts in out]
-
-    def _read_metrics(self, have: bytes = b"", reset: bool = False) -> tuple[bytes, bool]:
-        """New bytes of the metrics file; ``reset`` when it shrank (rewritten from the start)."""
-        if self.metrics_path is None:
-            return have, reset
-        try:
-            size = os.path.getsize(self.metrics_path)
-        except OSError:
-            return have, reset
-        if size < self._metrics_offset:
-            self._metrics_offset, have, reset = 0, b"", True
-        if size == self._metrics_offset:
-            return have, reset
-        try:
-            with open(self.metrics_path, "rb") as fh:
-                fh.seek(self._metrics_offset)
-                data = fh.read(size - self._metrics_offset)
-        except OSError:
-            return have, reset
-        self._metrics_offset += len(data)
-        return have + data, reset
-
-    def _cleanup(self) -> None:
-        """The trial is over: let the watchdog go (group already gone) and remove the temp files."""
-        if self._watchdog is not None:
-            assert self._watchdog.stdin is not None
-            self._watchdog.stdin.close()  # the group is gone: the watchdog finds nothing to stop and exits
-            self._watchdog = None
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-            self.metrics_path = None
-
-
-def _node_name() -> str:
-    try:
-        import ray
-
-        return str(ray.util.get_node_ip_address())
-    except Exception:  # noqa: BLE001 - a name for messages only
-        return socket.gethostname()
-
-
-_ACTOR_CLASS: Any = None
-
-
-def _actor_class() -> Any:
-    """TrialActor as a Ray actor class (created once; needs Ray)."""
-    global _ACTOR_CLASS
-    if _ACTOR_CLASS is None:
-        ray = import_ray()
-        _ACTOR_CLASS = ray.remote(max_restarts=0, max_task_retries=0)(TrialActor)
-    return _ACTOR_CLASS
+from hposweep.execution.executors.base import LaunchError, TrialHandle, open_nofollow
+from hposweep.execution.executors.ray.actor import actor_class, import_ray
+from hposweep.execution.metrics import MetricReport
 
 
 # --- the driver side ---------------------------------------------------------------------------
@@ -316,7 +37,7 @@ class _RemoteState:
 
 
 class RayTrialProcess(TrialHandle):
-    """A trial running in a Ray actor, with :class:`~hposweep.launcher.TrialProcess`'s interface.
+    """A trial running in a Ray actor, with :class:`~hposweep.execution.executors.local.TrialProcess`'s interface.
 
     ``num_cpus``/``num_gpus`` are the actor's resource requests (Ray sets ``CUDA_VISIBLE_DEVICES``
     on the worker). ``poll_wait`` is how long the actor holds a poll open waiting for output.
@@ -328,7 +49,7 @@ class RayTrialProcess(TrialHandle):
     (the actor may wait for resources first); :attr:`node` and :attr:`remote_cwd` say where it ran.
     """
 
-    _wait_step = 0.25
+    wait_step = 0.25
 
     def __init__(
         self,
@@ -342,34 +63,21 @@ class RayTrialProcess(TrialHandle):
         poll_wait: float = 0.2,
         kill_wait: float = 30.0,
     ) -> None:
-        self._parsers = {
-            "stdout": MetricParser(metric_regex, default_name=default_metric),
-            "stderr": MetricParser(metric_regex, default_name=default_metric),
-        }
-        self.metrics_file = os.fspath(metrics_file) if metrics_file is not None else None
-        self.tailer = MetricsFileTailer(self.metrics_file) if self.metrics_file is not None else None
-        self.grace = grace
+        super().__init__(metric_regex=metric_regex, default_metric=default_metric, metrics_file=metrics_file,
+                         grace=grace)
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.poll_wait = poll_wait
         self.kill_wait = kill_wait
-        self.log_path: str | None = None
-        self.shell = False
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
         #: seconds from :meth:`start` to the command running on the node (resources, worker start-up)
         self.queued_s: float | None = None
-        #: "timeout", "terminated", "killed", "pruned", ..., or "node lost"
-        self.stop_reason: str | None = None
         #: the actor or its node died: the trial did not finish and should be run again
         self.lost_node = False
         self._remote = _RemoteState()
         self._actor: Any = None
         self._pending: _Pending | None = None
-        self._log: IO[bytes] | None = None
         self._metrics_out: IO[bytes] | None = None
         self._submitted_at: float | None = None
-        self._done = False
 
     # --- starting ---------------------------------------------------------------------------
     def start(
@@ -390,16 +98,13 @@ class RayTrialProcess(TrialHandle):
         """
         if self._actor is not None:
             raise RuntimeError("RayTrialProcess.start called twice")
-        if shell != isinstance(command, str):
-            raise TypeError("a shell command is one string; an argv is a list of strings")
-        if not shell and not command:
-            raise LaunchError("empty command", hint="put the training command after `--`")
+        # cwd is the node's: a missing one there falls back to the worker's own directory
+        self.check_start(command, shell=shell, cwd=cwd, check_cwd=False)
         driver_env = dict(os.environ if env is None else env)
         params = _read_params(driver_env.get("HPOSWEEP_PARAMS_FILE"))
         want_metrics = self.metrics_file is not None or "HPOSWEEP_METRICS_FILE" in driver_env
-        actor_cls = _actor_class()
-        self.log_path = os.fspath(log_path)
-        self._log = open(self.log_path, "wb")
+        actor_cls = actor_class()
+        self.open_log(log_path)
         self.shell = shell
         self._actor = actor_cls.options(num_cpus=self.num_cpus, num_gpus=self.num_gpus).remote()
         ref = self._actor.start.remote(
@@ -429,19 +134,11 @@ class RayTrialProcess(TrialHandle):
     def returncode(self) -> int | None:
         return self._remote.returncode
 
-    @property
-    def timed_out(self) -> bool:
-        return self.stop_reason == "timeout"
-
-    def fds(self) -> list[int]:
-        """No pipes on this machine: the runner calls :meth:`read_ready` with none every round."""
-        return []
-
     def launch_error(self) -> LaunchError | None:
         """The node could not start the command (or the actor), or a shell said 126/127."""
         if self._remote.launch_error is not None:
             return self._remote.launch_error
-        return self._shell_exit_error()
+        return self.shell_exit_error()
 
     # --- the loop ---------------------------------------------------------------------------
     def poll(self, timeout: float = 0.0) -> list[MetricReport]:
@@ -453,7 +150,7 @@ class RayTrialProcess(TrialHandle):
         return self._pump()
 
     def read_ready(self, fds: Sequence[int] = ()) -> list[MetricReport]:
-        """What :func:`~hposweep.launcher.poll_many` calls each round (``fds`` is always empty)."""
+        """What :func:`~hposweep.execution.executors.local.poll_many` calls each round (``fds`` is always empty)."""
         return self._pump()
 
     def pending_ref(self) -> Any:
@@ -507,7 +204,7 @@ class RayTrialProcess(TrialHandle):
         for stream, data in result["out"]:
             if self._log is not None:
                 self._log.write(data)
-            reports += self._parsers[stream].feed(data)
+            reports += self.parsers[stream].feed(data)
         if self._log is not None and result["out"]:
             self._log.flush()
         reports += self._take_metrics(result["metrics"], result["reset"])
@@ -515,7 +212,7 @@ class RayTrialProcess(TrialHandle):
         if self.stop_reason is None and result["stop_reason"] is not None:
             self.stop_reason = result["stop_reason"]
         if result["done"]:
-            for parser in self._parsers.values():
+            for parser in self.parsers.values():
                 reports += parser.flush()
             return reports + self._finish()
         self._next_poll()
@@ -528,7 +225,7 @@ class RayTrialProcess(TrialHandle):
         if self._metrics_out is None or reset:
             if self._metrics_out is not None:
                 self._metrics_out.close()
-            self._metrics_out = open(self.metrics_file, "wb" if reset else "ab")
+            self._metrics_out = open_nofollow(self.metrics_file, append=not reset)
         self._metrics_out.write(data)
         self._metrics_out.flush()
         return self.tailer.poll()
@@ -659,7 +356,7 @@ def _read_params(path: str | None) -> bytes | None:
 def wait_any(procs: Sequence[RayTrialProcess], timeout: float) -> None:
     """Block until one of ``procs`` has an answer from its actor, or ``timeout`` s passed.
 
-    What :func:`~hposweep.launcher.poll_many` can call instead of sleeping when trials have no
+    What :func:`~hposweep.execution.executors.local.poll_many` can call instead of sleeping when trials have no
     pipes, so a trial's output is picked up as soon as it arrives.
     """
     refs = [r for r in (p.pending_ref() for p in procs) if r is not None]

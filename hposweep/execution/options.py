@@ -1,0 +1,124 @@
+"""What a sweep is asked to do (:class:`RunOptions`), what it did (:class:`RunResult`), and the small
+facts the runner gathers before the first trial (GPUs, the logs folder, the git commit).
+
+Kept apart from the loop in :mod:`hposweep.execution.runner`: the CLI builds and validates these before
+any trial runs, and ``resume`` rebuilds them from the study's settings.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hposweep.core.trial import TrialState
+
+if TYPE_CHECKING:
+    from hposweep.study.api import Study
+
+
+@dataclass
+class RunOptions:
+    """How trials are run. Stored in the study's settings so ``resume`` runs them the same way."""
+
+    command: list[str] | str
+    metrics: list[str]
+    shell: bool = False
+    pass_mode: str = "args"
+    objective: str = "last"  # last | best
+    metric_regex: str | None = None
+    timeout: float | None = None  # per trial, seconds
+    time_budget: float | None = None  # whole sweep, seconds
+    max_failures: int = 5  # in a row
+    grace: float = 10.0  # SIGTERM -> SIGKILL for timeouts and Ctrl-C
+    prune_grace: float = 10.0
+    jobs: int = 1
+    gpus: list[str] | None = None
+    cwd: str | None = None
+    logs_dir: str | None = None
+    lease: float = 60.0  # a running trial whose worker sent no heartbeat for this long is re-run
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance
+    cpus_per_trial: float = 1.0  # Ray resource requests per trial
+    gpus_per_trial: float = 0.0
+
+    def to_settings(self) -> dict[str, Any]:
+        return {
+            "command": self.command, "shell": self.shell, "pass": self.pass_mode, "objective": self.objective,
+            "metric_regex": self.metric_regex, "timeout": self.timeout, "time_budget": self.time_budget,
+            "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
+            "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
+            "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
+            "gpus_per_trial": self.gpus_per_trial,
+        }
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    message: str
+    started: int = 0
+    stopped_by: str | None = None  # None | "interrupt" | "time_budget" | "failures" | "exhausted"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def git_commit(cwd: str) -> str | None:
+    """The commit of the working directory, when it is a git repository (once per sweep)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    commit = out.stdout.strip()
+    try:
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        dirty = ""
+    return commit + ("-dirty" if dirty else "")
+
+
+def parse_gpus(spec: str | None, jobs: int) -> list[str] | None:
+    """``--gpus 0,1,2`` or ``auto`` (CUDA_VISIBLE_DEVICES, else ``nvidia-smi -L``)."""
+    if spec is None:
+        return None
+    spec = spec.strip()
+    if spec == "auto":
+        env = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if env is not None and env.strip() and env.strip() not in ("-1", "NoDevFiles"):
+            return [g.strip() for g in env.split(",") if g.strip()]
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            out = None
+        gpus = []
+        if out is not None and out.returncode == 0:
+            for line in out.stdout.splitlines():
+                if line.startswith("GPU "):
+                    gpus.append(line.split(":")[0][4:].strip())
+        if not gpus:
+            from hposweep.errors import UsageError
+
+            raise UsageError(
+                "--gpus auto found no GPU (CUDA_VISIBLE_DEVICES is unset and `nvidia-smi -L` lists none)",
+                hint="pass the GPU ids explicitly, e.g. --gpus 0,1, or drop --gpus",
+            )
+        return gpus
+    gpus = [g.strip() for g in spec.split(",") if g.strip()]
+    if not gpus:
+        from hposweep.errors import UsageError
+
+        raise UsageError(f"--gpus {spec!r} names no GPU", hint="e.g. --gpus 0,1,2,3 or --gpus auto")
+    return gpus
+
+
+def pruning_steps_saved(study: Study) -> int:
+    """Steps pruned trials did not run: the longest complete trial's last step minus each pruning step."""
+    full = [t.last_step for t in study.trials if t.state is TrialState.COMPLETE and t.last_step is not None]
+    if not full:
+        return 0
+    longest = max(full)
+    return sum(max(0, longest - int(t.info.get("pruned_at_step", t.last_step or 0)))
+               for t in study.trials if t.state is TrialState.PRUNED)
