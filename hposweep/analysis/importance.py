@@ -393,6 +393,9 @@ def compute_importance(
     params = []
     for j, c in enumerate(cols):
         n_active = int((~np.isnan(c.x)).sum())
+        std: float | None
+        lo: float | None
+        hi: float | None
         if boot is not None:
             std, lo, hi = float(boot[:, j].std()), *map(float, np.percentile(boot[:, j], [5, 95]))
         else:

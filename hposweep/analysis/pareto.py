@@ -247,7 +247,7 @@ def _staircase_insert(xs: list[float], ys: list[float], x: float, y: float, rx: 
 
 
 def _peel_first_front(v: np.ndarray) -> np.ndarray:
-    return ~_dominance_matrix(v).any(axis=0)
+    return np.asarray(~_dominance_matrix(v).any(axis=0))
 
 
 def hypervolume(points: Any, reference: Sequence[float], directions: Sequence[str] | None = None) -> float:

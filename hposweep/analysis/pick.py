@@ -158,7 +158,7 @@ def _metric_names(usable: Sequence[Trial], names: Sequence[str]) -> list[str]:
 
 def _metric(t: Trial, name: str, names: Sequence[str]) -> float | None:
     if name in names:
-        return float(t.values[list(names).index(name)])  # type: ignore[index]
+        return float(t.values[list(names).index(name)])  # type: ignore[index]  # callers pass complete trials, whose values are set
     val = t.user_attrs.get(name)
     if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
         return None
@@ -208,9 +208,9 @@ def pick(
         return chosen[knee_point(vals)]
     assert parsed.metric is not None
     sign = -1.0 if parsed.kind == "max" else 1.0
-    key = np.array([sign * _metric(t, parsed.metric, names) for t in chosen])  # type: ignore[operator]
+    key = np.array([sign * _metric(t, parsed.metric, names) for t in chosen])  # type: ignore[operator]  # the rule's metric was checked to exist on every chosen trial
     numbers = [t.number for t in chosen]
-    order = np.lexsort((numbers, *[vals[:, j] for j in range(m - 1, -1, -1)], key))
+    order = np.lexsort([np.asarray(numbers), *[vals[:, j] for j in range(m - 1, -1, -1)], key])
     return chosen[int(order[0])]
 
 

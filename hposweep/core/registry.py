@@ -20,7 +20,7 @@ def option_names(cls: type) -> list[str]:
     import inspect  # ~10 ms of start-up that `hposweep best` does not need
 
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]  # mypy refuses __init__ accessed on a class object
     return [n for n, p in sig.parameters.items() if n != "self" and p.kind in kinds]
 
 
@@ -33,7 +33,7 @@ def given_options(cls: type, given: Mapping[str, Any]) -> dict[str, Any]:
     import inspect
 
     out: dict[str, Any] = {}
-    for name, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+    for name, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]  # as above: __init__ on a class object
         if name == "self" or name not in given or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
             continue
         value = given[name]

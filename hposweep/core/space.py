@@ -160,8 +160,8 @@ class SearchSpace:
         for p in self.params.values():
             if not p.is_active(out):
                 continue
-            if p.is_fixed:
-                out[p.name] = p.value  # type: ignore[attr-defined]
+            if isinstance(p, FixedParam):
+                out[p.name] = p.value
             elif p.name in chosen:
                 out[p.name] = chosen[p.name]
         return out

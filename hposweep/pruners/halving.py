@@ -272,7 +272,7 @@ class HyperbandPruner(Pruner):
             tb = self.bracket_of(t.number)
             if t.state in FINISHED_STATES:
                 settled.add(t.number)
-                self._brackets[tb].absorb([t])  # type: ignore[index]
+                self._brackets[tb].absorb([t])  # type: ignore[index]  # bracket_of is never None for Hyperband's own trials
             elif tb == b:
                 same.append(t)
         return self._brackets[b].should_prune(trial, same)

@@ -252,10 +252,10 @@ class PercentilePruner(Pruner):
 
     def _safe_step(self, step: int, members: list[_Curve]) -> bool:
         finals = [c.final for c in members]
-        if spearman([c.best[step] for c in members], finals) < self.AUTO_MIN_RHO:  # type: ignore[arg-type]
+        if spearman([c.best[step] for c in members], finals) < self.AUTO_MIN_RHO:  # type: ignore[arg-type]  # members are finished curves: final is set
             return False
         n_top = max(1, math.ceil(self.AUTO_TOP_FRACTION * self.percentile / 50.0 * len(members)))
-        top = sorted(members, key=lambda c: c.final)[:n_top]  # type: ignore[arg-type, return-value]
+        top = sorted(members, key=lambda c: c.final)[:n_top]  # type: ignore[arg-type, return-value]  # as above: final is set
         values = self._by_step.get(step)
         for c in top:
             bar = percentile_excluding(values, c.raw[step], self.percentile)

@@ -181,7 +181,8 @@ class ParzenEstimator:
             return np.zeros(len(z))
         if dim.uniform:
             return np.full(len(z), dim.cell)
-        a, b, _ = dim.cells(z)  # type: ignore[misc]
+        assert dim.cells is not None  # every DISCRETE dimension is built with its codec's cells
+        a, b, _ = dim.cells(z)
         return b - a
 
     @staticmethod
@@ -230,7 +231,9 @@ class ParzenEstimator:
             xn = x[:, self.num]
             for i, j in enumerate(self.num):
                 if self.dims[j].kind == DISCRETE:  # evaluate at the cell's value, times the cell width
-                    a, b, xn[:, i] = self.dims[j].cells(xn[:, i])  # type: ignore[misc]
+                    cells = self.dims[j].cells
+                    assert cells is not None  # every DISCRETE dimension is built with its codec's cells
+                    a, b, xn[:, i] = cells(xn[:, i])
                     log_cells = log_cells + np.log(b - a)
             feats[:, :d] = xn
             feats[:, d:2 * d] = xn * xn

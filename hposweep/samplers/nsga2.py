@@ -29,7 +29,7 @@ import numpy as np
 
 from hposweep.analysis.pareto import crowding_distance, greedy_hv_subset, non_dominated_sort, to_minimize
 from hposweep.core.codec import ParamCodec
-from hposweep.core.space import CategoricalParam, NumericParam, Param, value_key
+from hposweep.core.space import CategoricalParam, FixedParam, NumericParam, Param, value_key
 from hposweep.core.trial import TrialState
 from hposweep.samplers.base import Sampler, SamplingContext
 from hposweep.samplers.random import sample_param, sample_space
@@ -157,8 +157,8 @@ class NSGA2Sampler(Sampler):
         for p in space.params.values():
             if not p.is_active(current):
                 continue
-            if p.is_fixed:
-                current[p.name] = p.value  # type: ignore[attr-defined]
+            if isinstance(p, FixedParam):
+                current[p.name] = p.value
                 continue
             va, vb = _inherit(p, a, rng), _inherit(p, b, rng)
             value = self._cross(p, va, vb, rng) if crossed else va
@@ -200,8 +200,8 @@ class NSGA2Sampler(Sampler):
         for q in space.params.values():
             if not q.is_active(current):
                 continue
-            if q.is_fixed:
-                current[q.name] = q.value  # type: ignore[attr-defined]
+            if isinstance(q, FixedParam):
+                current[q.name] = q.value
                 continue
             if q.name not in mutated:
                 mutated[q.name] = sample_param(q, rng)
@@ -296,7 +296,7 @@ def _inherit(p: Param, params: dict[str, Any], rng: np.random.Generator) -> Any:
     """The parent's value, or a random one when the parent lacks it (inactive there, or out of space)."""
     if p.name in params:
         value = params[p.name]
-        if p.contains(value):  # type: ignore[attr-defined]
+        if p.contains(value):
             return value
     return sample_param(p, rng)
 

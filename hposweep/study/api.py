@@ -228,7 +228,7 @@ class Study:
         best: Trial | None = None
         for t in self.trials:
             if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
-                if best is None or sign * t.value < sign * best.value:  # type: ignore[operator]
+                if best is None or sign * t.value < sign * best.value:  # type: ignore[operator]  # best.value is finite: only such trials become best
                     best = t
         return best
 
@@ -430,7 +430,8 @@ class Study:
         try:
             # Any scalar (numpy's float32/int64 and 0-d arrays included) is one value; else a sequence.
             scalar = isinstance(values, (int, float, str)) or getattr(values, "ndim", None) == 0
-            vals = [float(v) for v in ([values] if scalar or not hasattr(values, "__iter__") else values)]
+            items: Sequence[Any] = [values] if scalar or not hasattr(values, "__iter__") else values  # type: ignore[assignment]  # a scalar or a sequence, told apart above
+            vals = [float(v) for v in items]
         except (TypeError, ValueError):
             raise StudyError(f"values must be numbers, got {values!r}") from None
         if len(vals) != len(self.directions):
