@@ -310,3 +310,24 @@ def test_real_terminal_of_80_columns(tmp_path: Path) -> None:
     rows = {int(m.group(1)): m.group(2) for line in lines
             if (m := re.match(r"^\s*(\d)  (complete|failed)\s+(\S+)\s+\d+\.\ds  x=", line))}
     assert rows == {0: "complete", 1: "complete", 2: "failed", 3: "complete"}, screen
+
+
+MO_TRAIN = ("import sys\nx = float(sys.argv[1].split('=')[1])\n"
+            "print(f'val_acc={0.5 + 0.4 * x:.4f} latency_ms={5 + 40 * x * x:.2f}')\n")
+MO_SPACE = ("metrics:\n  - {name: val_acc, direction: maximize}\n  - {name: latency_ms, direction: minimize}\n"
+            "parameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+
+
+@pytest.mark.xfail(strict=True, reason="needs the one-line change of _print_summary in hposweep/cli/run.py "
+                   "(owned by another helper): use display.fmt_metrics; then remove this mark")
+def test_multi_objective_summary_names_each_metric(tmp_path: Path) -> None:
+    (tmp_path / "mo.py").write_text(MO_TRAIN)
+    (tmp_path / "mo.yaml").write_text(MO_SPACE)
+    r = subprocess.run([sys.executable, "-m", "hposweep", "run", "--space", "mo.yaml", "--trials", "2", "--seed", "0",
+                        "--sampler", "random", "--", sys.executable, "mo.py"], cwd=tmp_path, env=_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^\[hposweep\] trial 0 complete val_acc=\S+ latency_ms=\S+ in ", r.stderr, re.M), r.stderr
+    front = [line for line in r.stdout.splitlines() if line.startswith("  pareto trial ")]
+    assert front and all(re.fullmatch(r"  pareto trial \d: val_acc=\S+ latency_ms=\S+  x=\S+", line)
+                         for line in front), r.stdout
