@@ -60,6 +60,9 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the first trials'
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Plain log lines instead of the live display.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the final summary as one JSON object on stdout.")]
+LogEvery = Annotated[float, typer.Option(
+    "--log-every", metavar="SECONDS",
+    help="Without a terminal: a line per running trial (latest value, step) every SECONDS (0: never).")]
 
 # --- reading a study ------------------------------------------------------------------------------------
 StudyFile = Annotated[str, typer.Argument(help="The study JSON file (or its folder).")]

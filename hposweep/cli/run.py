@@ -30,6 +30,7 @@ from hposweep.cli.options import (
     Jobs,
     JsonOut,
     Lease,
+    LogEvery,
     MaxFailures,
     Metric,
     MetricRegex,
@@ -137,8 +138,6 @@ def _backup(path: str) -> str:
     return backup
 
 
-
-
 # --- run / create ----------------------------------------------------------------------------------
 def run(
     space: Space,
@@ -166,6 +165,7 @@ def run(
     no_progress: NoProgress = False,
     quiet: Quiet = False,
     json_out: JsonOut = False,
+    log_every: LogEvery = 60.0,
     lease: Lease = 60.0,
     executor: Executor = "local",
     ray_address: RayAddress = None,
@@ -276,7 +276,7 @@ def run(
         study.close()
         err(f"[hposweep] created {checkpoint} ({target} trials); start workers with: hposweep worker {checkpoint}")
         return
-    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
 
 
 def _check_command(opts: Any, space: Any) -> None:
@@ -319,13 +319,14 @@ def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
         study.tell(trial, state="failed")  # so the next proposal differs, as in a real sweep
 
 
-def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool, json_out: bool) -> None:
+def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool, json_out: bool,
+           log_every: float = 60.0) -> None:
     from hposweep.cli.display import make_display
     from hposweep.execution.runner import Runner
 
     metric = ",".join(m["name"] for m in study.settings.get("metrics") or []) or "value"
     mode = _display_mode(quiet, no_progress, json_out)
-    display = make_display(study, metric=metric, target=target, mode=mode)
+    display = make_display(study, metric=metric, target=target, mode=mode, log_every=log_every)
     runner = Runner(study, opts, display, target=target)
     done = study.n_finished
     header = (f"{target} trials ({done} done), sampler {study.describe_sampler()}, "
@@ -419,6 +420,7 @@ def worker(
     no_progress: NoProgress = False,
     quiet: Quiet = False,
     json_out: JsonOut = False,
+    log_every: LogEvery = 60.0,
 ) -> None:
     """Join a study and run its trials until the target is reached; any number of workers may share one file.
 
@@ -437,7 +439,7 @@ def worker(
         if lease <= 0:
             raise UsageError("--lease must be a positive number of seconds")
         opts.lease = lease
-    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
 
 
 def _options_from_settings(study: Any, *, jobs: int | None = None, time_budget: str | None = None) -> tuple[Any, int]:
@@ -473,6 +475,7 @@ def resume(
     no_progress: NoProgress = False,
     quiet: Quiet = False,
     json_out: JsonOut = False,
+    log_every: LogEvery = 60.0,
 ) -> None:
     """Continue a study where it stopped: interrupted trials are re-run first.
 
@@ -492,5 +495,5 @@ def resume(
     if study.n_finished >= target:
         err(f"[hposweep] the study already has {study.n_finished} finished trials (target {target}); "
             "pass --trials N to run more")
-    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out)
+    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
 
