@@ -318,8 +318,6 @@ MO_SPACE = ("metrics:\n  - {name: val_acc, direction: maximize}\n  - {name: late
             "parameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
 
 
-@pytest.mark.xfail(strict=True, reason="needs the one-line change of _print_summary in hposweep/cli/run.py "
-                   "(owned by another helper): use display.fmt_metrics; then remove this mark")
 def test_multi_objective_summary_names_each_metric(tmp_path: Path) -> None:
     (tmp_path / "mo.py").write_text(MO_TRAIN)
     (tmp_path / "mo.yaml").write_text(MO_SPACE)

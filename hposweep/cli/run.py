@@ -352,9 +352,12 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
         counts = ", ".join(f"{n} {s}" for s, n in summary["states"].items())
         out(f"{result.message}: {len(study.trials)} trials ({counts})")
         if study.is_multi_objective:
+            from hposweep.cli.display import fmt_metrics
+            from hposweep.study.rows import metric_names
+
+            names = metric_names(study)
             for t in study.best_trials:
-                out(f"  pareto trial {t.number}: {', '.join(fmt_value(v) for v in t.values or [])}  "
-                     f"{fmt_params(t.params)}")
+                out(f"  pareto trial {t.number}: {fmt_metrics(names, t.values)}  {fmt_params(t.params)}")
         else:
             best = study.best_trial
             if best is not None:
