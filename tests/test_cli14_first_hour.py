@@ -324,7 +324,8 @@ def test_json_configuration_error_is_json_on_stdout(proj: Path) -> None:
     r = run(proj, "--json", "--sampler", "grid", "--", sys.executable, "train.py")
     assert r.returncode == 2
     obj = json.loads(r.stdout)
-    assert obj["exit_code"] == 2 and obj["error"].startswith("parameter 'x': a float range without a step")
+    assert obj == {"error": "parameter 'x': a float range without a step has no finite grid", "exit_code": 2,
+                   "hint": "add `step:` to the parameter, or list the values as a categorical `choices:`"}
     # --json in the trial command is the command's, not hposweep's
     r = run(proj, "--sampler", "grid", "--", sys.executable, "train.py", "--json")
     assert r.returncode == 2 and r.stdout == ""

@@ -181,10 +181,15 @@ def _wants_json(argv: list[str]) -> bool:
     return "--json" in own
 
 
-def _json_error(message: str, code: int) -> None:
+def _json_error(message: str, code: int, hint: str | None = None) -> None:
+    """``{"error": ..., "exit_code": 2}`` (and ``"hint"`` when there is one) on stdout, so a script that
+    reads the ``--json`` summary gets an object there whether the sweep ran or not."""
     import json
 
-    sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+    obj: dict[str, Any] = {"error": message, "exit_code": code}
+    if hint:
+        obj["hint"] = hint
+    sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 
 
@@ -196,7 +201,7 @@ def main() -> None:
     except HposweepError as exc:
         err(f"error: {exc}")
         if _wants_json(sys.argv[1:]):
-            _json_error(str(exc), exc.exit_code)
+            _json_error(exc.message, exc.exit_code, exc.hint)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
