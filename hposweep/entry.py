@@ -13,15 +13,17 @@ import sys
 from hposweep.execution.environment import limit_blas_threads
 
 
-def _parse_best(args: list[str]) -> tuple[str | None, str, str | None] | None:
+def _parse_best(args: list[str]) -> tuple[str | None, str, str | None, str] | None:
     path: str | None = None
-    fmt, pick = "table", None
+    fmt, pick, prefix = "table", None, ""
     i = 0
     while i < len(args):
         a = args[i]
-        if a in ("--format", "-f", "--pick") and i + 1 < len(args):
+        if a in ("--format", "-f", "--pick", "--prefix") and i + 1 < len(args):
             if a == "--pick":
                 pick = args[i + 1]
+            elif a == "--prefix":
+                prefix = args[i + 1]
             else:
                 fmt = args[i + 1]
             i += 2
@@ -30,12 +32,14 @@ def _parse_best(args: list[str]) -> tuple[str | None, str, str | None] | None:
             fmt = a.split("=", 1)[1]
         elif a.startswith("--pick="):
             pick = a.split("=", 1)[1]
+        elif a.startswith("--prefix="):
+            prefix = a.split("=", 1)[1]
         elif a.startswith("-") or path is not None:
             return None  # --help, unknown flags, extra arguments: the full CLI says what is wrong
         else:
             path = a
         i += 1
-    return path, fmt, pick
+    return path, fmt, pick, prefix
 
 
 def main() -> None:
@@ -47,10 +51,11 @@ def main() -> None:
             from hposweep.errors import HposweepError
 
             try:
-                from hposweep.cli.inspect import load_readonly, print_best
+                from hposweep.cli.inspect import open_study, print_best
 
-                path, fmt, pick = parsed
-                code = print_best(load_readonly(path), fmt, pick)
+                path, fmt, pick, prefix = parsed
+                study, choice = open_study(path)
+                code = print_best(study, fmt, pick, prefix=prefix, choice=choice)
             except HposweepError as exc:
                 sys.stderr.write(f"error: {exc}\n")
                 sys.exit(exc.exit_code)

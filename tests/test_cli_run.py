@@ -172,12 +172,12 @@ def test_no_metric_and_nan_fail(proj: Path) -> None:
     assert t["state"] == "failed" and t["reason"] == "objective value is nan"
 
 
-def test_command_not_found_stops_at_first_trial(proj: Path) -> None:
+def test_command_not_found_refused_before_anything_is_written(proj: Path) -> None:
     r = hp(proj, *run_args("--trials", "5", "--", "definitely-not-a-command-xyz"))
     assert r.returncode == 2
-    assert "not found" in r.stderr
+    assert "command not found: 'definitely-not-a-command-xyz' (searched PATH)" in r.stderr
     assert "Traceback" not in r.stderr
-    assert len(load(proj)) == 1
+    assert sorted(p.name for p in proj.iterdir()) == ["space.yaml", "train.py"]
 
 
 def test_timeout_marks_failed(proj: Path) -> None:
@@ -317,10 +317,20 @@ def test_metrics_file_and_stderr(proj: Path) -> None:
 
 def test_show_prints_trial_and_log_tail(proj: Path) -> None:
     hp(proj, *run_args("--trials", "1", "--", sys.executable, "train.py"))
-    r = hp(proj, "show", "hposweep-study.json", "0")
+    r = hp(proj, "show", "hposweep-study.json", "0", "--format", "json")
     assert r.returncode == 0
-    assert '"intermediate"' in r.stdout and "epoch=2 loss=" in r.stdout
-    assert '"argv"' in r.stdout
+    rec = json.loads(r.stdout)
+    assert rec["intermediate"] == {"0": 1.113543, "1": 0.613543, "2": rec["value"]}
+    assert rec["info"]["argv"][:2] == [sys.executable, "train.py"]
+    r = hp(proj, "show", "0")  # the default checkpoint, the table for reading, then the log's tail
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "[hposweep] reading hposweep-study.json (the default study name in this folder)\n"
+    head = [line.split(None, 1) for line in r.stdout.split("\n\n")[0].splitlines()]
+    assert head[:3] == [["trial", "0"], ["state", "complete"], ["loss", f"{rec['value']:g}"]]
+    started = dict((k, v) for k, v in (row for row in head if len(row) == 2))["started"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", started), started
+    assert "\n--- last lines of hposweep-study.logs/trial-0000.log ---\n" in r.stdout
+    assert r.stdout.endswith(f"epoch=2 loss={rec['value']:.6f}\n")
 
 
 def test_validate_prints_table(proj: Path) -> None:

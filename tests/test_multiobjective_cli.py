@@ -54,11 +54,11 @@ def test_front_pick_and_resume(proj: Path) -> None:
     # every trial is on the front of this monotone trade-off
     assert len(summary["best_trials"]) == 8
     front = json.loads(hp(proj, "best", "--format", "json").stdout)
-    # the front is listed by the first metric's value, ascending (README: "sorted by the first metric")
+    # the front is listed best first by the first metric: val_acc is maximized, so descending
     accs = [t["values"]["val_acc"] for t in front]
-    assert accs == sorted(accs) and len(set(accs)) == 8
+    assert accs == sorted(accs, reverse=True) and len(set(accs)) == 8
     assert [t["number"] for t in front] == [t["number"] for t in sorted(summary["best_trials"],
-                                                                         key=lambda t: t["values"]["val_acc"])]
+                                                                         key=lambda t: -t["values"]["val_acc"])]
     csv_out = hp(proj, "best", "--format", "csv").stdout.splitlines()
     assert csv_out[0] == ("number,state,value_0,value_1,param_x,duration,last_step,started_at,finished_at,reason")
     assert [int(line.split(",")[0]) for line in csv_out[1:]] == [t["number"] for t in front]
@@ -95,6 +95,7 @@ def test_bad_pick_rule_is_a_usage_error(proj: Path) -> None:
     r = hp(proj, "best", "--pick", "max accuracy where", "--format", "args")
     assert r.returncode == 2
     assert r.stderr.startswith(
+        "[hposweep] reading hposweep-study.json (the default study name in this folder)\n"
         "error: bad --pick rule 'max accuracy where': a condition needs METRIC OP NUMBER (e.g. latency_ms<20)\n")
     assert r.stdout == ""
 

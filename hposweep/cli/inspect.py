@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -21,7 +22,7 @@ from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
 from hposweep.execution.argv import args_tokens, format_value
 from hposweep.study.api import Study
-from hposweep.study.discovery import find_checkpoint
+from hposweep.study.discovery import Choice, choose_checkpoint
 from hposweep.study.rows import (
     HEAD_COLUMNS,
     TIMESTAMP_COLUMNS,
@@ -34,8 +35,19 @@ from hposweep.study.rows import (
     value_columns,
 )
 
-BEST_FORMATS = ("table", "json", "yaml", "args", "env", "csv")
-TRIAL_FORMATS = ("table", "json", "csv")
+BEST_FORMATS = ("table", "json", "yaml", "args", "args0", "env", "csv")
+TRIAL_FORMATS = ("table", "tsv", "json", "csv")
+SHOW_FORMATS = ("table", "json")
+
+#: variables ``eval "$(hposweep best --format env)"`` must never set: the shell, the dynamic linker,
+#: Python and hposweep itself depend on them (prefixes end with ``_``)
+RESERVED_ENV = frozenset(
+    "PATH HOME IFS SHELL PWD OLDPWD USER LOGNAME TERM LANG LANGUAGE ENV BASH_ENV CDPATH TMPDIR TZ DISPLAY "
+    "HOSTNAME UID EUID PPID SHLVL OPTIND OPTARG OPTERR PS1 PS2 PS3 PS4 PROMPT_COMMAND MAIL MAILPATH HISTFILE "
+    "PYTHONPATH PYTHONHOME PYTHONSTARTUP VIRTUAL_ENV CUDA_VISIBLE_DEVICES SSH_AUTH_SOCK".split())
+RESERVED_ENV_PREFIXES = ("LD_", "DYLD_", "LC_", "BASH", "HPOSWEEP_", "PYTHON")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
 
 
 def _pick_one(study: Study, pick: str | None) -> Trial | None:
@@ -51,26 +63,28 @@ def _pick_one(study: Study, pick: str | None) -> Trial | None:
     return pick_rule(front, study.directions, metric_names(study), pick)
 
 
-def print_best(study: Study, fmt: str, pick: str | None = None) -> int:
+def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str = "",
+               choice: Choice | None = None) -> int:
     if fmt not in BEST_FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", hint="choose one of: " + ", ".join(BEST_FORMATS))
+    if prefix and fmt != "env":
+        raise UsageError("--prefix is for --format env")
     out = sys.stdout
     if study.is_multi_objective and not pick and fmt in ("table", "json", "csv", "yaml"):
-        front = sorted(study.best_trials, key=lambda t: (t.values or [0])[0])
+        front = sort_front(study, study.best_trials)
         if not front:
-            sys.stderr.write("no trial has completed yet\n")
-            return EXIT_FAILED
+            return _nothing_complete(study, choice)
         _print_front(study, front, fmt)
         return EXIT_OK
     best = _pick_one(study, pick)
     if best is None:
-        sys.stderr.write("no trial has completed yet\n")
-        return EXIT_FAILED
+        return _nothing_complete(study, choice)
     if fmt == "args":
-        out.write(" ".join(args_tokens(best.params, "args")) + "\n")
+        out.write(shlex.join(args_tokens(best.params, "args")) + "\n")
+    elif fmt == "args0":
+        out.write("".join(token + "\0" for token in args_tokens(best.params, "args")))
     elif fmt == "env":
-        for k, v in best.params.items():
-            name = re.sub(r"[^A-Za-z0-9_]", "_", k).upper()
+        for name, v in env_assignments(best.params, prefix):
             out.write(f"export {name}={shlex.quote(format_value(v))}\n")
     elif fmt == "json":
         _write_json(trial_record(study, best))
@@ -80,9 +94,112 @@ def print_best(study: Study, fmt: str, pick: str | None = None) -> int:
         out.write(yaml.safe_dump(trial_record(study, best), sort_keys=False))
     elif fmt == "csv":
         write_csv(study, [best])
+    elif not sys.stdout.isatty():
+        _best_plain(study, best)
     else:
         _best_table(study, best)
     return EXIT_OK
+
+
+def _nothing_complete(study: Study, choice: Choice | None) -> int:
+    """No best trial: say so, and when hposweep picked this study among others, name the others that
+    have results (the newest study of a folder is often a fresh, empty one)."""
+    states = ", ".join(f"{n} {s}" for s, n in _state_counts(study).items()) or "no trials"
+    if choice is not None and choice.chosen and choice.others:
+        with_results = []
+        for other in choice.others:
+            try:
+                n = len(Study.load(other, readonly=True).trials_in(TrialState.COMPLETE))
+            except Exception:  # noqa: BLE001 - a broken neighbour must not hide the message
+                continue
+            if n:
+                with_results.append(f"{other} ({n} complete)")
+        sys.stderr.write(
+            f"{choice.path}, which hposweep picked as {choice.why}, has no completed trial yet ({states})\n")
+        if with_results:
+            sys.stderr.write("  studies here with results: " + ", ".join(with_results[:5]) + "\n")
+            sys.stderr.write(f"  name one: hposweep best {with_results[0].split(' (')[0]}\n")
+        return EXIT_FAILED
+    sys.stderr.write(f"no trial has completed yet ({states})\n")
+    return EXIT_FAILED
+
+
+def _state_counts(study: Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    return counts
+
+
+def env_assignments(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(NAME, value)`` for each parameter: ``PREFIX`` + the name in upper case, ``-``/``.`` as ``_``.
+
+    Refused (UsageError, nothing printed) when a name is not a shell identifier (``2nd-stage``), is a
+    variable the shell or the programs it starts depend on (``path`` → ``PATH``), or two parameters give
+    the same name: ``eval`` of a half-written list, or one that replaces ``PATH``, breaks the user's
+    shell. ``--prefix HPO_`` resolves all three for ordinary names.
+    """
+    names: dict[str, str] = {}
+    problems: list[str] = []
+    for key in params:
+        name = prefix + re.sub(r"[^A-Za-z0-9_]", "_", key).upper()
+        if not _IDENTIFIER.match(name):
+            problems.append(f"parameter {key!r} would be {name!r}, not a valid variable name")
+        elif name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+            problems.append(f"parameter {key!r} would set {name}, which the shell depends on")
+        elif name in names:
+            problems.append(f"parameters {names[name]!r} and {key!r} would both be {name}")
+        names.setdefault(name, key)
+    if problems:
+        raise UsageError("--format env: " + "; ".join(problems),
+                         hint="add a prefix, e.g. --prefix HPO_ (then read $HPO_<NAME>)" if not prefix
+                         else "choose another --prefix")
+    return [(name, params[key]) for name, key in names.items()]
+
+
+def sort_front(study: Study, front: Sequence[Trial]) -> list[Trial]:
+    """The Pareto front best first by the first metric (whatever its direction), then by trial number."""
+    sign = 1.0 if study.directions[0] == "minimize" else -1.0
+
+    def key(t: Trial) -> tuple[float, int]:
+        v = t.values[0] if t.values else None
+        return (sign * v if v is not None and math.isfinite(v) else math.inf, t.number)
+
+    return sorted(front, key=key)
+
+
+def _plain_cell(v: Any) -> str:
+    """A value on one plain line: never a tab or a line break inside a cell."""
+    from hposweep.cli.format import fmt_value
+
+    return re.sub(r"[\t\r\n]+", " ", fmt_value(v))
+
+
+def _best_plain(study: Study, best: Trial) -> None:
+    """``best`` without a terminal: ``name<TAB>value`` lines that never wrap."""
+    names = metric_names(study)
+    lines = [f"trial\t{best.number}"]
+    for n, v in zip(names, best.values or []):
+        lines.append(f"{n}\t{_plain_cell(v)}")
+    lines += [f"{k}\t{_plain_cell(v)}" for k, v in best.params.items()]
+    sys.stdout.write("\n".join(lines) + "\n")
+    _summary_lines(study, lambda text: sys.stdout.write(text + "\n"))
+
+
+def _summary_lines(study: Study, emit: Any) -> None:
+    try:
+        from hposweep.study.summary import convergence_sparkline, importance_lines
+
+        line = convergence_sparkline(study)
+        if line:
+            emit(f"convergence: {line}")
+        lines = importance_lines(study)
+        if lines:
+            emit("most important parameters:")
+        for text in lines:
+            emit("  " + text)
+    except ImportError:
+        pass
 
 
 def _best_table(study: Study, best: Trial) -> None:
@@ -101,19 +218,7 @@ def _best_table(study: Study, best: Trial) -> None:
     for k, v in best.params.items():
         table.add_row(k, fmt_value(v))
     console.print(table)
-    try:
-        from hposweep.study.summary import convergence_sparkline, importance_lines
-
-        line = convergence_sparkline(study)
-        if line:
-            console.print(f"convergence: {line}", highlight=False)
-        lines = importance_lines(study)
-        if lines:
-            console.print("most important parameters:", highlight=False)
-        for text in lines:
-            console.print("  " + text, highlight=False)
-    except ImportError:
-        pass
+    _summary_lines(study, lambda text: console.print(text, highlight=False))
 
 
 def _print_front(study: Study, front: list[Trial], fmt: str) -> None:
@@ -126,7 +231,9 @@ def _print_front(study: Study, front: list[Trial], fmt: str) -> None:
 
         sys.stdout.write(yaml.safe_dump(trial_records(study, front), sort_keys=False))
     else:
-        _trials_table(study, front, title=f"Pareto front: {len(front)} trials")
+        from hposweep.cli.format import plural
+
+        _trials_table(study, front, title=f"Pareto front: {plural(len(front), 'trial')}")
 
 
 def _write_json(obj: Any, indent: int | None = None) -> None:
@@ -142,29 +249,53 @@ def write_csv(study: Study, trials: Sequence[Trial]) -> None:
         writer.writerow(["" if row[c] is None else format_value(row[c]) for c in columns])
 
 
-def _trials_table(study: Study, trials: list[Trial], title: str) -> None:
-    """The schema's columns for reading: no timestamps, no column that is empty in every row, and the
-    objective columns headed by their metric names."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from hposweep.cli.format import fmt_duration, fmt_value
+def _table_cells(study: Study, trials: list[Trial]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and cells of the reading table (rich or plain): the schema's columns minus the timestamps
+    and the columns empty in every row, objective columns headed by their metric names; ``reason``
+    whenever a trial failed, so why it failed is on its line."""
+    from hposweep.cli.format import fmt_duration
 
     rows = trial_rows(study, trials)
     vcols = value_columns(study)
+    any_failed = any(t.state is TrialState.FAILED for t in trials)
     columns = [c for c in trial_columns(study, trials) if c not in TIMESTAMP_COLUMNS
-               and (c in HEAD_COLUMNS or c in vcols or any(r[c] is not None for r in rows))]
+               and (c in HEAD_COLUMNS or c in vcols or (c == "reason" and any_failed)
+                    or any(r[c] is not None for r in rows))]
     headers = dict(zip(vcols, metric_names(study), strict=True))
-    table = Table(title=title, header_style="bold")
-    for col in columns:
-        table.add_column(escape(headers.get(col, col)), overflow="fold")
+    cells = []
     for t, row in zip(trials, rows, strict=True):
         if t.state is TrialState.PRUNED and t.info.get("pruned_at_step") is not None:
             row["state"] += f"@{t.info['pruned_at_step']}"
         row["duration"] = fmt_duration(row["duration"])
-        table.add_row(*(escape(fmt_value(row[c])) for c in columns))
+        cells.append([row[c] for c in columns])
+    return [headers.get(c, c) for c in columns], cells
+
+
+def _trials_table(study: Study, trials: list[Trial], title: str, plain: bool | None = None) -> None:
+    """A rich table on a terminal; elsewhere (pipes, CI logs, ``--format tsv``) a header line and one
+    tab-separated line per trial, never wrapped or cut, whatever the width."""
+    from hposweep.cli.format import fmt_value
+
+    headers, cells = _table_cells(study, trials)
+    if plain is None:
+        plain = not sys.stdout.isatty()
+    if plain:
+        lines = ["\t".join(headers)] + ["\t".join(_plain_cell(v) for v in row) for row in cells]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    for h in headers:
+        table.add_column(escape(h), overflow="fold")
+    for row in cells:
+        table.add_row(*(escape(fmt_value(v)) for v in row))
     Console().print(table)
+
+
+_STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1}
 
 
 def _sort_key(study: Study, sort: str | None) -> Any:
@@ -173,18 +304,22 @@ def _sort_key(study: Study, sort: str | None) -> Any:
     if sort == "value":
         sign = 1.0 if study.directions[0] == "minimize" else -1.0
 
-        def key(t: Trial) -> tuple[int, float, int]:
-            v = t.value
+        def key(t: Trial) -> tuple[int, int, float, int]:
+            """complete trials by value, then pruned ones by value, then failed and the rest; a
+            missing or non-finite value last within its group."""
+            group = _STATE_ORDER.get(t.state, 2)
+            v = t.values[0] if t.values else None
             if v is None or not math.isfinite(v):
-                return (1, 0.0, t.number)
-            return (0 if t.state is TrialState.COMPLETE else 1 if t.state is TrialState.PRUNED else 2,
-                    sign * v, t.number)
+                return (group, 1, 0.0, t.number)
+            return (group, 0, sign * v, t.number)
 
         return key
     raise UsageError(f"unknown --sort {sort!r}", hint="use number or value")
 
 
 def print_trials(study: Study, fmt: str, state: str | None, sort: str | None, top: int | None) -> None:
+    from hposweep.cli.format import plural
+
     if fmt not in TRIAL_FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", hint="choose one of: " + ", ".join(TRIAL_FORMATS))
     trials = list(study.trials)
@@ -205,19 +340,51 @@ def print_trials(study: Study, fmt: str, state: str | None, sort: str | None, to
     elif fmt == "csv":
         write_csv(study, trials)
     else:
-        _trials_table(study, trials, title=f"{len(trials)} trials")
+        _trials_table(study, trials, title=plural(len(trials), "trial"), plain=True if fmt == "tsv" else None)
 
 
-def print_trial(study: Study, number: int) -> None:
-    """The trial's record, then its intermediate values and run info, then the last lines of its log."""
+def local_time(ts: float | None) -> str:
+    """A Unix time as a local ISO date with its offset: ``2024-05-01T14:03:07+02:00``; ``-`` when unknown."""
+    if ts is None:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def parse_show_args(where: list[str]) -> tuple[str | None, int]:
+    """``show N``, ``show FILE N`` or ``show N FILE`` → (file or None, N)."""
+    def number(text: str) -> int | None:
+        return int(text) if re.fullmatch(r"\d+", text) else None
+
+    if len(where) == 1 and number(where[0]) is not None:
+        return None, number(where[0])  # type: ignore[return-value]
+    if len(where) == 2:
+        a, b = where
+        if number(b) is not None and (number(a) is None or os.path.exists(a)):
+            return a, number(b)  # type: ignore[return-value]
+        if number(a) is not None:
+            return b, number(a)  # type: ignore[return-value]
+    raise UsageError("show takes a trial number, and optionally the study file before it",
+                     hint="e.g. hposweep show 7, or hposweep show runs/sweep.json 7")
+
+
+def print_trial(study: Study, number: int, fmt: str = "table") -> None:
+    """One trial in full. ``json``: its record, intermediate values and run info; ``table``: the same
+    for reading (local ISO times, run info), then the last lines of its log."""
     from hposweep.execution.executors.local import tail_file
 
+    if fmt not in SHOW_FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}", hint="choose table or json")
     t = study.trial(number)
     rec = trial_record(study, t)
     rec["intermediate"] = {str(k): json_safe(v) for k, v in sorted(t.intermediate.items())}
     rec["info"] = dict(t.info)
-    _write_json(rec, indent=2)
     log = t.info.get("log")
+    if fmt == "json":
+        _write_json(rec, indent=2)
+        return
+    _show_table(study, t, rec)
     if log:
         tail = tail_file(log, 20)
         sys.stdout.write(f"\n--- last lines of {log} ---\n" if tail else f"\n(log {log} is empty or gone)\n")
@@ -225,9 +392,70 @@ def print_trial(study: Study, number: int) -> None:
             sys.stdout.write(line + "\n")
 
 
+def _show_table(study: Study, t: Trial, rec: dict[str, Any]) -> None:
+    from hposweep.cli.format import fmt_duration, fmt_value, plural
+
+    lines: list[tuple[str, str]] = [("trial", str(t.number)), ("state", t.state.value)]
+    values: list[float | None] = list(t.values) if t.values else [None] * len(study.directions)
+    for name, v in zip(metric_names(study), values):
+        lines.append((name, fmt_value(v)))
+    if rec["reason"]:
+        lines.append(("reason", rec["reason"]))
+    lines.append(("started", local_time(t.started_at)))
+    lines.append(("finished", local_time(t.finished_at)))
+    lines.append(("duration", fmt_duration(rec["duration"])))
+    if t.last_step is not None:
+        lines.append(("last step", str(t.last_step)))
+    width = max(len(k) for k, _ in lines)
+    w = sys.stdout.write
+    for k, text in lines:
+        w(f"{k:<{width}}  {text}\n")
+
+    def section(title: str, items: dict[str, Any]) -> None:
+        if not items:
+            return
+        w(f"\n{title}:\n")
+        iw = max(len(str(k)) for k in items)
+        for k, v in items.items():
+            w(f"  {str(k):<{iw}}  {_plain_cell(v)}\n")
+
+    section("params", dict(t.params))
+    section("metrics", dict(t.user_attrs))
+    if t.intermediate:
+        steps = sorted(t.intermediate)
+        shown = steps if len(steps) <= 12 else steps[:6] + steps[-6:]
+        cut = ", first and last 6" if len(steps) > 12 else ""
+        section(f"intermediate values ({plural(len(steps), 'step')}{cut})", {str(s): t.intermediate[s] for s in shown})
+    info: dict[str, Any] = {}
+    for k, raw in t.info.items():
+        if k in ("reason", "log"):
+            continue
+        shown_value: Any = raw
+        if (k == "heartbeat" or k.endswith("_at")) and isinstance(raw, (int, float)):
+            shown_value = local_time(raw)
+        elif k == "argv" and isinstance(raw, list):
+            shown_value = shlex.join(str(a) for a in raw)
+        info[k] = shown_value
+    section("run", info)
+
+
+def load_announced(path: str | None) -> Study:
+    """The study ``path`` names (or the one here), loaded without taking its lock; when hposweep picked
+    it (no path, or a folder), one line on stderr says which file it reads."""
+    return open_study(path)[0]
+
+
+def open_study(path: str | None) -> tuple[Study, Choice]:
+    """:func:`load_announced` and how the file was chosen (for messages about the other studies)."""
+    choice = choose_checkpoint(path)
+    if choice.chosen:
+        sys.stderr.write(choice.announcement() + "\n")
+    return Study.load(choice.path, readonly=True), choice
+
+
 def load_readonly(path: str | None) -> Study:
     """The study ``path`` names (or the one here), loaded without taking its lock."""
-    return Study.load(find_checkpoint(path), readonly=True)
+    return Study.load(choose_checkpoint(path).path, readonly=True)
 
 
 def print_importance(path: str | None, fmt: str, objective: str, bootstrap: int) -> None:
@@ -236,7 +464,7 @@ def print_importance(path: str | None, fmt: str, objective: str, bootstrap: int)
 
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown --format {fmt!r}", hint="choose table or json")
-    study = load_readonly(path)
+    study = load_announced(path)
     obj: int | str = int(objective) if objective.isdigit() else objective
     result = compute_importance(study, n_bootstrap=max(0, bootstrap), objective=obj)
     if fmt == "json":

@@ -13,57 +13,71 @@ from typing import Annotated
 import typer
 
 # --- what to run ------------------------------------------------------------------------------------
-Command = Annotated[list[str] | None, typer.Argument(help="The training command, after `--`.", show_default=False)]
-Space = Annotated[str, typer.Option("--space", "-s", help="Search-space YAML file.")]
+Command = Annotated[list[str] | None, typer.Argument(
+    metavar="-- COMMAND...", help="The training command and its arguments, after `--`.", show_default=False)]
+Space = Annotated[str, typer.Option("--space", "-s", metavar="FILE", help="Search-space YAML file.")]
 Trials = Annotated[int | None, typer.Option(
-    "--trials", "-n", help="Finished trials to reach (default: YAML, else 50; grid: the whole grid).")]
+    "--trials", "-n", metavar="N", help="Finished trials to reach (default: YAML, else 50; grid: the whole grid).")]
 Metric = Annotated[list[str] | None, typer.Option(
-    "--metric", "-m", help="Metric to optimize (repeat for several objectives).")]
+    "--metric", "-m", metavar="NAME", help="Metric to optimize (repeat for several objectives).")]
 Direction = Annotated[list[str] | None, typer.Option(
-    "--direction", "-d", help="minimize or maximize (one per --metric).")]
+    "--direction", "-d", metavar="DIRECTION", help="minimize or maximize (one per --metric).")]
 Sampler = Annotated[str | None, typer.Option(
-    "--sampler", help="auto, tpe, gp, cmaes, nsga2, random, grid (default: YAML, else auto).")]
+    "--sampler", metavar="NAME", help="auto, tpe, gp, cmaes, nsga2, random, grid (default: YAML, else auto).")]
 Pruner = Annotated[str | None, typer.Option(
-    "--pruner", help="none, median, percentile, asha, hyperband (default: YAML, else none).")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same sequence of params).")]
-NewCheckpoint = Annotated[str, typer.Option("--checkpoint", "-c", help="Study JSON file to write.")]
-Force = Annotated[bool, typer.Option("--force", help="Start over even if the checkpoint exists (keeps a backup).")]
+    "--pruner", metavar="NAME", help="none, median, percentile, asha, hyperband (default: YAML, else none).")]
+Seed = Annotated[int | None, typer.Option("--seed", metavar="N", help="Random seed (same seed, same sequence of params).")]
+NewCheckpoint = Annotated[str, typer.Option("--checkpoint", "-c", metavar="FILE", help="Study JSON file to write.")]
+Force = Annotated[bool, typer.Option(
+    "--force", help="Start over even if the checkpoint exists: the old study and its logs move to FILE.bak-DATE "
+    "and FILE.bak-DATE.logs/.")]
 
 # --- how each trial runs ------------------------------------------------------------------------------
-Timeout = Annotated[str | None, typer.Option("--timeout", help="Per-trial time limit: 90s, 30m, 2h.")]
+Timeout = Annotated[str | None, typer.Option("--timeout", metavar="DURATION", help="Per-trial time limit: 90s, 30m, 2h.")]
 MaxFailures = Annotated[int, typer.Option(
-    "--max-failures", help="Stop after this many failed trials in a row (0: never).")]
+    "--max-failures", metavar="N", help="Stop after this many failed trials in a row (0: never).")]
 PassMode = Annotated[str, typer.Option(
-    "--pass", help="How params reach the command: args (--name=value), hydra (name=value), none.")]
+    "--pass", metavar="MODE", help="How params reach the command: args (--name=value), hydra (name=value), none.")]
 Shell = Annotated[bool, typer.Option("--shell", help="Run the command through /bin/sh (one string).")]
-MetricRegex = Annotated[str | None, typer.Option("--metric-regex", help="Regex with named groups name/value/step.")]
-Objective = Annotated[str, typer.Option("--objective", help="Trial value: `last` report of the metric, or its `best`.")]
-Grace = Annotated[float, typer.Option("--grace", help="Seconds between SIGTERM and SIGKILL when stopping a trial.")]
-PruneGrace = Annotated[float, typer.Option("--prune-grace", help="Grace period for pruned trials.")]
+MetricRegex = Annotated[str | None, typer.Option("--metric-regex", metavar="REGEX", help="Regex with named groups name/value/step.")]
+Objective = Annotated[str, typer.Option("--objective", metavar="last|best", help="Trial value: `last` report of the metric, or its `best`.")]
+Grace = Annotated[float, typer.Option("--grace", metavar="SECONDS", help="Seconds between SIGTERM and SIGKILL when stopping a trial.")]
+PruneGrace = Annotated[float, typer.Option("--prune-grace", metavar="SECONDS", help="Grace period for pruned trials.")]
 Lease = Annotated[float, typer.Option(
-    "--lease", help="Seconds without a heartbeat after which another worker re-runs a trial.")]
+    "--lease", metavar="SECONDS", help="Seconds without a heartbeat after which another worker re-runs a trial.")]
 
 # --- where and how many ---------------------------------------------------------------------------------
-TimeBudget = Annotated[str | None, typer.Option("--time-budget", help="Wall-clock limit for the whole sweep: 8h.")]
-Jobs = Annotated[int, typer.Option("--jobs", "-j", help="Trials to run at once.")]
+TimeBudget = Annotated[str | None, typer.Option("--time-budget", metavar="DURATION", help="Wall-clock limit for the whole sweep: 8h.")]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Trials to run at once.")]
 Gpus = Annotated[str | None, typer.Option(
-    "--gpus", help="GPU ids for the slots (0,1,2,3) or `auto`; sets CUDA_VISIBLE_DEVICES.")]
+    "--gpus", metavar="IDS", help="GPU ids for the slots (0,1,2,3) or `auto`; sets CUDA_VISIBLE_DEVICES.")]
 Executor = Annotated[str, typer.Option(
-    "--executor", help="local (subprocesses here) or ray (Ray tasks on a cluster; pip install \"hposweep[ray]\").")]
+    "--executor", metavar="local|ray", help="local (subprocesses here) or ray (Ray tasks on a cluster; pip install \"hposweep[ray]\").")]
 RayAddress = Annotated[str | None, typer.Option(
-    "--ray-address", help="Ray cluster: auto, HOST:6379 or ray://HOST:10001 (default: RAY_ADDRESS, else a local Ray).")]
-CpusPerTrial = Annotated[float, typer.Option("--cpus-per-trial", help="Ray: CPUs each trial holds.")]
-GpusPerTrial = Annotated[float, typer.Option("--gpus-per-trial", help="Ray: GPUs each trial holds (fractions allowed).")]
+    "--ray-address", metavar="ADDRESS", help="Ray cluster: auto, HOST:6379 or ray://HOST:10001 (default: RAY_ADDRESS, else a local Ray).")]
+CpusPerTrial = Annotated[float, typer.Option("--cpus-per-trial", metavar="N", help="Ray: CPUs each trial holds.")]
+GpusPerTrial = Annotated[float, typer.Option("--gpus-per-trial", metavar="N", help="Ray: GPUs each trial holds (fractions allowed).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the first trials' commands and environment; run nothing.")]
 
 # --- what is shown ----------------------------------------------------------------------------------------
-NoProgress = Annotated[bool, typer.Option("--no-progress", help="Plain log lines instead of the live display.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print the final summary as one JSON object on stdout.")]
+NoProgress = Annotated[bool, typer.Option(
+    "--no-progress", help="One plain log line per event instead of the live display (the default without a terminal).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but the final summary.")]
+JsonOut = Annotated[bool, typer.Option(
+    "--json", help="Print the final summary as one JSON object on stdout (errors too: {\"error\": ..., \"exit_code\": 2}).")]
 LogEvery = Annotated[float, typer.Option(
     "--log-every", metavar="SECONDS",
     help="Without a terminal: a line per running trial (latest value, step) every SECONDS (0: never).")]
 
+# --- resume: change what the study recorded -----------------------------------------------------------
+ResumeTimeout = Annotated[str | None, typer.Option(
+    "--timeout", metavar="DURATION", help="A new per-trial time limit: 90s, 30m, 2h (default: as recorded).")]
+ResumeMaxFailures = Annotated[int | None, typer.Option(
+    "--max-failures", metavar="N", help="A new limit of failed trials in a row, 0: never (default: as recorded).")]
+ResumeGrace = Annotated[float | None, typer.Option(
+    "--grace", metavar="SECONDS", help="A new grace between SIGTERM and SIGKILL (default: as recorded).")]
+
 # --- reading a study ------------------------------------------------------------------------------------
-StudyFile = Annotated[str, typer.Argument(help="The study JSON file (or its folder).")]
-MaybeStudyFile = Annotated[str | None, typer.Argument(help="Study JSON (default: the study in this folder).")]
+StudyFile = Annotated[str, typer.Argument(metavar="FILE", help="The study JSON file (or its folder).")]
+MaybeStudyFile = Annotated[str | None, typer.Argument(
+    metavar="[FILE]", help="The study JSON file or its folder (default: the study in this folder).", show_default=False)]

@@ -9,13 +9,13 @@ import typer
 
 from hposweep.cli.format import err
 from hposweep.cli.options import MaybeStudyFile
-from hposweep.study.discovery import find_checkpoint
+from hposweep.study.discovery import choose_checkpoint
 
 
 def report(
     checkpoint: MaybeStudyFile = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="HTML file to write.")] = "report.html",
-    title: Annotated[str | None, typer.Option("--title", help="Title of the report.")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="HTML file to write.")] = "report.html",
+    title: Annotated[str | None, typer.Option("--title", metavar="TEXT", help="Title of the report.")] = None,
 ) -> None:
     """Write a self-contained HTML report (opens offline): history, importances, slices, contours, curves, trials.
 
@@ -25,7 +25,10 @@ def report(
     from hposweep.report.page import write_report
     from hposweep.study.api import Study
 
-    path = find_checkpoint(checkpoint)
+    choice = choose_checkpoint(checkpoint)
+    if choice.chosen:
+        err(choice.announcement())
+    path = choice.path
     study = Study.load(path, readonly=True)
     size = write_report(study, output, title=title or f"Sweep report: {os.path.basename(path)}")
     err(f"[hposweep] wrote {output} ({size / 1024:.0f} KiB); open it in a browser, no network needed")

@@ -9,14 +9,12 @@ commands, so ``hposweep --help`` does not pay for them.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import time
 from typing import Annotated, Any
 
 import typer
 
-from hposweep.cli.format import err, fmt_params, fmt_spec, fmt_value, out
+from hposweep.cli.format import err, fmt_params, fmt_spec, fmt_value, out, plural
 from hposweep.cli.options import (
     Command,
     CpusPerTrial,
@@ -46,19 +44,27 @@ from hposweep.cli.options import (
     Seed,
     Shell,
     Space,
-    StudyFile,
     TimeBudget,
     Timeout,
     Trials,
 )
-from hposweep.errors import HposweepError, UsageError
-from hposweep.study.discovery import DEFAULT_CHECKPOINT, find_checkpoint, logs_dir_for
+from hposweep.cli.preflight import (
+    backup_study,
+    check_command_expands,
+    check_command_found,
+    check_sampler,
+    discard_new_study,
+    spec_name,
+)
+from hposweep.core.trial import TrialState
+from hposweep.errors import EXIT_USAGE, HposweepError, UsageError
+from hposweep.study.discovery import DEFAULT_CHECKPOINT, logs_dir_for
 
 #: ``run`` and ``create`` pass everything after the options to the trial command untouched
 RUN_CONTEXT = {"allow_interspersed_args": False}
 
 
-def _parse_duration(value: str | None, flag: str) -> float | None:
+def parse_duration_flag(value: str | None, flag: str) -> float | None:
     if value is None:
         return None
     from hposweep.execution.executors.local import parse_duration
@@ -123,19 +129,6 @@ def _display_mode(quiet: bool, no_progress: bool, json_out: bool) -> str:
     if no_progress or not sys.stderr.isatty() or os.environ.get("CI"):
         return "plain"
     return "auto"
-
-
-def _backup(path: str) -> str:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = f"{path}.bak-{stamp}"
-    shutil.copy2(path, backup)
-    from hposweep.study.storage import journal_path
-
-    if os.path.exists(journal_path(path)):
-        shutil.copy2(journal_path(path), journal_path(backup))
-        os.unlink(journal_path(path))
-    os.unlink(path)
-    return backup
 
 
 # --- run / create ----------------------------------------------------------------------------------
@@ -212,8 +205,8 @@ def run(
     seed_value = seed if seed is not None else settings.get("seed")
     opts = RunOptions(
         command=cmd, metrics=names, shell=shell, pass_mode=pass_mode, objective=objective,
-        metric_regex=metric_regex, timeout=_parse_duration(timeout, "--timeout"),
-        time_budget=_parse_duration(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
+        metric_regex=metric_regex, timeout=parse_duration_flag(timeout, "--timeout"),
+        time_budget=parse_duration_flag(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
         prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease, executor=executor, ray_address=ray_address,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
     )
@@ -244,13 +237,15 @@ def run(
     study = Study(cfg.space, directions=directions, sampler=sampler_spec, pruner=pruner_spec, seed=seed_value,
                   settings=study_settings)
     if target is None:
-        n_grid = cfg.space.n_configs() if study.sampler_spec == "grid" else None
+        n_grid = cfg.space.n_configs() if spec_name(study.sampler_spec) == "grid" else None
         target = n_grid if n_grid else 50
     if target < 1:
         raise UsageError("--trials must be at least 1")
     study.settings["trials"] = target
-    _check_command(opts, cfg.space)
-    study.sampler  # noqa: B018 - build it now: a missing optional package fails before anything is written
+    check_command_expands(opts, cfg.space)
+    if executor == "local":
+        check_command_found(opts.command, shell=shell)
+    check_sampler(cfg.space, directions, sampler_spec, seed_value)
     if executor == "ray" and not dry_run:
         from hposweep.execution.executors import check_ray_resources, ray_init
 
@@ -266,31 +261,25 @@ def run(
                 hint=f"continue it with `hposweep resume {checkpoint}`, or pass --force to start over "
                 "(the old file is kept as a backup)",
             )
-        backup = _backup(checkpoint)
+        backup = backup_study(checkpoint)
         err(f"[hposweep] moved the old study to {backup}")
+    else:
+        backup = None
     folder = os.path.dirname(os.path.abspath(checkpoint))
     os.makedirs(folder, exist_ok=True)
     study.save(checkpoint)
     study.update_meta(target_trials=target)
     if create_only:
         study.close()
-        err(f"[hposweep] created {checkpoint} ({target} trials); start workers with: hposweep worker {checkpoint}")
+        err(f"[hposweep] created {checkpoint} ({plural(target, 'trial')}); "
+            f"start workers with: hposweep worker {checkpoint}")
         return
-    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
-
-
-def _check_command(opts: Any, space: Any) -> None:
-    """Expand the command once with every parameter set, so a bad placeholder fails before anything
-    is written (not at the first trial, after the checkpoint was created)."""
-    from hposweep.execution.argv import build_argv, build_shell_command
-
-    example = {}
-    for p in space:
-        example[p.name] = p.value if p.is_fixed else (p.choices[0] if p.type == "categorical" else p.low)
-    if opts.shell:
-        build_shell_command(opts.command, example, 0, opts.pass_mode, known=list(example))
-    else:
-        build_argv(opts.command, example, 0, opts.pass_mode, known=list(example))
+    try:
+        sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
+    except (HposweepError, typer.Exit) as exc:
+        if getattr(exc, "exit_code", None) == EXIT_USAGE and not study.trials_in(TrialState.COMPLETE):
+            discard_new_study(study, checkpoint, backup)
+        raise
 
 
 def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
@@ -319,8 +308,8 @@ def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
         study.tell(trial, state="failed")  # so the next proposal differs, as in a real sweep
 
 
-def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool, json_out: bool,
-           log_every: float = 60.0) -> None:
+def sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool, json_out: bool,
+          log_every: float = 60.0) -> None:
     from hposweep.cli.display import make_display
     from hposweep.execution.runner import Runner
 
@@ -329,7 +318,7 @@ def _sweep(study: Any, opts: Any, target: int, *, quiet: bool, no_progress: bool
     display = make_display(study, metric=metric, target=target, mode=mode, log_every=log_every)
     runner = Runner(study, opts, display, target=target)
     done = study.n_finished
-    header = (f"{target} trials ({done} done), sampler {study.describe_sampler()}, "
+    header = (f"{plural(target, 'trial')} ({done} done), sampler {study.describe_sampler()}, "
               f"{'pruner ' + fmt_spec(study.pruner_spec) if study.pruner_spec not in (None, 'none') else 'no pruning'}, "
               f"checkpoint {study.path}")
     display.start(header)
@@ -350,7 +339,7 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
         out(dumps_json(summary))
     else:
         counts = ", ".join(f"{n} {s}" for s, n in summary["states"].items())
-        out(f"{result.message}: {len(study.trials)} trials ({counts})")
+        out(f"{result.message}: {plural(len(study.trials), 'trial')} ({counts})")
         if study.is_multi_objective:
             from hposweep.cli.display import fmt_metrics
             from hposweep.study.rows import metric_names
@@ -376,7 +365,8 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
                     out("  " + text)
         n_pruned = summary["states"].get("pruned", 0)
         if n_pruned:
-            out(f"pruning stopped {n_pruned} trials early and saved {summary['pruning_steps_saved']} steps")
+            out(f"pruning stopped {plural(n_pruned, 'trial')} early and saved "
+                f"{plural(summary['pruning_steps_saved'], 'step')}")
     if result.stopped_by == "interrupt":
         err(f"[hposweep] interrupted; continue with: hposweep resume {study.path}")
 
@@ -412,91 +402,3 @@ def create(
         objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, no_progress=True,
         quiet=True, json_out=False, lease=lease, executor="local", ray_address=None, cpus_per_trial=1.0,
         gpus_per_trial=0.0, create_only=True)
-
-
-def worker(
-    checkpoint: StudyFile,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Trials this worker runs at once.")] = 1,
-    gpus: Annotated[str | None, typer.Option("--gpus", help="GPU ids for this worker's slots, or `auto`.")] = None,
-    lease: Annotated[float | None, typer.Option(
-        "--lease", help="Heartbeat lease in seconds (default: as recorded).")] = None,
-    no_progress: NoProgress = False,
-    quiet: Quiet = False,
-    json_out: JsonOut = False,
-    log_every: LogEvery = 60.0,
-) -> None:
-    """Join a study and run its trials until the target is reached; any number of workers may share one file.
-
-    Example: for i in 1 2 3 4; do hposweep worker study.json & done; wait
-    """
-    from hposweep.execution.runner import parse_gpus
-    from hposweep.study.api import Study
-
-    if jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    # recover=False: the running trials belong to live workers; expired leases are re-run instead.
-    study = Study.load(find_checkpoint(checkpoint), recover=False)
-    opts, target = _options_from_settings(study, jobs=jobs)
-    opts.gpus = parse_gpus(gpus, jobs) if gpus else None
-    if lease is not None:
-        if lease <= 0:
-            raise UsageError("--lease must be a positive number of seconds")
-        opts.lease = lease
-    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
-
-
-def _options_from_settings(study: Any, *, jobs: int | None = None, time_budget: str | None = None) -> tuple[Any, int]:
-    """Run options as recorded in the study's settings (resume and worker run trials the same way)."""
-    from hposweep.execution.runner import RunOptions
-
-    s = study.settings
-    if not s.get("command"):
-        raise UsageError(f"{study.path} records no command (was it made with the Python API?)")
-    target = int(study.meta.get("target_trials") or s.get("trials") or 0)
-    opts = RunOptions(
-        command=s["command"], metrics=[m["name"] for m in s.get("metrics") or [{"name": s.get("metric")}]],
-        shell=bool(s.get("shell")), pass_mode=s.get("pass", "args"), objective=s.get("objective", "last"),
-        metric_regex=s.get("metric_regex"), timeout=s.get("timeout"),
-        time_budget=_parse_duration(time_budget, "--time-budget") if time_budget else s.get("time_budget"),
-        max_failures=int(s.get("max_failures", 5)), grace=float(s.get("grace", 10.0)),
-        prune_grace=float(s.get("prune_grace", 10.0)), jobs=jobs or int(s.get("jobs") or 1), gpus=s.get("gpus"),
-        lease=float(s.get("lease") or 60.0), executor=s.get("executor") or "local",
-        ray_address=s.get("ray_address"), cpus_per_trial=float(s.get("cpus_per_trial") or 1.0),
-        gpus_per_trial=float(s.get("gpus_per_trial") or 0.0),
-    )
-    return opts, target
-
-
-def resume(
-    checkpoint: StudyFile,
-    trials: Annotated[int | None, typer.Option(
-        "--trials", "-n", help="Raise the target number of finished trials.")] = None,
-    jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", help="Trials to run at once (default: as recorded).")] = None,
-    time_budget: Annotated[str | None, typer.Option(
-        "--time-budget", help="A new wall-clock budget for the whole sweep.")] = None,
-    no_progress: NoProgress = False,
-    quiet: Quiet = False,
-    json_out: JsonOut = False,
-    log_every: LogEvery = 60.0,
-) -> None:
-    """Continue a study where it stopped: interrupted trials are re-run first.
-
-    Example: hposweep resume hposweep-study.json --trials 80
-    """
-    from hposweep.study.api import Study
-
-    study = Study.load(find_checkpoint(checkpoint))
-    opts, target = _options_from_settings(study, jobs=jobs, time_budget=time_budget)
-    if trials is not None:
-        if trials < target:
-            err(f"[hposweep] note: --trials {trials} is below the recorded target {target}; keeping {target}")
-        target = max(target, trials)
-        study.update_meta(target_trials=target)
-    if time_budget:
-        study.update_meta(time_used=0.0)
-    if study.n_finished >= target:
-        err(f"[hposweep] the study already has {study.n_finished} finished trials (target {target}); "
-            "pass --trials N to run more")
-    _sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
-

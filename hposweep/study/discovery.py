@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+from dataclasses import dataclass, field
 
 from hposweep.errors import UsageError
 from hposweep.study.storage import looks_like_checkpoint
@@ -17,25 +18,55 @@ from hposweep.study.storage import looks_like_checkpoint
 DEFAULT_CHECKPOINT = "hposweep-study.json"
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The study a command reads, and whether hposweep picked it (so it says which, once, on stderr)."""
+
+    path: str
+    #: False when the user named the file; True when it was found in a folder
+    chosen: bool = False
+    #: why this one: "the default name" or "the newest of N studies"
+    why: str = ""
+    #: the other studies of the folder (newest first), when hposweep picked
+    others: list[str] = field(default_factory=list)
+
+    def announcement(self) -> str:
+        """One line for stderr: ``reading runs/a.json (the newest of 3 studies in runs)``."""
+        return f"[hposweep] reading {self.path} ({self.why})"
+
+
 def find_checkpoint(path: str | None) -> str:
-    """An explicit file path as given; a folder or nothing: the study to read in it (see :func:`find_checkpoint_in`)."""
-    if path:
-        return find_checkpoint_in(path) if os.path.isdir(path) else path
-    return find_checkpoint_in(".")
+    """An explicit file path as given; a folder or nothing: the study to read in it (see :func:`choose_checkpoint`)."""
+    return choose_checkpoint(path).path
 
 
-def find_checkpoint_in(folder: str) -> str:
-    """:data:`DEFAULT_CHECKPOINT` in ``folder``, else its most recently written study JSON, else a UsageError."""
-    default = os.path.join(folder, DEFAULT_CHECKPOINT)
-    if os.path.exists(default):
-        return default
+def choose_checkpoint(path: str | None) -> Choice:
+    """A named file as it is; a folder (or nothing: ``.``): :data:`DEFAULT_CHECKPOINT` in it, else its most
+    recently written study JSON, else a UsageError. The other studies found are kept for messages."""
+    if path and not os.path.isdir(path):
+        return Choice(path)
+    folder = path or "."
+    where = "this folder" if folder in (".", "./") else folder
+    default = os.path.join(folder, DEFAULT_CHECKPOINT) if folder != "." else DEFAULT_CHECKPOINT
     candidates = [p for p in glob.glob(os.path.join(folder, "*.json")) if looks_like_checkpoint(p)]
+    if folder == ".":
+        candidates = [os.path.relpath(p) for p in candidates]
+    candidates.sort(key=os.path.getmtime, reverse=True)
+    if os.path.exists(default):
+        others = [p for p in candidates if os.path.abspath(p) != os.path.abspath(default)]
+        return Choice(default, True, f"the default study name in {where}", others)
     if not candidates:
         raise UsageError(
             f"no hposweep study found in {os.path.abspath(folder)}",
             hint="pass the checkpoint path (e.g. `hposweep best runs/sweep.json`), or run a sweep first",
         )
-    return max(candidates, key=os.path.getmtime)
+    why = f"the newest of {len(candidates)} studies in {where}" if len(candidates) > 1 else f"the study in {where}"
+    return Choice(candidates[0], True, why, candidates[1:])
+
+
+def find_checkpoint_in(folder: str) -> str:
+    """:data:`DEFAULT_CHECKPOINT` in ``folder``, else its most recently written study JSON, else a UsageError."""
+    return choose_checkpoint(folder).path
 
 
 def logs_dir_for(study_path: str | None) -> str:
