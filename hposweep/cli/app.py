@@ -23,6 +23,7 @@ from typing import Annotated
 
 import typer
 
+from hposweep.cli import dashboard as dashboard_cmd
 from hposweep.cli import report as report_cmd
 from hposweep.cli import run as run_cmds
 from hposweep.cli import validate as validate_cmds
@@ -120,6 +121,7 @@ def importance(
 
 
 app.command("report")(report_cmd.report)
+app.command("dashboard")(dashboard_cmd.dashboard)
 app.command("validate")(validate_cmds.validate)
 app.command("parse-metrics")(validate_cmds.parse_metrics)
 
