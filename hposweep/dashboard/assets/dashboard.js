@@ -137,7 +137,7 @@
     var hi = el("input", {id: "filter-max", type: "number", step: "any", placeholder: "max", style: "width:90px"});
     var count = el("span", {cls: "note"});
     var holder = el("div", {cls: "scroll"});
-    [stateSel, text, col, lo, hi].forEach(function (c) { c.addEventListener("input", render); });
+    [stateSel, text, col, lo, hi].forEach(function (c) { c.addEventListener("input", render); c.addEventListener("change", render); });
     container.appendChild(el("div", {cls: "controls"}, [stateSel, text, "range:", col, lo, hi, count]));
     container.appendChild(holder);
 
