@@ -125,7 +125,7 @@ def main() -> int:
             import json
 
             sid = json.loads(urllib.request.urlopen(base + "/api/studies").read())["studies"][0]["id"]
-            driver = start_browser()
+            driver = start_browser(1400, 1800)
             try:
                 screenshot(driver, f"{base}/study/{sid}", args.output)
             finally:
