@@ -311,7 +311,7 @@
             }}), actionMsg])]), curves);
         }
         var stop = document.getElementById("stop-trial");
-        if (stop) stop.disabled = r.state !== "running";
+        if (stop) stop.style.display = r.state === "running" ? "" : "none";
         var grid = curves.querySelector(".grid");
         if (grid.querySelector("p.note")) grid.replaceChildren();
         d.curves.forEach(function (fig, k) {
