@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hposweep.cli import dashboard as dashboard_cmd
 from hposweep.cli import report as report_cmd
 from hposweep.cli import resume as resume_cmds
 from hposweep.cli import run as run_cmds
@@ -40,6 +41,7 @@ EXIT_BEST = "Exit codes: 0 printed; 1 no trial has completed yet; 2 usage error 
 EXIT_READ = "Exit codes: 0 printed; 2 usage error or unreadable study."
 EXIT_CREATE = "Exit codes: 0 created; 2 usage or configuration error (nothing is written)."
 EXIT_VALIDATE = "Exit codes: 0 valid; 2 the file (or a flag) has an error."
+EXIT_DASHBOARD = "Exit codes: 0 stopped (Ctrl-C); 2 usage error, a missing [dashboard] extra, or the port is taken."
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
 
@@ -171,6 +173,7 @@ _command("trials", trials_cmd, EXIT_READ)
 _command("show", show, EXIT_READ)
 _command("importance", importance, EXIT_READ)
 _command("report", report_cmd.report, EXIT_READ)
+_command("dashboard", dashboard_cmd.dashboard, EXIT_DASHBOARD)
 _command("validate", validate_cmds.validate, EXIT_VALIDATE)
 _command("parse-metrics", validate_cmds.parse_metrics, EXIT_READ)
 

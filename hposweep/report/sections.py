@@ -75,10 +75,14 @@ def importances(study: Study) -> list[ImportanceResult]:
     return [compute_importance(study, objective=i, n_bootstrap=100) for i in range(len(study.directions))]
 
 
-def build_sections(study: Study) -> list[Section]:
-    """Every part of the report, in page order. Figures are plotly.js figure dicts."""
+def build_sections(study: Study, imps: list[ImportanceResult] | None = None) -> list[Section]:
+    """Every part of the report, in page order. Figures are plotly.js figure dicts.
+
+    ``imps`` (from :func:`importances`) may be passed in by a caller that caches them: the live
+    dashboard redraws on every finished trial but re-estimates importance (the slow part) less often.
+    """
     names = metric_names(study)
-    imps = importances(study)
+    imps = importances(study) if imps is None else imps
     sections = [overview_section(study)]
 
     hist = Section("history", "Optimization history")
