@@ -17,7 +17,7 @@ NEEDED = ("starlette", "uvicorn", "plotly")
 def dashboard(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Study JSON files or folders holding studies (default: this folder).", show_default=False)] = None,
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option("--port", "-p", metavar="PORT", help="Port to listen on.")] = 8080,
     host: Annotated[str, typer.Option(
         "--host", help="Address to bind. Anything but loopback requires a token (printed at start).")] = "127.0.0.1",
     allow_write: Annotated[bool, typer.Option(

@@ -97,7 +97,7 @@ def with_values(study: Study) -> list[tuple[int, float]]:
             if t.state is TrialState.COMPLETE and t.values and t.values[0] == t.values[0]]
 
 
-def curve_figures(curves: Mapping[str, Mapping[int, float]], pruned_at: int | None = None) -> list[Figure]:
+def curve_figures(curves: Mapping[str, Mapping[float, float]], pruned_at: int | None = None) -> list[Figure]:
     """One small figure per metric of a trial (step → value); the step a trial was pruned at marked."""
     figs = []
     for name, points in curves.items():

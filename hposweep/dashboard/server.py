@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hposweep.dashboard import actions, security, views
 from hposweep.dashboard.catalog import Catalog, Entry
 from hposweep.dashboard.figures import compare_figure
-from hposweep.errors import HposweepError
+from hposweep.errors import ConfigError, HposweepError
 
 ASSETS = ("dashboard.js", "dashboard.css")
 
@@ -291,8 +291,21 @@ def build_app(config: Config) -> ASGIApp:
 def serve(targets: list[str], *, host: str = "127.0.0.1", port: int = 8080, allow_write: bool = False,
           token: str | None = None) -> None:
     """Run the dashboard until Ctrl-C. A non-loopback ``host`` always gets a token (one is made if none given)."""
+    import socket
+
     import uvicorn
 
+    # bind first, so a taken port or a bad address is a clear error (exit 2) before anything is printed
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          hint="choose another --port (0 picks a free one), or stop what is using it") from None
+    port = sock.getsockname()[1]
     if token is None and not security.is_loopback(host):
         token = security.new_secret()
     config = Config(targets, host=host, allow_write=allow_write, token=token)
@@ -306,4 +319,5 @@ def serve(targets: list[str], *, host: str = "127.0.0.1", port: int = 8080, allo
     if token:
         sys.stderr.write(f"[hposweep] token: {token}  (every request needs it; the link above sets it)\n")
     sys.stderr.flush()
-    uvicorn.run(build_app(config), host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning", access_log=False))
+    server.run(sockets=[sock])

@@ -181,7 +181,7 @@ def log_tail(path: str, t: Trial, n: int = LOG_LINES) -> list[str] | None:
     return None if log is None else tail_file(log, n, max_bytes=256 * 1024)
 
 
-def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[int, float]]:
+def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[float, float]]:
     """Every metric's curve the trial has: the objective's reports, then what its log and metrics file hold.
 
     Steps are assigned as the runner assigns them (:class:`~hposweep.execution.metrics.MetricTracker`):
@@ -190,9 +190,9 @@ def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[int, floa
     from hposweep.execution.metrics import MetricParser, parse_json_metrics_line
 
     names = metric_names(study)
-    curves: dict[str, dict[int, float]] = {}
+    curves: dict[str, dict[float, float]] = {}
     if t.intermediate:
-        curves[names[0]] = dict(t.intermediate)
+        curves[names[0]] = {float(k): v for k, v in t.intermediate.items()}
     reports = []
     log = safe_trial_file(path, t)
     if log is not None:
@@ -206,8 +206,8 @@ def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[int, floa
         with open(jsonl, "rb") as fh:
             for line in fh.read(MAX_LOG_BYTES).split(b"\n"):
                 reports += parse_json_metrics_line(line)
-    parsed: dict[str, dict[int, float]] = {}
-    last: dict[str, int] = {}
+    parsed: dict[str, dict[float, float]] = {}  # steps may be fractional (epoch 1.5)
+    last: dict[str, float] = {}
     for r in reports:
         step = r.step if r.step is not None else last.get(r.name, -1) + 1
         last[r.name] = step
