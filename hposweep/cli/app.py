@@ -23,6 +23,7 @@ from typing import Annotated
 
 import typer
 
+from hposweep.cli import interop as interop_cmds
 from hposweep.cli import report as report_cmd
 from hposweep.cli import run as run_cmds
 from hposweep.cli import validate as validate_cmds
@@ -122,6 +123,8 @@ def importance(
 app.command("report")(report_cmd.report)
 app.command("validate")(validate_cmds.validate)
 app.command("parse-metrics")(validate_cmds.parse_metrics)
+app.add_typer(interop_cmds.export_app, name="export")
+app.add_typer(interop_cmds.import_app, name="import")
 
 
 def main() -> None:
