@@ -72,7 +72,8 @@ def test_export_loads_in_optuna_exactly(tmp_path):
     for ht, ot in zip(study.trials, o.trials):
         assert ot.number == ht.number
         assert ot.state == state_of[ht.state.value]
-        expected_params = {k: (json.dumps(v, sort_keys=True) if isinstance(v, list) else v) for k, v in ht.params.items()}
+        expected_params = {k: (json.dumps(v, sort_keys=True) if isinstance(v, list) else v)
+                           for k, v in ht.params.items()}
         assert ot.params == expected_params
         assert all(type(ot.params[k]) is type(v) for k, v in expected_params.items())  # True stays True, 1 stays 1
         assert ot.intermediate_values == ht.intermediate

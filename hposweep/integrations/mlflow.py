@@ -192,7 +192,7 @@ class MlflowTracker(Tracker):
     def _log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int, when: float | None) -> None:
         from mlflow.entities import Metric
 
-        ts = _ms(when) or _ms(time.time())
+        ts = _ms(when if when is not None else time.time()) or 0
         items = [Metric(metric_key(k), float(v), ts, int(step)) for k, v in metrics.items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool)]
         for i in range(0, len(items), 1000):
@@ -273,8 +273,8 @@ class MlflowTracker(Tracker):
         cmd = command_text(trial.info)
         if cmd:
             tags["hposweep.command"] = cmd[:_TAG_LIMIT]
-        for k, v in tags.items():
-            self.client.set_tag(run_id, k, v)
+        for tag, text in tags.items():
+            self.client.set_tag(run_id, tag, text)
         path = log_path or trial.info.get("log")
         if isinstance(path, str) and os.path.isfile(path):
             self.client.log_artifact(run_id, path)
@@ -285,7 +285,7 @@ class MlflowTracker(Tracker):
         if self.parent_id is None:
             return
         with _short_retries():
-            summary: dict[str, float] = {"hposweep.trials": float(len(study.trials))}
+            summary: dict[str, Any] = {"hposweep.trials": float(len(study.trials))}
             for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED):
                 summary[f"hposweep.{state.value}"] = float(len(study.trials_in(state)))
             if not study.is_multi_objective and study.best_trial is not None:

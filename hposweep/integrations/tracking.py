@@ -12,7 +12,8 @@ The runner holds one :class:`Tracker` (a :class:`TrackerGroup` of the configured
 
 Settings (YAML ``tracking:`` or ``run --track``): ``mlflow``, ``wandb``, a mapping
 ``{mlflow: {experiment: .., tracking_uri: ..}}`` / ``{wandb: {project: .., entity: .., mode: ..}}``,
-or a list of these. :func:`parse_tracking` reads and checks them.
+or a list of these. :func:`parse_tracking` reads and checks them; :func:`hposweep.integrations.trackers.make_tracker`
+builds the tracker from them.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def parse_tracking(value: Any, *, source: str | None = None) -> list[TrackerConf
     items = value if isinstance(value, list) else [value]
     out: list[TrackerConfig] = []
     for item in items:
+        options: Any
         if isinstance(item, str):
             kind, options = item.strip().lower(), {}
         elif isinstance(item, Mapping) and len(item) == 1:
@@ -175,20 +177,3 @@ def parse_tracking(value: Any, *, source: str | None = None) -> list[TrackerConf
             raise ConfigError(f"tracking: {kind} is given twice", source=source)
         out.append(TrackerConfig(kind, dict(options)))
     return out
-
-
-def make_tracker(configs: Sequence[TrackerConfig], warn: Callable[[str], None] = stderr_warning) -> Tracker:
-    """The tracker the runner calls: every configured one, each made safe. No config: a no-op."""
-    trackers: list[Tracker] = []
-    for cfg in configs:
-        if cfg.kind == "mlflow":
-            from hposweep.integrations.mlflow import MlflowTracker
-
-            trackers.append(SafeTracker(MlflowTracker(**cfg.options), warn))
-        elif cfg.kind == "wandb":
-            from hposweep.integrations.wandb import WandbTracker
-
-            trackers.append(SafeTracker(WandbTracker(**cfg.options), warn))
-    if not trackers:
-        return Tracker()
-    return trackers[0] if len(trackers) == 1 else TrackerGroup(trackers)
