@@ -84,7 +84,8 @@ def check_runs(client, runs, study, tmp_path):
     return parent
 
 
-def test_live_tracker_nests_trials_and_resume_continues_the_parent(tmp_path):
+def test_live_tracker_nests_trials_and_resume_continues_the_parent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an SQLite backend keeps artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = make_study(tmp_path)
     drive(study, MlflowTracker(experiment="sweeps", tracking_uri=uri), tmp_path, n=3)
@@ -113,6 +114,7 @@ def test_live_tracker_nests_trials_and_resume_continues_the_parent(tmp_path):
 
 
 def test_export_is_idempotent_and_honours_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an SQLite backend keeps artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = make_study(tmp_path)
     drive(study, SafeTracker(MlflowTracker(tracking_uri="http://127.0.0.1:9")), tmp_path)  # nothing listens
@@ -126,7 +128,8 @@ def test_export_is_idempotent_and_honours_environment(tmp_path, monkeypatch):
     assert parent.info.status == "FINISHED" and parent.data.metrics["best_loss"] == 0.5
 
 
-def test_tracker_failure_is_one_warning(tmp_path):
+def test_tracker_failure_is_one_warning(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     study = make_study(tmp_path)
     warnings: list[str] = []
     started = time.monotonic()
