@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from hposweep.cli import dashboard as dashboard_cmd
+from hposweep.cli import interop as interop_cmds
 from hposweep.cli import report as report_cmd
 from hposweep.cli import resume as resume_cmds
 from hposweep.cli import run as run_cmds
@@ -176,6 +177,8 @@ _command("report", report_cmd.report, EXIT_READ)
 _command("dashboard", dashboard_cmd.dashboard, EXIT_DASHBOARD)
 _command("validate", validate_cmds.validate, EXIT_VALIDATE)
 _command("parse-metrics", validate_cmds.parse_metrics, EXIT_READ)
+app.add_typer(interop_cmds.export_app, name="export")
+app.add_typer(interop_cmds.import_app, name="import")
 
 
 def _wants_json(argv: list[str]) -> bool:

@@ -1,0 +1,179 @@
+"""Experiment trackers (MLflow, W&B): the hooks a sweep calls, the settings that choose them, and the
+rule that a tracker never fails a sweep.
+
+The runner holds one :class:`Tracker` (a :class:`TrackerGroup` of the configured ones, each behind a
+:class:`SafeTracker`) and calls, in this order:
+
+* ``on_sweep_start(study)`` once the study is loaded or created, before the first trial;
+* ``on_trial_start(trial)`` after the trial's process started (``trial.info`` has argv and log);
+* ``on_report(trial, step, metrics)`` for each step's metrics, as they are parsed;
+* ``on_trial_end(trial, log_path)`` after ``study.tell`` (the trial holds its final state);
+* ``on_sweep_end(study)`` when the sweep stops, however it stops.
+
+Settings (YAML ``tracking:`` or ``run --track``): ``mlflow``, ``wandb``, a mapping
+``{mlflow: {experiment: .., tracking_uri: ..}}`` / ``{wandb: {project: .., entity: .., mode: ..}}``,
+or a list of these. :func:`parse_tracking` reads and checks them; :func:`hposweep.integrations.trackers.make_tracker`
+builds the tracker from them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hposweep.core.trial import Trial
+from hposweep.errors import ConfigError, did_you_mean
+
+TRACKERS = ("mlflow", "wandb")
+_OPTIONS = {
+    "mlflow": ("experiment", "tracking_uri", "run_name"),
+    "wandb": ("project", "entity", "mode", "dir", "group"),
+}
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """One tracker and its options (unset options fall back to the tool's environment variables)."""
+
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Tracker:
+    """The hooks; each does nothing here. Subclasses override what they need."""
+
+    name = "tracker"
+
+    def on_sweep_start(self, study: Any) -> None:
+        pass
+
+    def on_trial_start(self, trial: Trial) -> None:
+        pass
+
+    def on_report(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> None:
+        pass
+
+    def on_trial_end(self, trial: Trial, log_path: str | None) -> None:
+        pass
+
+    def on_sweep_end(self, study: Any) -> None:
+        pass
+
+
+def stderr_warning(message: str) -> None:
+    sys.stderr.write(f"[hposweep] warning: {message}\n")
+    sys.stderr.flush()
+
+
+class SafeTracker(Tracker):
+    """A tracker whose failures never reach the sweep.
+
+    The first exception (a server down, a package missing, a bad token) prints one warning and turns
+    the tracker off for the rest of the sweep: a tracker that failed once would most likely fail (and
+    time out) on every trial, slowing the sweep for nothing. ``hposweep export`` fills in later.
+    """
+
+    def __init__(self, inner: Tracker, warn: Callable[[str], None] = stderr_warning) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.warn = warn
+        self.failed: str | None = None
+
+    def _call(self, hook: str, *args: Any) -> None:
+        if self.failed is not None:
+            return
+        try:
+            getattr(self.inner, hook)(*args)
+        except Exception as exc:  # noqa: BLE001 - any failure of a tracker is its own, never the sweep's
+            text = str(exc).strip().splitlines()
+            self.failed = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+            hint = getattr(exc, "hint", None)
+            self.warn(f"{self.name} tracking is off for this sweep ({hook} failed: {self.failed}); "
+                      f"the sweep goes on" + (f"; {hint}" if hint else "")
+                      + f"; fill it in later with `hposweep export {self.name} STUDY`")
+
+    def on_sweep_start(self, study: Any) -> None:
+        self._call("on_sweep_start", study)
+
+    def on_trial_start(self, trial: Trial) -> None:
+        self._call("on_trial_start", trial)
+
+    def on_report(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> None:
+        self._call("on_report", trial, step, metrics)
+
+    def on_trial_end(self, trial: Trial, log_path: str | None) -> None:
+        self._call("on_trial_end", trial, log_path)
+
+    def on_sweep_end(self, study: Any) -> None:
+        self._call("on_sweep_end", study)
+
+
+class TrackerGroup(Tracker):
+    """Several trackers called in turn (each one safe on its own)."""
+
+    name = "trackers"
+
+    def __init__(self, trackers: Sequence[Tracker]) -> None:
+        self.trackers = list(trackers)
+
+    def on_sweep_start(self, study: Any) -> None:
+        for t in self.trackers:
+            t.on_sweep_start(study)
+
+    def on_trial_start(self, trial: Trial) -> None:
+        for t in self.trackers:
+            t.on_trial_start(trial)
+
+    def on_report(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> None:
+        for t in self.trackers:
+            t.on_report(trial, step, metrics)
+
+    def on_trial_end(self, trial: Trial, log_path: str | None) -> None:
+        for t in self.trackers:
+            t.on_trial_end(trial, log_path)
+
+    def on_sweep_end(self, study: Any) -> None:
+        for t in self.trackers:
+            t.on_sweep_end(study)
+
+
+def parse_tracking(value: Any, *, source: str | None = None) -> list[TrackerConfig]:
+    """Read a ``tracking:`` setting (or ``--track`` values): None/``none`` -> no tracker."""
+    if value is None or value is False or value == "none" or value == []:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[TrackerConfig] = []
+    for item in items:
+        options: Any
+        if isinstance(item, str):
+            kind, options = item.strip().lower(), {}
+        elif isinstance(item, Mapping) and len(item) == 1:
+            kind, options = next(iter(item.items()))
+            kind = str(kind).lower()
+            if options is None:
+                options = {}
+            if not isinstance(options, Mapping):
+                raise ConfigError(f"tracking: {kind}: expected a mapping of options, got {options!r}",
+                                  source=source, hint="e.g. tracking: {mlflow: {experiment: my-sweeps}}")
+        else:
+            raise ConfigError(f"tracking: expected a tracker name or a mapping with one, got {item!r}",
+                              source=source, hint="e.g. tracking: mlflow, or tracking: {mlflow: {experiment: x}}")
+        if kind not in TRACKERS:
+            raise ConfigError(f"tracking: unknown tracker {kind!r}", source=source,
+                              hint=did_you_mean(kind, TRACKERS) or "choose " + " or ".join(TRACKERS))
+        for key, v in options.items():
+            if key not in _OPTIONS[kind]:
+                raise ConfigError(f"tracking: {kind}: unknown option {key!r}", source=source,
+                                  hint=did_you_mean(str(key), _OPTIONS[kind])
+                                  or "options: " + ", ".join(_OPTIONS[kind]))
+            if not isinstance(v, str) or not v.strip():
+                raise ConfigError(f"tracking: {kind}: {key} must be a non-empty string, got {v!r}", source=source)
+        if kind == "wandb" and options.get("mode") not in (None, "online", "offline", "disabled"):
+            raise ConfigError(f"tracking: wandb: mode must be online, offline or disabled, got {options['mode']!r}",
+                              source=source)
+        if any(c.kind == kind for c in out):
+            raise ConfigError(f"tracking: {kind} is given twice", source=source)
+        out.append(TrackerConfig(kind, dict(options)))
+    return out
