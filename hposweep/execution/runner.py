@@ -475,7 +475,7 @@ class Runner:
         if message is None:
             return False
         self.stop_reason, self._stop_message = "target", message
-        more = "; the running trials finish" if self.running else ""
+        more = "; the running trials finish" if set(self.running) - {trial.number} else ""
         value = trial.values[0] if trial.values else float("nan")
         self.display.message(f"{message} ({self.opts.metrics[0]}={value:g}): no new trials{more}")
         return True
