@@ -512,7 +512,10 @@ def test_wandb_syntax(tmp_path: Path) -> None:
           const: {distribution: constant, value: x}
         """)
     s = cfg.space
-    assert cfg.settings == {"metric": "acc", "direction": "maximize", "sampler": "tpe", "trials": 12}
+    # issue 14 item 6: metric.target and early_terminate are read, no longer dropped
+    assert cfg.settings == {"metric": "acc", "direction": "maximize", "sampler": "tpe", "trials": 12,
+                            "metric_target": 0.99,
+                            "pruner": {"name": "hyperband", "reduction_factor": 3, "min_resource": 3}}
     assert math.isclose(s["exp_lr"].low, math.exp(-2)) and math.isclose(s["exp_lr"].high, 1.0) and s["exp_lr"].log
     assert (s["lr"].low, s["lr"].high, s["lr"].log) == (1e-4, 0.1, True)
     assert s["inv"].log and s["inv"].low == 0.01

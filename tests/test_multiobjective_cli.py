@@ -78,7 +78,7 @@ def test_front_pick_and_resume(proj: Path) -> None:
 def test_missing_objective_fails_trial_with_reason(proj: Path) -> None:
     (proj / "one.py").write_text("print('val_acc=0.9')\n")
     r = hp(proj, "run", "--space", "space.yaml", "--trials", "1", "--", sys.executable, "one.py")
-    assert r.returncode == 1
+    assert r.returncode == 2  # issue 14 item 1: exit 0 with other metrics, never the objective: configuration error
     t = json.loads(hp(proj, "trials", "--format", "json").stdout)[0]
     assert t["state"] == "failed" and "latency_ms" in t["reason"]
 

@@ -7,12 +7,14 @@ any trial runs, and ``resume`` rebuilds them from the study's settings.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hposweep.core.trial import TrialState
+from hposweep.study.rows import trial_record
 
 if TYPE_CHECKING:
     from hposweep.study.api import Study
@@ -42,6 +44,8 @@ class RunOptions:
     ray_address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance
     cpus_per_trial: float = 1.0  # Ray resource requests per trial
     gpus_per_trial: float = 0.0
+    #: stop starting trials once a complete trial's (first) objective reaches this value (W&B ``metric.target``)
+    metric_target: float | None = None
 
     def to_settings(self) -> dict[str, Any]:
         return {
@@ -50,7 +54,7 @@ class RunOptions:
             "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
             "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
             "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
-            "gpus_per_trial": self.gpus_per_trial,
+            "gpus_per_trial": self.gpus_per_trial, "metric_target": self.metric_target,
         }
 
 
@@ -59,8 +63,12 @@ class RunResult:
     exit_code: int
     message: str
     started: int = 0
-    stopped_by: str | None = None  # None | "interrupt" | "time_budget" | "failures" | "exhausted"
+    #: None | "interrupt" | "time_budget" | "failures" | "exhausted" | "target" | "config"
+    stopped_by: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the sweep stopped on a configuration mistake (the objective is never printed) before any trial
+    #: completed: the study holds nothing worth keeping, so the CLI removes its checkpoint and logs
+    config_error: bool = False
 
 
 def git_commit(cwd: str) -> str | None:
@@ -122,3 +130,30 @@ def pruning_steps_saved(study: Study) -> int:
     longest = max(full)
     return sum(max(0, longest - int(t.info.get("pruned_at_step", t.last_step or 0)))
                for t in study.trials if t.state is TrialState.PRUNED)
+
+
+def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    out: dict[str, Any] = {
+        "status": result.message,
+        "exit_code": result.exit_code,
+        "stopped_by": result.stopped_by,
+        "checkpoint": study.path,
+        "n_trials": len(study.trials),
+        "states": counts,
+        "directions": list(study.directions),
+        "metrics": study.settings.get("metrics"),
+        "pruning_steps_saved": pruning_steps_saved(study),
+    }
+    if study.is_multi_objective:
+        out["best_trials"] = [trial_record(study, t) for t in study.best_trials]
+    else:
+        best = study.best_trial
+        out["best"] = None if best is None else trial_record(study, best)
+    return out
+
+
+def dumps_json(obj: Any) -> str:
+    return json.dumps(obj, default=str)

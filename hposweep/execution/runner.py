@@ -12,7 +12,6 @@ SIGKILLs the groups at once; the checkpoint is still written, because every even
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hposweep.core.trial import Trial, TrialState
-from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, HposweepError, StudyError
+from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HposweepError, StudyError
 from hposweep.execution.argv import build_argv, build_shell_command, trial_env, write_params_file
 from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
@@ -30,15 +29,17 @@ from hposweep.execution.metrics import MetricReport, MetricTracker
 from hposweep.execution.options import (
     RunOptions,
     RunResult,
+    dumps_json,
     git_commit,
     parse_gpus,
     pruning_steps_saved,
+    summary_json,
 )
-from hposweep.execution.processes import process_record, signal_name
+from hposweep.execution.outcome import misconfigured_messages, objective_ever_reported, target_reached, trial_outcome
+from hposweep.execution.processes import process_record
 from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
 from hposweep.study.discovery import logs_dir_for
-from hposweep.study.rows import trial_record
 
 if TYPE_CHECKING:
     from hposweep.execution.executors.ray.driver import RayTrialProcess
@@ -53,6 +54,8 @@ class _Running:
     pruned_at: int | float | None = None
     interrupted: bool = False
     internal_error: str | None = None
+    #: exited 0, printed metrics, never the objective: the sweep's configuration, not this trial, is wrong
+    objective_never_printed: bool = False
 
 
 class Runner:
@@ -73,6 +76,8 @@ class Runner:
         self._last_meta_save = time.monotonic()
         self.started = 0
         self._last_housekeeping = 0.0
+        self._announced: set[tuple[str, str]] = set()  # (objective, prefixed name) already said
+        self._stop_message: str | None = None  # the RunResult message of a "target" or "config" stop
         if options.executor == "ray":
             from hposweep.execution.executors import check_ray_resources, ray_init
 
@@ -159,6 +164,9 @@ class Runner:
         old = self._install_signals()
         if self.opts.executor == "local":
             stop_leftovers(self.study, self.display.message, grace=min(self.opts.grace, 5.0))
+        for done in self.study.trials_in(TrialState.COMPLETE):  # resume: the target may be reached already
+            if self._check_target(done):
+                break
         try:
             while True:
                 self._housekeeping()
@@ -222,6 +230,12 @@ class Runner:
             raise self._launch_error
         if self.stop_reason == "interrupt":
             return RunResult(EXIT_INTERRUPTED, "interrupted", self.started, "interrupt")
+        if self.stop_reason == "config":
+            assert self._stop_message is not None
+            return RunResult(EXIT_USAGE, self._stop_message, self.started, "config", config_error=n_complete == 0)
+        if self.stop_reason == "target":
+            assert self._stop_message is not None
+            return RunResult(EXIT_OK, self._stop_message, self.started, "target")
         if self.stop_reason == "failures":
             return RunResult(
                 EXIT_FAILED,
@@ -300,7 +314,8 @@ class Runner:
             info["process"] = process_record(proc.pid, proc.token)
         self.study.update_info(trial, **info)
         directions = list(self.study.directions)
-        run = _Running(trial, proc, MetricTracker(self.opts.metrics, directions), slot)
+        tracker = MetricTracker(self.opts.metrics, directions, params=dict(trial.params))
+        run = _Running(trial, proc, tracker, slot)
         self.running[trial.number] = run
         self.display.trial_started(trial, slot)
 
@@ -337,11 +352,18 @@ class Runner:
         """
         primary = self.opts.metrics[0]
         latest: dict[Any, float] = {}
-        add = r.tracker.add
+        file = r.tracker.file
         for rep in reports:
-            step = add(rep)
-            if step is not None and rep.name == primary:
-                latest[step] = rep.value
+            filed = file(rep)
+            if filed is not None and filed[0] == primary:
+                latest[filed[1]] = rep.value
+        for objective, name, values in r.tracker.settle():
+            if (objective, name) not in self._announced:
+                self._announced.add((objective, name))
+                self.display.message(f"'{objective}' is not printed under that name: using '{name}' "
+                                     f"(the only metric named '{objective}' after a dataset prefix)")
+            if objective == primary:
+                latest.update(values)
         if not latest or r.pruned_at is not None or r.interrupted:
             return
         for step, value in latest.items():
@@ -416,13 +438,17 @@ class Runner:
             self.study.update_info(trial, **info, reason=reason)
             self.study.recover_running([trial.number], reason=reason)
         else:
-            values, reason = self._outcome(proc, tracker)
+            values, reason = self._outcome(r)
             if values is not None and reason is None:
                 self.study.tell(trial, values, info=info, user_attrs=attrs)
             else:
                 if values is not None:
                     info["values_seen"] = values
                 self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": reason}, user_attrs=attrs)
+        if trial.state is TrialState.FAILED and r.objective_never_printed:
+            self._stop_if_misconfigured(r)
+        if trial.state is TrialState.COMPLETE:
+            self._check_target(trial)
         if trial.state is TrialState.FAILED:
             self._fail_streak += 1
             if self._fail_streak >= self.opts.max_failures > 0 and self.stop_reason is None:
@@ -433,58 +459,40 @@ class Runner:
         tail = proc.tail(10) if trial.state is TrialState.FAILED else None
         self.display.trial_finished(trial, tail)
 
-    def _outcome(
-        self, proc: TrialProcess | RayTrialProcess, tracker: MetricTracker
-    ) -> tuple[list[float] | None, str | None]:
-        values = tracker.final_values(self.opts.objective)
-        rc = proc.returncode
-        if proc.timed_out:
-            return values, f"timed out after {self.opts.timeout:g}s"
-        err = proc.launch_error()
-        if err is not None:
-            self._launch_error = err
-            return None, str(err)
-        if rc is not None and rc != 0:
-            why = f"killed by {signal_name(-rc)}" if rc < 0 else f"exit code {rc}"
-            return values, f"command failed ({why})"
-        missing = tracker.missing()
-        if missing:
-            return None, (f"no value of '{', '.join(missing)}' found in the output "
-                          "(print e.g. `" + f"{missing[0]}=0.123` or see `hposweep parse-metrics`)")
-        assert values is not None
-        bad = [v for v in values if v != v or v in (float("inf"), float("-inf"))]
-        if bad:
-            return values, f"objective value is {bad[0]}"
-        return values, None
+    def _outcome(self, r: _Running) -> tuple[list[float] | None, str | None]:
+        out = trial_outcome(r.proc, r.tracker, self.opts.objective, self.opts.timeout, bool(self.opts.metric_regex))
+        if out.launch_error is not None:
+            self._launch_error = out.launch_error
+        r.objective_never_printed = out.objective_never_printed
+        return out.values, out.reason
 
 
-def summary_json(study: Study, result: RunResult) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for t in study.trials:
-        counts[t.state.value] = counts.get(t.state.value, 0) + 1
-    out: dict[str, Any] = {
-        "status": result.message,
-        "exit_code": result.exit_code,
-        "stopped_by": result.stopped_by,
-        "checkpoint": study.path,
-        "n_trials": len(study.trials),
-        "states": counts,
-        "directions": list(study.directions),
-        "metrics": study.settings.get("metrics"),
-        "pruning_steps_saved": pruning_steps_saved(study),
-    }
-    if study.is_multi_objective:
-        out["best_trials"] = [trial_record(study, t) for t in study.best_trials]
-    else:
-        best = study.best_trial
-        out["best"] = None if best is None else trial_record(study, best)
-    return out
+    # --- stops decided by results: the target reached, an objective no trial prints (see outcome.py) -------
+    def _check_target(self, trial: Trial) -> bool:
+        if self.opts.metric_target is None or self.stop_reason is not None:
+            return False
+        message = target_reached(trial, self.opts.metric_target, self.study.directions[0])
+        if message is None:
+            return False
+        self.stop_reason, self._stop_message = "target", message
+        more = "; the running trials finish" if set(self.running) - {trial.number} else ""
+        value = trial.values[0] if trial.values else float("nan")
+        self.display.message(f"{message} ({self.opts.metrics[0]}={value:g}): no new trials{more}")
+        return True
 
-
-def dumps_json(obj: Any) -> str:
-    return json.dumps(obj, default=str)
-
-
+    def _stop_if_misconfigured(self, r: _Running) -> None:
+        missing = r.tracker.missing()
+        others = [o.tracker for o in self.running.values() if o is not r]
+        if self.stop_reason is not None or not missing or objective_ever_reported(
+                self.study, self.opts.metrics[0], missing, r.trial.number, others):
+            return
+        self.stop_reason = "config"
+        self._stop_message, note = misconfigured_messages(r.trial, r.tracker, missing)
+        self.display.message(note)
+        for other in self.running.values():
+            if other is not r:
+                other.interrupted = True
+                other.proc.begin_terminate(self.opts.grace, reason="configuration error")
 
 
 __all__ = ["RunOptions", "RunResult", "Runner", "dumps_json", "parse_gpus", "pruning_steps_saved",

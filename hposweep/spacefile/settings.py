@@ -36,6 +36,7 @@ class StudySettings:
         self._metric()
         self._metrics()
         self._sampler_and_pruner()
+        self._early_terminate()
         self._trials_and_seed()
         self._command()
         return self.out
@@ -70,13 +71,21 @@ class StudySettings:
         direction = None
         if "direction" in self.data:
             direction = self._direction("direction", self.data["direction"])
-        if isinstance(metric, Mapping):  # W&B: {name: val_loss, goal: minimize}
+        if isinstance(metric, Mapping):  # W&B: {name: val_loss, goal: minimize, target: 0.1}
             for k in metric:
-                if k not in ("name", "goal", "target"):
-                    raise self.error("metric", f"unknown key '{k}'", did_you_mean(str(k), ("name", "goal")))
+                if k not in ("name", "goal", "direction", "target"):
+                    hint = did_you_mean(str(k), ("name", "goal", "target")) or "keys: name, goal, target"
+                    raise self.error("metric", f"unknown key '{k}'", hint)
+            if "goal" in metric and "direction" in metric:
+                raise self.error("metric", "has both `goal` and `direction`", "keep one")
             name = metric.get("name")
-            if "goal" in metric:
-                goal = self._direction("metric", metric["goal"])
+            if "target" in metric:
+                target = metric["target"]
+                if isinstance(target, bool) or not isinstance(target, (int, float)) or target != target:
+                    raise self.error("metric", f"`target` must be a number, got {target!r}", "e.g. target: 0.1")
+                self.out["metric_target"] = float(target)
+            if "goal" in metric or "direction" in metric:
+                goal = self._direction("metric", metric.get("goal", metric.get("direction")))
                 if direction is not None and goal != direction:
                     raise self.error("direction", f"says {direction} but `metric.goal` says {goal}", "keep one")
                 direction = goal
@@ -134,6 +143,69 @@ class StudySettings:
                 hint = did_you_mean(str(method), WANDB_METHODS) or "W&B methods: " + ", ".join(WANDB_METHODS)
                 raise self.error("method", f"unknown W&B method {method!r}", hint)
             self.out.setdefault("sampler", WANDB_METHODS[method])
+
+    def _early_terminate(self) -> None:
+        """W&B's ``early_terminate: {type: hyperband, ...}`` as the hyperband pruner, field by field.
+
+        W&B judges runs at "bands": ``min_iter, min_iter*eta, ...``, or, given ``max_iter`` and ``s``,
+        the ``s`` bands ``max_iter/eta, ..., max_iter/eta**s``. The eagerest bracket of hposweep's
+        hyperband has its rungs at exactly those steps (``min_resource * eta**k``), so: ``min_iter`` ->
+        ``min_resource``; ``max_iter`` -> ``max_resource`` and ``max_iter // eta**s`` -> ``min_resource``;
+        ``eta`` -> ``reduction_factor`` (W&B's default 3). Hyperband's later brackets prune later, a
+        hedge W&B does not make. Anything else is an error: a setting that is dropped would prune
+        differently than the file says.
+        """
+        et = self.data.get("early_terminate")
+        if et is None:
+            return
+        key = "early_terminate"
+        example = "e.g. early_terminate: {type: hyperband, min_iter: 3, eta: 3}"
+        if not isinstance(et, Mapping):
+            raise self.error(key, f"must be a mapping with `type: hyperband`, got {et!r}", example)
+        if "pruner" in self.data:
+            raise self.error(key, "cannot be combined with `pruner:`", "keep one of them")
+        if et.get("type") != "hyperband":
+            raise self.error(key, f"type {et.get('type')!r} is not supported: only `type: hyperband` maps onto "
+                             "a pruner", example)
+        for k in et:
+            if k not in ("type", "min_iter", "max_iter", "eta", "s", "strict"):
+                raise self.error(key, f"unknown key '{k}'", did_you_mean(str(k), ("min_iter", "max_iter", "eta", "s"))
+                                 or "keys: type, min_iter | max_iter with s, eta")
+        if et.get("strict"):
+            raise self.error(key, "`strict: true` has no equivalent in hposweep's hyperband pruner",
+                             "remove `strict` (the default, false, is how hposweep prunes)")
+
+        def whole(name: str, minimum: int) -> int:
+            value = et[name]
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                why = " (hposweep's reduction_factor is a whole number)" if name == "eta" else ""
+                raise self.error(key, f"`{name}` must be a whole number >= {minimum}, got {et[name]!r}{why}", example)
+            return value
+
+        eta = whole("eta", 2) if "eta" in et else 3
+        pruner: dict[str, Any] = {"name": "hyperband", "reduction_factor": eta}
+        if "min_iter" in et and "max_iter" in et:
+            raise self.error(key, "has both `min_iter` and `max_iter` (W&B then ignores min_iter)",
+                             "keep `min_iter`, or `max_iter` with `s`")
+        if "min_iter" in et:
+            if "s" in et:
+                raise self.error(key, "`s` is used only with `max_iter` (W&B ignores it with min_iter)", "remove `s`")
+            pruner["min_resource"] = whole("min_iter", 1)
+        elif "max_iter" in et:
+            if "s" not in et:
+                raise self.error(key, "`max_iter` needs `s` (the number of bands below it)",
+                                 "e.g. {type: hyperband, max_iter: 27, s: 2, eta: 3}: bands at 3 and 9")
+            max_iter, s = whole("max_iter", 1), whole("s", 1)
+            lowest = max_iter // eta**s
+            if lowest < 1:
+                raise self.error(key, f"max_iter/eta**s = {max_iter}/{eta}**{s} is below 1: no band to judge at",
+                                 "lower `s` or `eta`, or raise `max_iter`")
+            pruner.update(min_resource=lowest, max_resource=max_iter)
+        else:
+            raise self.error(key, "needs `min_iter`, or `max_iter` with `s`", example)
+        self.out["pruner"] = pruner
 
     def _positive_int(self, key: str) -> int | None:
         if key not in self.data:

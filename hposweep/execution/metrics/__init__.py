@@ -36,18 +36,34 @@ read in this order:
      ``version=1.2.3`` and ``2024-01-01`` give nothing, and a tqdm bar ``Training: 50%|###``
      (a percentage followed by ``|``) is not a metric either.
 
-   Only the word before the separator is the name: ``Test loss: 0.3`` reports ``loss``. A name and
-   a value with no separator (``loss 0.3``) or a rich/box table is not read: use the metrics file or
+   A multi-word key is never cut to its last word: the plain words right before the name, each
+   followed by one space, join it with ``_`` (``Epoch 1/3 - validation loss: 1.12`` reports
+   ``validation_loss``, ``Test loss: 0.3`` reports ``Test_loss``, ``Epoch[3] Time cost=10.5`` reports
+   ``Time_cost``). A plain word starts with a letter and holds letters, digits and ``_``; the words
+   stop at anything else (a number, ``-``, ``:``, ``]``, a tab, two spaces), at a log level
+   (``INFO``, ``WARNING``, ...), at a step key, and after three words (``The final average
+   validation loss: 0.2`` reports ``final_average_validation_loss``). Quoted names are taken as they
+   are. ``--metric "validation loss"`` (with a space) matches ``validation_loss``. A name and a value
+   with no separator (``loss 0.3``) or a rich/box table is not read: use the metrics file or
    ``--metric-regex`` for those. Names are case-sensitive and matched exactly.
 
 Steps: a report's step comes from a *step key* on the same line, in this order of preference:
 ``epoch``, ``step``, ``global_step``, ``iteration``, ``iter`` (any case). Epochs come first because
 a batch counter depends on the batch size, which is often one of the swept parameters. A step key
-may also be written with a space (``epoch 3``, ``Epoch 3/10``, ``Epoch 3: 100%|...``); a float is
+may also be written with a space or in brackets (``epoch 3``, ``Epoch 3/10``, ``Epoch 3: 100%|...``,
+MXNet's and Katib's ``Epoch[3] Validation-accuracy=0.75``: step 3); a float is
 truncated (``'epoch': 1.0`` -> 1). A leading ``[10]`` (XGBoost, LightGBM) is step 10. A line that
 is only ``Epoch 3/10`` (Keras prints it above the epoch's progress line) sets step 3 for the
 following lines of that stream until the next such line. Step keys are not reported as metrics.
 Reports without any step get ``step=None``; :class:`MetricTracker` numbers those.
+
+What the tracker keeps (:class:`MetricTracker`): a number whose name is a parameter of the space and
+whose value is the trial's value of that parameter is a config echo (``Namespace(lr=0.01, ...)``),
+not a metric, and is dropped. An objective never printed under its own name is looked for after a
+dataset prefix: ``--metric binary_logloss`` uses LightGBM's ``valid_0's binary_logloss`` (read as
+``valid_0-binary_logloss``) when it is the only such name (prefixes end in ``-``, ``/`` or ``.``, or
+are a dataset word before ``_``: ``train``, ``val``, ``valid``, ``validation``, ``eval``, ``test``,
+``dev``); the runner says so once.
 
 ``--metric-regex``: a user regex replaces rules 1-3. It is searched (``finditer``) in every line;
 named group ``value`` is required, ``name`` optional (else the study's metric name is used), and

@@ -66,8 +66,10 @@ _TOKEN = re.compile(
     r"(?P<value>" + _NUMBER + r")"
     r"(?=$|[\s,;|)\]}]|\.(?:\s|$)|%(?!\|))"
 )
-_STEP_WORD = re.compile(r"(?<![\w./-])(?P<key>epoch|global_step|step|iteration|iter)\s+(?P<n>\d+)(?=$|[\s/:,;|)\]])",
-                        re.IGNORECASE)
+_STEP_WORD = re.compile(
+    r"(?<![\w./-])(?P<key>epoch|global_step|step|iteration|iter)(?:\s+|\s*\[\s*)(?P<n>\d+)(?=$|[\s/:,;|)\]])",
+    re.IGNORECASE,
+)
 _BRACKET_STEP = re.compile(r"^\[(\d+)\]\s")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
@@ -249,6 +251,40 @@ def line_step(line: str, found: list[tuple[str, Step]]) -> Step | None:
     return step
 
 
+#: words that end a multi-word name when met walking back (a log record's level is not part of a key)
+_NOT_KEY_WORDS = frozenset(("INFO", "DEBUG", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL", "TRACE", "NOTICE"))
+_VALUE_WORDS = frozenset(("nan", "inf", "infinity", "true", "false", "none", "null"))
+#: at most this many words before a name's own word join it (``average validation loss``)
+MAX_NAME_WORDS = 3
+
+
+def words_before(line: str, start: int) -> list[str]:
+    """The plain words written right before ``line[start]``, each followed by one space (nearest last).
+
+    A word starts with a letter and holds letters, digits and ``_``; the walk stops at anything else
+    (a number, ``-``, ``:``, ``]``, two spaces, a tab), at a log level (``INFO``), at a step key, and
+    after :data:`MAX_NAME_WORDS` words. Cheap when there is nothing to find: most names follow ``, ``,
+    ``- `` or a tab, and the first test fails.
+    """
+    words: list[str] = []
+    end = start
+    while len(words) < MAX_NAME_WORDS and end >= 2 and line[end - 1] == " " and (line[end - 2].isalnum()
+                                                                                  or line[end - 2] == "_"):
+        j = i = end - 1
+        while j > 0 and (line[j - 1].isalnum() or line[j - 1] == "_"):
+            j -= 1
+        word = line[j:i]
+        if (not word[0].isalpha() or not word.isascii() or word in _NOT_KEY_WORDS or word.lower() in _STEP_RANK
+                or word.lower() in _VALUE_WORDS):  # "a=nan b=1": nan is a's value, not part of b's name
+            break
+        if j > 0 and line[j - 1] in "./'\"-":  # glued to something that is not a plain word (3ms/step)
+            break
+        words.append(word)
+        end = j
+    words.reverse()
+    return words
+
+
 def scan_tokens(line: str) -> tuple[list[tuple[str, float]], list[tuple[str, Step]]]:
     """Rule 3's ``name: value`` tokens, split into metrics and step keys."""
     metrics: list[tuple[str, float]] = []
@@ -263,8 +299,13 @@ def scan_tokens(line: str) -> tuple[list[tuple[str, float]], list[tuple[str, Ste
                 steps.append((name, step))
             continue
         value = to_float(text)
-        if value is not None:
-            metrics.append((name, value))
+        if value is None:
+            continue
+        if not m.group("q"):
+            before = words_before(line, m.start())
+            if before:  # "validation loss: 1.1" is validation_loss, never plain "loss"
+                name = "_".join(before) + "_" + name
+        metrics.append((name, value))
     return metrics, steps
 
 
