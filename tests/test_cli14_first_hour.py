@@ -339,8 +339,6 @@ def test_singular_counts(proj: Path) -> None:
 
 
 # --- items 19, 20, 22 and the Pareto order ----------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="needs the execution change described in the cli14 report "
-                   "(runner._outcome: fall back to the last value when --objective best saw only NaN)")
 def test_objective_best_with_only_nan_fails_the_trial(proj: Path) -> None:
     (proj / "nan.py").write_text("print('loss=nan')\n")
     r = run(proj, "--trials", "1", "--objective", "best", "--", sys.executable, "nan.py")

@@ -76,7 +76,7 @@ def options_from_settings(study: Any, *, jobs: int | None = None, time_budget: s
         prune_grace=float(s.get("prune_grace", 10.0)), jobs=jobs or int(s.get("jobs") or 1), gpus=s.get("gpus"),
         lease=float(s.get("lease") or 60.0), executor=s.get("executor") or "local",
         ray_address=s.get("ray_address"), cpus_per_trial=float(s.get("cpus_per_trial") or 1.0),
-        gpus_per_trial=float(s.get("gpus_per_trial") or 0.0),
+        gpus_per_trial=float(s.get("gpus_per_trial") or 0.0), metric_target=s.get("metric_target"),
     )
     return opts, target
 

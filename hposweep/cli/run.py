@@ -208,7 +208,7 @@ def run(
         metric_regex=metric_regex, timeout=parse_duration_flag(timeout, "--timeout"),
         time_budget=parse_duration_flag(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
         prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease, executor=executor, ray_address=ray_address,
-        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, metric_target=settings.get("metric_target"),
     )
     if executor not in ("local", "ray"):
         raise UsageError(f"--executor must be local or ray, got {executor!r}")

@@ -40,7 +40,8 @@ class Outcome(NamedTuple):
 def trial_outcome(proc: TrialProcess | RayTrialProcess, tracker: MetricTracker, objective: str,
                   timeout: float | None, regex: bool) -> Outcome:
     """A trial that ended on its own (not pruned nor stopped): complete, or failed and why."""
-    values = tracker.final_values(objective)
+    # ``best`` over values that were all NaN has none: the last value (NaN) then fails the trial with that reason
+    values = tracker.final_values(objective) or tracker.final_values("last")
     rc = proc.returncode
     if proc.timed_out:
         return Outcome(values, f"timed out after {timeout:g}s")
