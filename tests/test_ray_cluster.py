@@ -307,3 +307,46 @@ def test_resume_after_the_driver_is_killed_leaves_no_trial_running_on_the_nodes(
         assert trials[rec["trial"]].state.value == "interrupted"
         rerun = next(t for t in trials.values() if t.info.get("rerun_of") == rec["trial"])
         assert rerun.state.value == "complete"
+
+
+# --- everywhere: re-runs of trials lost with their node are capped (no Ray needed) ---------------
+def test_a_trial_lost_with_its_node_too_often_fails_with_the_reason(tmp_path: Path, monkeypatch: Any) -> None:
+    """Params whose trial loses its node every time are re-run ``max_reruns`` times, then failed; the sweep goes on."""
+    from hposweep.core.space import SearchSpace
+    from hposweep.execution import runner as runner_module
+    from hposweep.execution.executors.local import TrialProcess
+    from hposweep.execution.options import RunOptions
+    from hposweep.execution.progress import Progress
+    from hposweep.study.api import Study
+
+    starts = []
+
+    class LosesItsNode(TrialProcess):
+        """A local trial that, the first three times, ends as a Ray trial whose node died."""
+
+        def start(self, command: Any, **kw: Any) -> None:
+            starts.append(1)
+            self.lost_node = len(starts) <= 3
+            super().start(command, **kw)
+
+    monkeypatch.setattr(runner_module, "make_trial_process", lambda executor, **kw: LosesItsNode(
+        **{k: v for k, v in kw.items() if k not in ("cpus_per_trial", "gpus_per_trial")}))
+    study = Study(SearchSpace.from_dict({"x": {"type": "float", "low": 0, "high": 1}}), direction="minimize",
+                  sampler="random", seed=0)
+    opts = RunOptions(command=[PY, "-c", "print('loss=0.5')"], metrics=["loss"], logs_dir=str(tmp_path),
+                      max_reruns=2)
+    result = runner_module.Runner(study, opts, Progress(), target=1).run()
+    assert result.exit_code == 0
+    states = [t.state.value for t in study.trials]
+    assert states == ["interrupted", "interrupted", "failed", "complete"]
+    assert study.trials[0].params == study.trials[1].params == study.trials[2].params
+    assert study.trials[2].info["reason"] == ("its Ray node was lost 3 times; a trial is re-run at most 2 times "
+                                              "after losing its node (--max-reruns)")
+    assert not study.queue
+
+
+def test_max_reruns_defaults_to_three_and_is_kept_for_resume() -> None:
+    from hposweep.execution.options import RunOptions
+
+    opts = RunOptions(command=["true"], metrics=["loss"])
+    assert opts.max_reruns == 3 and opts.to_settings()["max_reruns"] == 3

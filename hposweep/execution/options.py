@@ -42,6 +42,7 @@ class RunOptions:
     ray_address: str | None = None  # None: RAY_ADDRESS, else a local Ray instance
     cpus_per_trial: float = 1.0  # Ray resource requests per trial
     gpus_per_trial: float = 0.0
+    max_reruns: int = 3  # a trial lost with its Ray node this many times more is failed, not re-run again
 
     def to_settings(self) -> dict[str, Any]:
         return {
@@ -50,7 +51,7 @@ class RunOptions:
             "max_failures": self.max_failures, "grace": self.grace, "prune_grace": self.prune_grace,
             "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
             "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
-            "gpus_per_trial": self.gpus_per_trial,
+            "gpus_per_trial": self.gpus_per_trial, "max_reruns": self.max_reruns,
         }
 
 

@@ -411,10 +411,17 @@ class Runner:
             if r.interrupted:
                 reason = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
             else:  # Ray executor: the node (or the trial's actor) died; the trial did not fail
-                reason = "its Ray node was lost"
-                self.display.message(f"trial {trial.number} lost its Ray node: re-running it")
-            self.study.update_info(trial, **info, reason=reason)
-            self.study.recover_running([trial.number], reason=reason)
+                from hposweep.execution.executors.ray.reruns import NODE_LOST, rerun_refused
+
+                reason = rerun_refused(self.study.trials, trial, self.opts.max_reruns)
+                if reason is not None:  # lost too often: fail it rather than take down node after node
+                    self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": reason}, user_attrs=attrs)
+                else:
+                    reason = NODE_LOST
+                    self.display.message(f"trial {trial.number} lost its Ray node: re-running it")
+            if trial.state is not TrialState.FAILED:
+                self.study.update_info(trial, **info, reason=reason)
+                self.study.recover_running([trial.number], reason=reason)
         else:
             values, reason = self._outcome(proc, tracker)
             if values is not None and reason is None:
