@@ -335,7 +335,7 @@ def test_a_trial_lost_with_its_node_too_often_fails_with_the_reason(tmp_path: Pa
                   sampler="random", seed=0)
     opts = RunOptions(command=[PY, "-c", "print('loss=0.5')"], metrics=["loss"], logs_dir=str(tmp_path),
                       max_reruns=2)
-    result = runner_module.Runner(study, opts, Progress(), target=1).run()
+    result = runner_module.Runner(study, opts, Progress(), target=2).run()  # failed trials count
     assert result.exit_code == 0
     states = [t.state.value for t in study.trials]
     assert states == ["interrupted", "interrupted", "failed", "complete"]
