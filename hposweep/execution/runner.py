@@ -406,22 +406,14 @@ class Runner:
             self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED, info=info,
                             user_attrs=attrs)
             self._fail_streak = 0
-        elif r.interrupted or getattr(proc, "lost_node", False):
-            reason: str | None
-            if r.interrupted:
-                reason = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
-            else:  # Ray executor: the node (or the trial's actor) died; the trial did not fail
-                from hposweep.execution.executors.ray.reruns import NODE_LOST, rerun_refused
+        elif r.interrupted:
+            why = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
+            self.study.update_info(trial, **info, reason=why)
+            self.study.recover_running([trial.number], reason=why)
+        elif getattr(proc, "lost_node", False):  # Ray: its node (or actor) died; re-run it, at most max_reruns times
+            from hposweep.execution.executors.ray.reruns import record_lost_node
 
-                reason = rerun_refused(self.study.trials, trial, self.opts.max_reruns)
-                if reason is not None:  # lost too often: fail it rather than take down node after node
-                    self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": reason}, user_attrs=attrs)
-                else:
-                    reason = NODE_LOST
-                    self.display.message(f"trial {trial.number} lost its Ray node: re-running it")
-            if trial.state is not TrialState.FAILED:
-                self.study.update_info(trial, **info, reason=reason)
-                self.study.recover_running([trial.number], reason=reason)
+            record_lost_node(self.study, trial, info, attrs, self.opts.max_reruns, self.display.message)
         else:
             values, reason = self._outcome(proc, tracker)
             if values is not None and reason is None:

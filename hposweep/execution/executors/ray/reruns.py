@@ -9,9 +9,13 @@ after Ctrl-C or after a dead worker's lease does not use up the allowance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hposweep.core.trial import Trial, TrialState
+
+if TYPE_CHECKING:
+    from hposweep.study.api import Study
 
 #: the reason a trial lost with its Ray node is recorded with (and re-run)
 NODE_LOST = "its Ray node was lost"
@@ -38,3 +42,16 @@ def rerun_refused(trials: Sequence[Trial], trial: Trial, max_reruns: int) -> str
     times = "once" if max_reruns == 1 else f"{max_reruns} times"
     return (f"its Ray node was lost {losses} times; a trial is re-run at most {times} after losing its node "
             "(--max-reruns)")
+
+
+def record_lost_node(study: Study, trial: Trial, info: Mapping[str, Any], user_attrs: Mapping[str, Any],
+                     max_reruns: int, say: Callable[[str], None]) -> None:
+    """Record a trial whose Ray node died: ``interrupted`` and queued again, or failed once lost too often."""
+    reason = rerun_refused(study.trials, trial, max_reruns)
+    if reason is not None:  # the same params would take down node after node
+        say(f"trial {trial.number}: {reason}")
+        study.tell(trial, state=TrialState.FAILED, info={**info, "reason": reason}, user_attrs=user_attrs)
+        return
+    say(f"trial {trial.number} lost its Ray node: re-running it")
+    study.update_info(trial, **info, reason=NODE_LOST)
+    study.recover_running([trial.number], reason=NODE_LOST)
