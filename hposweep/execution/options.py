@@ -46,6 +46,7 @@ class RunOptions:
     gpus_per_trial: float = 0.0
     #: stop starting trials once a complete trial's (first) objective reaches this value (W&B ``metric.target``)
     metric_target: float | None = None
+    max_reruns: int = 3  # a trial lost with its Ray node this many times more is failed, not re-run again
 
     def to_settings(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class RunOptions:
             "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
             "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
             "gpus_per_trial": self.gpus_per_trial, "metric_target": self.metric_target,
+            "max_reruns": self.max_reruns,
         }
 
 

@@ -428,15 +428,14 @@ class Runner:
             self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED, info=info,
                             user_attrs=attrs)
             self._fail_streak = 0
-        elif r.interrupted or getattr(proc, "lost_node", False):
-            reason: str | None
-            if r.interrupted:
-                reason = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
-            else:  # Ray executor: the node (or the trial's actor) died; the trial did not fail
-                reason = "its Ray node was lost"
-                self.display.message(f"trial {trial.number} lost its Ray node: re-running it")
-            self.study.update_info(trial, **info, reason=reason)
-            self.study.recover_running([trial.number], reason=reason)
+        elif r.interrupted:
+            why = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
+            self.study.update_info(trial, **info, reason=why)
+            self.study.recover_running([trial.number], reason=why)
+        elif getattr(proc, "lost_node", False):  # Ray: its node (or actor) died; re-run it, at most max_reruns times
+            from hposweep.execution.executors.ray.reruns import record_lost_node
+
+            record_lost_node(self.study, trial, info, attrs, self.opts.max_reruns, self.display.message)
         else:
             values, reason = self._outcome(r)
             if values is not None and reason is None:

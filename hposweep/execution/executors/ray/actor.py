@@ -37,14 +37,43 @@ MAX_REPLY_BYTES = 4 * 1024 * 1024
 
 
 def import_ray() -> Any:
-    """``import ray``, or a :class:`ConfigError` that says how to install it."""
+    """``import ray``, or a :class:`ConfigError` that says how to install it.
+
+    Also sends the messages Ray's driver prints about the cluster to stderr (see
+    :func:`cluster_messages_to_stderr`), before anything can connect.
+    """
     try:
         import ray
     except ImportError as exc:
         raise ConfigError(
             f"--executor ray needs Ray, which cannot be imported ({exc})", hint=INSTALL_HINT
         ) from exc
+    cluster_messages_to_stderr()
     return ray
+
+
+def cluster_messages_to_stderr() -> None:
+    """Make Ray print its cluster error messages to stderr instead of stdout.
+
+    A Ray driver has a thread that prints every error the cluster publishes (a raylet that died, with the
+    tail of its log) to *stdout*, whatever ``log_to_driver`` says; losing a node then breaks ``--json``, whose
+    stdout must be one JSON document. Ray has no setting for this, so the module-level printer the thread
+    calls is wrapped to mark every message an error (stderr). Without that private function (another Ray
+    version) nothing changes.
+    """
+    try:
+        from ray._private import worker
+    except ImportError:
+        return
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "hposweep_to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.hposweep_to_stderr = True  # type: ignore[attr-defined]  # marks the wrapper: wrap once
+    worker.print_to_stdstream = to_stderr
 
 
 def merge_env(driver_env: Mapping[str, str], worker_env: Mapping[str, str]) -> dict[str, str]:
