@@ -853,7 +853,18 @@ def table(figs: Figures) -> str:
     return "\n".join(lines)
 
 
+def _use_this_checkout() -> None:
+    """Run from a checkout without installing: this script and its hposweep processes use the checkout."""
+    import importlib.util
+
+    if importlib.util.find_spec("hposweep") is None:
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sys.path.insert(0, repo)
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _use_this_checkout()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="kinds: " + ", ".join(KINDS))
     ap.add_argument("--rounds", type=int, default=50, help="rounds in all, spread over the kinds in turn")
