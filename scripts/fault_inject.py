@@ -265,6 +265,7 @@ class Round:
         from hposweep import Study
 
         path = path or self.path
+        writers = any(p.p.poll() is None for p in self.procs)  # before loading: they may end meanwhile
         api_err = None
         buf = io.StringIO()
         try:
@@ -285,7 +286,7 @@ class Round:
         rows = json.loads(cli.stdout)
         api_rows = [(t.number, t.state.value, t.value) for t in study.trials]
         cli_rows = [(r["number"], r["state"], r["value"]) for r in rows]
-        if any(p.p.poll() is None for p in self.procs):
+        if writers:
             # writers still run: `trials` read later, so it must hold every trial the API saw finished, as seen
             finished = [r for r in api_rows if r[1] not in ("running",)]
             agree = all(r in cli_rows for r in finished)
@@ -659,6 +660,8 @@ def backup_restore(rnd: Round) -> None:
         else:
             rnd.finish(proc)
     rnd.harvest(proc)
+    if proc.killed:
+        rnd.checkpoint_after_kill()
     if not os.path.exists(journal_path(rnd.path)):
         rnd.note("killed before a newer journal existed: nothing to restore the backup beside")
         return
@@ -678,8 +681,6 @@ def backup_restore(rnd: Round) -> None:
               rc == 2 and "journal" in res.stderr, f"rc {rc} {res.stderr[-300:]!r}")
     same = all(open(p, "rb").read() == b for p, b in files.items())  # noqa: SIM115
     rnd.check("the refused files are left untouched", same)
-    rnd.pending_kills = 0
-    rnd.figs.kills_survived += sum(1 for p in rnd.procs if p.killed)
 
 
 def force_held(rnd: Round) -> None:
