@@ -654,7 +654,8 @@ def backup_restore(rnd: Round) -> None:
         else:
             rnd.finish(proc)
     else:
-        proc = rnd.spawn(rnd.run_args(5, salt="B", extra=("--force",)), salt="B")
+        rnd.salt = "B"  # from now on the path holds study B (run with salt B)
+        proc = rnd.spawn(rnd.run_args(5, salt="B", extra=("--force",)))
         if rnd.rng.random() < 0.5:
             rnd.kill_after(proc, 0.6, 1.5)
         else:
