@@ -11,6 +11,7 @@ from typing import Any
 
 from hposweep.core.objectives import DIRECTIONS
 from hposweep.errors import ConfigError, did_you_mean
+from hposweep.spacefile import wandb_command
 from hposweep.spacefile.source import ValueTooLarge, key_mark, plain
 
 SETTING_KEYS = ("parameters", "metric", "direction", "metrics", "sampler", "pruner", "trials", "seed", "command")
@@ -229,6 +230,8 @@ class StudySettings:
 
     def _command(self) -> None:
         if "command" not in self.data:
+            if isinstance(self.data.get("program"), str):  # W&B runs ${env} ${interpreter} ${program} ${args}
+                self._wandb_command(list(wandb_command.DEFAULT_COMMAND), "program")
             return
         cmd = self.data["command"]
         hint = "e.g. command: python train.py  or  command: [python, train.py]"
@@ -246,4 +249,15 @@ class StudySettings:
             if not isinstance(word, str):
                 raise self.error("command", f"list items must be strings, got {word!r}", "quote the item")
             words.append(word)
+        if wandb_command.has_macros(words):
+            self._wandb_command(words, "command")
+            return
         self.out["command"] = words
+
+    def _wandb_command(self, words: list[str], key: str) -> None:
+        """W&B's ``command:``/``program:`` as a hposweep template (see :mod:`.wandb_command`)."""
+        try:
+            self.out["command"] = wandb_command.expand(words, self.data.get("program"))
+        except wandb_command.MacroError as exc:
+            hint = "see README's W&B table for the macros hposweep expands"
+            raise self.error(key, f"W&B command {exc}", hint) from None
