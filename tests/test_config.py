@@ -12,6 +12,7 @@ import hposweep
 from hposweep.core.params import CategoricalParam, FixedParam, FloatParam, IntParam
 from hposweep.errors import ConfigError
 from hposweep.spacefile import SearchSpace, load_config, normalize_parameters, space_table_rows
+from hposweep.spacefile.wandb_command import interpreter
 
 SPACES = Path(__file__).resolve().parent.parent / "spaces"
 
@@ -514,7 +515,7 @@ def test_wandb_syntax(tmp_path: Path) -> None:
     s = cfg.space
     # issue 14 item 6: metric.target and early_terminate are read, no longer dropped
     assert cfg.settings == {"metric": "acc", "direction": "maximize", "sampler": "tpe", "trials": 12,
-                            "metric_target": 0.99,
+                            "metric_target": 0.99, "command": [interpreter(), "train.py", "{args}"],
                             "pruner": {"name": "hyperband", "reduction_factor": 3, "min_resource": 3}}
     assert math.isclose(s["exp_lr"].low, math.exp(-2)) and math.isclose(s["exp_lr"].high, 1.0) and s["exp_lr"].log
     assert (s["lr"].low, s["lr"].high, s["lr"].log) == (1e-4, 0.1, True)
