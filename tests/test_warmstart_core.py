@@ -24,7 +24,8 @@ def _old(tmp_path: object, n: int = 20, high: float = 1.0) -> str:
 @pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2", "random"])
 def test_priors_are_observations_not_trials(tmp_path: object, sampler: str) -> None:
     old = _old(tmp_path)
-    space = SearchSpace.from_dict({"x": {"type": "float", "low": 0, "high": 1}, "y": {"type": "int", "low": 0, "high": 3}})
+    space = SearchSpace.from_dict({"x": {"type": "float", "low": 0, "high": 1},
+                                   "y": {"type": "int", "low": 0, "high": 3}})
     s = Study(space, sampler=sampler, seed=1, warm_start=[old])
     assert len(s.prior_trials) == 20 and all(t.number < 0 for t in s.prior_trials)
     assert all("y" not in t.params for t in s.prior_trials)

@@ -51,7 +51,6 @@ from hposweep.cli.options import (
     WarmStartMetric,
 )
 from hposweep.cli.options import Constraint as ConstraintOpt
-from hposweep.cli.warmstart import warm_start_sources
 from hposweep.cli.preflight import (
     backup_study,
     check_command_expands,
@@ -60,6 +59,7 @@ from hposweep.cli.preflight import (
     discard_new_study,
     spec_name,
 )
+from hposweep.cli.warmstart import warm_start_sources
 from hposweep.core.trial import TrialState
 from hposweep.errors import EXIT_USAGE, HposweepError, UsageError
 from hposweep.study.discovery import DEFAULT_CHECKPOINT, logs_dir_for

@@ -223,8 +223,8 @@ class NSGA2Sampler(Sampler):
         finished = list(observations(ctx))  # warm-start priors first: they seed the first population
         size = self.population_size
         cache = self._cache
-        stale = cache is None or not _prefix_matches(cache, finished, ctx.directions)
-        if stale or ctx.violation is not self._violation:
+        if cache is None or not _prefix_matches(cache, finished, ctx.directions) \
+                or ctx.violation is not self._violation:
             cache = _EliteCache(tuple(ctx.directions), [], [])
             self._violation = ctx.violation
         while len(cache.numbers) + size <= len(finished):

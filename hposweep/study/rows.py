@@ -25,8 +25,8 @@ key            type                         meaning
 ``finished_at`` float or null               Unix time (seconds) the trial finished
 ``reason``     str or null                  why a trial failed, was pruned or was interrupted (or, for an
                                             infeasible one, which constraint it broke)
-``feasible``   bool or null                 a complete trial: whether it meets the study's constraints
-                                            (true without constraints); null for any other state
+``feasible``   bool or null                 a complete trial of a study with constraints: whether it meets
+                                            them; null for any other state and without constraints
 ============== ============================ ==========================================================
 
 Every key is always present (``null`` when unknown). Non-finite floats (``nan``, ``inf``) are written as
@@ -130,8 +130,11 @@ def _reason(t: Trial, study: Study | None = None) -> str | None:
 
 
 def _feasible(study: Study, t: Trial) -> bool | None:
-    """True/False for a complete trial (constraints met or not), None for any other state."""
-    return study.is_feasible(t) if t.state.value == "complete" else None
+    """True/False for a complete trial of a constrained study, None otherwise (so the terminal table,
+    which hides columns empty in every row, looks as before for a study without constraints)."""
+    if t.state.value != "complete" or not study.settings.get("constraints"):
+        return None
+    return study.is_feasible(t)
 
 
 def trial_record(study: Study, t: Trial) -> dict[str, Any]:
