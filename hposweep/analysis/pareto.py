@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -110,6 +110,24 @@ def non_dominated_sort(values: Any, directions: Sequence[str] | None = None) -> 
         ranks[idx] = _peel_fronts(_dominance_matrix(v[idx]))
     worst = ranks.max(initial=-1)
     ranks[~ok] = worst + 1
+    return ranks
+
+
+def constrained_non_dominated_sort(values: Any, violations: Any, directions: Sequence[str] | None = None) -> np.ndarray:
+    """Pareto ranks under Deb's constrained domination: a feasible row (violation 0) beats every
+    infeasible one; of two infeasible rows the smaller violation wins; feasible rows rank as in
+    :func:`non_dominated_sort`. Infeasible rows therefore rank after every feasible front, by violation."""
+    v = to_minimize(values, directions)
+    viol = np.asarray(violations, dtype=float).reshape(-1)
+    if len(viol) != len(v):
+        raise ValueError("one violation per row is needed")
+    ok = viol <= 0
+    ranks = np.empty(len(v), dtype=int)
+    ranks[ok] = non_dominated_sort(v[ok]) if ok.any() else np.empty(0, dtype=int)
+    start = int(ranks[ok].max()) + 1 if ok.any() else 0
+    if (~ok).any():
+        _, inverse = np.unique(viol[~ok], return_inverse=True)
+        ranks[~ok] = start + inverse.ravel()
     return ranks
 
 
@@ -442,9 +460,16 @@ def complete_trials(trials: Sequence[Trial], m: int) -> list[Trial]:
     ]
 
 
-def pareto_front_trials(trials: Sequence[Trial], directions: Sequence[str]) -> list[Trial]:
-    """The non-dominated complete trials, best first along the first objective (then trial number)."""
+def pareto_front_trials(trials: Sequence[Trial], directions: Sequence[str],
+                        feasible: Callable[[Trial], bool] | None = None) -> list[Trial]:
+    """The non-dominated complete trials, best first along the first objective (then trial number).
+
+    With ``feasible``, only feasible trials can be on the front (constrained domination: any feasible
+    trial dominates every infeasible one), so with none feasible the front is empty.
+    """
     usable = complete_trials(trials, len(directions))
+    if feasible is not None:
+        usable = [t for t in usable if feasible(t)]
     if not usable:
         return []
     vals = to_minimize([t.values for t in usable], directions)

@@ -32,6 +32,16 @@ Force = Annotated[bool, typer.Option(
     "--force", help="Start over even if the checkpoint exists: the old study and its logs move to FILE.bak-DATE "
     "and FILE.bak-DATE.logs/.")]
 
+WarmStart = Annotated[list[str] | None, typer.Option(
+    "--warm-start", metavar="STUDY", help="Earlier study whose finished trials the sampler learns from first "
+    "(a checkpoint, optuna:FILE.log or optuna:sqlite:///x.db); repeatable. They are not trials of this study.")]
+WarmStartMetric = Annotated[list[str] | None, typer.Option(
+    "--warm-start-metric", metavar="OLDNAME", help="The old study's objective that stands for this one's "
+    "(one per --metric) when the names or directions differ.")]
+Constraint = Annotated[list[str] | None, typer.Option(
+    "--constraint", metavar="EXPR", help="Outcome constraint on a reported metric, e.g. 'memory_gb <= 10' "
+    "(repeatable): a trial breaking one is complete but infeasible, never the best.")]
+
 # --- how each trial runs ------------------------------------------------------------------------------
 Timeout = Annotated[str | None, typer.Option("--timeout", metavar="DURATION", help="Per-trial time limit: 90s, 30m, 2h.")]
 MaxFailures = Annotated[int, typer.Option(

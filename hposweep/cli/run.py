@@ -47,7 +47,10 @@ from hposweep.cli.options import (
     TimeBudget,
     Timeout,
     Trials,
+    WarmStart,
+    WarmStartMetric,
 )
+from hposweep.cli.options import Constraint as ConstraintOpt
 from hposweep.cli.preflight import (
     backup_study,
     check_command_expands,
@@ -56,6 +59,7 @@ from hposweep.cli.preflight import (
     discard_new_study,
     spec_name,
 )
+from hposweep.cli.warmstart import warm_start_sources
 from hposweep.core.trial import TrialState
 from hposweep.errors import EXIT_USAGE, HposweepError, UsageError
 from hposweep.study.discovery import DEFAULT_CHECKPOINT, logs_dir_for
@@ -164,6 +168,9 @@ def run(
     ray_address: RayAddress = None,
     cpus_per_trial: CpusPerTrial = 1.0,
     gpus_per_trial: GpusPerTrial = 0.0,
+    warm_start: WarmStart = None,
+    warm_start_metric: WarmStartMetric = None,
+    constraint: ConstraintOpt = None,
     create_only: Annotated[bool, typer.Option("--create-only", hidden=True)] = False,
 ) -> None:
     """Run a sweep: each trial runs COMMAND with the trial's params.
@@ -234,8 +241,14 @@ def run(
         "space_file": os.path.abspath(space),
         **opts.to_settings(),
     }
+    constraints = list(settings.get("constraints") or []) + list(constraint or [])
+    priors = warm_start_sources(warm_start if warm_start else settings.get("warm_start"),
+                                base=os.path.dirname(os.path.abspath(space)) if not warm_start else None)
     study = Study(cfg.space, directions=directions, sampler=sampler_spec, pruner=pruner_spec, seed=seed_value,
-                  settings=study_settings)
+                  settings=study_settings, constraints=constraints or None, warm_start=priors or None,
+                  warm_start_metric=warm_start_metric)
+    for note in study.warm_start_notes:
+        err(f"[hposweep] {note}")
     if target is None:
         n_grid = cfg.space.n_configs() if spec_name(study.sampler_spec) == "grid" else None
         target = n_grid if n_grid else 50

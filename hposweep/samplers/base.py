@@ -7,11 +7,20 @@ seed, k and the finished trials, so a resumed study proposes what an uninterrupt
 
 ``ctx.finished`` only ever grows at the end between two calls of one study, so a sampler may cache
 work on its prefix (encoded arrays, sorted values) and only process what is new.
+
+Two more things a study may hand over:
+
+* ``ctx.prior``: finished trials of earlier studies (a warm start), fixed for the study's life and
+  numbered -1, -2, ... so they can never be mistaken for this study's trials. They are observations,
+  not trials: each sampler uses them its own way (:func:`observations` puts them before the finished
+  trials, which is what TPE, GP and NSGA-II want) and random and grid ignore them.
+* ``ctx.violation``: how far a trial is from meeting the study's outcome constraints (0: feasible),
+  or None when the study has none. Only complete trials are ever infeasible.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +44,25 @@ class SamplingContext:
     n_trials: int | None = None
     #: trials run at once (lets `auto` plan)
     n_jobs: int = 1
+    #: finished trials of earlier studies (warm start): observations, never this study's trials
+    prior: Sequence[Trial] = ()
+    #: constraint violation of a trial (0.0: feasible); None when the study has no constraints
+    violation: Callable[[Trial], float] | None = None
+
+
+def observations(ctx: SamplingContext) -> Sequence[Trial]:
+    """The prior observations, then the finished trials: what a model-based sampler learns from.
+
+    The priors come first and never change, so the list still only grows at its end between asks
+    (the caches keyed on its prefix stay valid).
+    """
+    if not ctx.prior:
+        return ctx.finished
+    return [*ctx.prior, *ctx.finished]
+
+
+def is_infeasible(ctx: SamplingContext, t: Trial) -> bool:
+    return ctx.violation is not None and ctx.violation(t) > 0
 
 
 class Sampler:

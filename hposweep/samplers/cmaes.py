@@ -27,6 +27,12 @@ How it fits hposweep's ask/tell model, and why:
   shrunk below 1e-3 of the range, or the best value per generation has not improved for
   ``10 + 30 * dim / population`` generations, the optimizer restarts from a random mean with the
   population multiplied by ``inc_popsize`` (``restart_strategy: none`` keeps going instead).
+* **Warm start.** Prior observations (``ctx.prior``) are not fed to the optimizer (they were not
+  drawn from its distribution, which would bias its covariance update); they set where the first run
+  starts: the mean of the best quarter of them (at least 2, or the one) and a step size of their
+  spread (mean per-coordinate standard deviation, at least 0.05, at most ``sigma0``). Restarts
+  start from random means as usual.
+* **Constraints.** An infeasible trial counts as the worst value seen, as a failed one does.
 """
 
 from __future__ import annotations
@@ -118,6 +124,10 @@ class CmaEsSampler(Sampler):
         self._space: SearchSpace | None = None
         self._codec: _Codec | None = None
         self._replay: _Replay | None = None
+        #: (mean, sigma) of the first run, from the warm-start priors; None: the centre and sigma0
+        self._start: tuple[np.ndarray, float] | None = None
+        self._start_key: tuple[int, int | None] = (0, None)
+        self._violation: Any = None
 
     def bind_seed(self, seed: int | None) -> None:
         """Called by the Study: restart means and the optimizer seed derive from the study seed (None: 0)."""
@@ -134,6 +144,9 @@ class CmaEsSampler(Sampler):
         codec = self._codec_for(space)
         out: dict[str, Any] = {}
         if codec.params:
+            self._use_prior(ctx)
+            if ctx.violation is not self._violation:
+                self._violation, self._replay = ctx.violation, None
             state = self._replayed(ctx.finished, 1.0 if ctx.directions[0] == "minimize" else -1.0)
             state.opt.reseed_rng(int(rng.integers(2**31 - 1)))
             out.update(codec.decode(state.opt.ask()))
@@ -142,12 +155,32 @@ class CmaEsSampler(Sampler):
                 out[p.name] = sample_param(p, rng)  # categoricals: uniform (documented fallback)
         return out
 
+    def _use_prior(self, ctx: SamplingContext) -> None:
+        """Set the first run's mean and step size from the best priors (once per set of priors)."""
+        key = (len(ctx.prior), ctx.prior[0].number if ctx.prior else None)
+        if key == self._start_key:
+            return
+        self._start_key, self._replay, self._start = key, None, None
+        sign = 1.0 if ctx.directions[0] == "minimize" else -1.0
+        valued = [(sign * float(t.values[0]), t) for t in ctx.prior
+                  if t.state is TrialState.COMPLETE and t.values and math.isfinite(t.values[0])
+                  and (ctx.violation is None or ctx.violation(t) <= 0)]
+        if not valued:
+            return
+        valued.sort(key=lambda vt: vt[0])
+        best = valued[:max(2, len(valued) // 4)]
+        assert self._codec is not None
+        x = np.array([self._codec.encode(t.params) for _, t in best])
+        mean = x.mean(axis=0)
+        sigma = float(np.clip(x.std(axis=0).mean(), 0.05, self.sigma0)) if len(x) > 1 else self.sigma0 / 2
+        self._start = (np.clip(mean, 0.0, 1.0), sigma)
+
     # --- replay -----------------------------------------------------------------------------
     def _codec_for(self, space: SearchSpace) -> _Codec:
         if self._space is not space or self._codec is None:
             self._space = space
             self._codec = _Codec(tuple(ParamCodec.of(p) for p in space.searchable if isinstance(p, NumericParam)))
-            self._replay = None
+            self._replay, self._start_key = None, (-1, None)
         return self._codec
 
     def _new_optimizer(self, restarts: int) -> _Replay:
@@ -156,12 +189,15 @@ class CmaEsSampler(Sampler):
         dim = len(self._codec.params)
         base = self.population_size or 4 + math.floor(3 * math.log(dim))
         popsize = base * self.inc_popsize ** restarts
-        if restarts == 0:
+        sigma = self.sigma0
+        if restarts == 0 and self._start is not None:
+            mean, sigma = self._start
+        elif restarts == 0:
             mean = np.full(dim, 0.5)
         else:
             mean = np.random.default_rng([self._seed, restarts, 0xC3A]).uniform(0.0, 1.0, dim)
         bounds = np.tile([0.0, 1.0], (dim, 1))
-        opt = cmaes.CMA(mean=mean, sigma=self.sigma0, bounds=bounds, seed=(self._seed + restarts) % 2**31,
+        opt = cmaes.CMA(mean=mean, sigma=sigma, bounds=bounds, seed=(self._seed + restarts) % 2**31,
                         population_size=popsize)
         return _Replay(opt=opt, popsize=popsize, restarts=restarts)
 
@@ -182,7 +218,9 @@ class CmaEsSampler(Sampler):
     def _feed(self, state: _Replay, t: Trial, sign: float) -> _Replay:
         assert self._codec is not None
         value = None
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.values and math.isfinite(t.values[0]):
+        infeasible = self._violation is not None and t.state is TrialState.COMPLETE and self._violation(t) > 0
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.values and math.isfinite(t.values[0]) \
+                and not infeasible:
             value = sign * float(t.values[0])
             state.worst = value if state.worst is None else max(state.worst, value)
         elif state.worst is not None:

@@ -42,7 +42,7 @@ How a proposal is made, and why:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ from hposweep.core.space import IntParam, NumericParam, Param
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 from hposweep.samplers import _gp
-from hposweep.samplers.base import Sampler, SamplingContext
+from hposweep.samplers.base import Sampler, SamplingContext, observations
 
 if TYPE_CHECKING:
     from hposweep.core.space import SearchSpace
@@ -187,6 +187,16 @@ def _objective(t: Trial, sign: float) -> float | None:
     return None
 
 
+def _feasible_objective(violation: Callable[[Trial], float]) -> Callable[[Trial, float], float | None]:
+    """Like :func:`_objective`, but an infeasible trial has no value: the fit then gives it the worst
+    value seen, as it does a failed trial (c-TPE's "infeasible is bad" rule, applied to the GP)."""
+    def objective(t: Trial, sign: float) -> float | None:
+        if t.state is TrialState.COMPLETE and violation(t) > 0:
+            return None
+        return _objective(t, sign)
+    return objective
+
+
 def warp_outputs(y: np.ndarray) -> np.ndarray:
     """Squash values far above the bulk (log beyond q75 + 3 IQR), then standardize.
 
@@ -264,11 +274,13 @@ class GPSampler(Sampler):
             return {}
         enc = self._encoder_for(space)
         sign = 1.0 if ctx.directions[0] == "minimize" else -1.0
-        self._sync_rows(enc, ctx.finished)
-        n_valued = sum(_objective(t, sign) is not None for t in ctx.finished)
+        seen = observations(ctx)  # warm-start priors first: the model fits them like any trial
+        self._sync_rows(enc, seen)
+        objective = _objective if ctx.violation is None else _feasible_objective(ctx.violation)
+        n_valued = sum(objective(t, sign) is not None for t in seen)
         if n_valued < max(self.startup_trials(space), 2):
             return self._startup_point(enc, ctx.number, rng)
-        fit = self._fitted(enc, ctx.finished, sign)
+        fit = self._fitted(enc, seen, sign, objective)
         model = fit.model
         if ctx.running:
             pending = np.array([enc.encode(t.params) for t in ctx.running])
@@ -292,11 +304,12 @@ class GPSampler(Sampler):
             self._rows.append(enc.encode(t.params))
             self._trial_numbers.append(t.number)
 
-    def _fitted(self, enc: Encoder, finished: Sequence[Trial], sign: float) -> _Fit:
+    def _fitted(self, enc: Encoder, finished: Sequence[Trial], sign: float,
+                objective: Callable[[Trial, float], float | None] | None = None) -> _Fit:
         n = len(finished)
         if self._fit is not None and self._fit.n_finished == n:
             return self._fit  # parallel asks on the same finished trials share one fit
-        raw = [_objective(t, sign) for t in finished]
+        raw = [(objective or _objective)(t, sign) for t in finished]
         valued = [v for v in raw if v is not None]
         worst = max(valued)
         y_all = np.array([worst if v is None else v for v in raw])

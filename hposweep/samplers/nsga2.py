@@ -22,16 +22,23 @@ running or finished trial is mutated again (a few times at most) rather than eva
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hposweep.analysis.pareto import crowding_distance, greedy_hv_subset, non_dominated_sort, to_minimize
+from hposweep.analysis.pareto import (
+    constrained_non_dominated_sort,
+    crowding_distance,
+    greedy_hv_subset,
+    non_dominated_sort,
+    to_minimize,
+)
 from hposweep.core.codec import ParamCodec
 from hposweep.core.space import CategoricalParam, FixedParam, NumericParam, Param, value_key
 from hposweep.core.trial import TrialState
-from hposweep.samplers.base import Sampler, SamplingContext
+from hposweep.samplers.base import Sampler, SamplingContext, observations
 from hposweep.samplers.random import sample_param, sample_space
 
 if TYPE_CHECKING:
@@ -112,6 +119,7 @@ class NSGA2Sampler(Sampler):
         self.mutation_eta = float(mutation_eta)
         self.tie_break = tie_break
         self._cache: _EliteCache | None = None
+        self._violation: Callable[[Trial], float] | None = None
         #: (how many finished trials were hashed, the number of the last one, their param keys)
         self._seen: tuple[int, int, set[Any]] = (0, -1, set())
 
@@ -120,7 +128,8 @@ class NSGA2Sampler(Sampler):
 
     # --- proposal --------------------------------------------------------------------------
     def sample(self, space: SearchSpace, ctx: SamplingContext, rng: np.random.Generator) -> dict[str, Any]:
-        if ctx.number < self.population_size or not space.searchable:
+        # warm-start priors fill the first population: random draws only until trials plus priors fill it
+        if ctx.number + len(ctx.prior) < self.population_size or not space.searchable:
             return sample_space(space, rng)
         elite = self.elite(ctx)
         if sum(m.trial.state is TrialState.COMPLETE for m in elite) < 2:
@@ -211,21 +220,28 @@ class NSGA2Sampler(Sampler):
     # --- elite population ------------------------------------------------------------------
     def elite(self, ctx: SamplingContext) -> list[Member]:
         """The parent population for the next child, from ``ctx.finished`` (cached per full block)."""
-        finished = list(ctx.finished)
+        finished = list(observations(ctx))  # warm-start priors first: they seed the first population
         size = self.population_size
         cache = self._cache
-        if cache is None or not _prefix_matches(cache, finished, ctx.directions):
+        if cache is None or not _prefix_matches(cache, finished, ctx.directions) \
+                or ctx.violation is not self._violation:
             cache = _EliteCache(tuple(ctx.directions), [], [])
+            self._violation = ctx.violation
         while len(cache.numbers) + size <= len(finished):
             block = finished[len(cache.numbers):len(cache.numbers) + size]
-            cache.elite = [m.trial for m in self._select(cache.elite + block, ctx.directions)]
+            cache.elite = [m.trial for m in self._select(cache.elite + block, ctx.directions, ctx.violation)]
             cache.numbers.extend(t.number for t in block)
         self._cache = cache
         rest = finished[len(cache.numbers):]
-        return self._select(cache.elite + rest, ctx.directions)
+        return self._select(cache.elite + rest, ctx.directions, ctx.violation)
 
-    def _select(self, pool: Sequence[Trial], directions: Sequence[str]) -> list[Member]:
-        """Keep ``population_size`` trials: whole fronts, the last one cut by crowding or hypervolume."""
+    def _select(self, pool: Sequence[Trial], directions: Sequence[str],
+                violation: Callable[[Trial], float] | None = None) -> list[Member]:
+        """Keep ``population_size`` trials: whole fronts, the last one cut by crowding or hypervolume.
+
+        With constraints, fronts come from constrained domination (feasible before infeasible, these by
+        violation), the rule of Deb's NSGA-II for constrained problems.
+        """
         size = self.population_size
         good: list[Trial] = []
         pruned: list[Trial] = []
@@ -238,7 +254,10 @@ class NSGA2Sampler(Sampler):
         members: list[Member] = []
         if good:
             values = to_minimize([t.values for t in good], directions)
-            ranks = non_dominated_sort(values)
+            if violation is None:
+                ranks = non_dominated_sort(values)
+            else:
+                ranks = constrained_non_dominated_sort(values, [violation(t) for t in good])
             for r in range(int(ranks.max()) + 1):
                 idx = np.flatnonzero(ranks == r)
                 room = size - len(members)

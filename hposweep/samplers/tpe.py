@@ -55,6 +55,11 @@ Multi-objective studies (MOTPE): the good group is built from whole non-dominate
 front that does not fit thinned greedily by hypervolume (``hposweep.pareto.mo_split``), so it stays
 spread along the front; good trials weigh the same (EI weighting is single-objective); only
 complete trials with every value finite can be good.
+
+Warm start: the prior observations (``ctx.prior``) come before the finished trials in the history,
+so they enter both groups like any trial, and they count towards the start-up trials. Constraints
+(c-TPE's rule, as Optuna's ``constraints_func``): an infeasible trial is never good; it goes to the
+bad group, ranked after the feasible ones by its violation.
 """
 
 from __future__ import annotations
@@ -67,10 +72,10 @@ import numpy as np
 from hposweep.core.codec import SpaceCodec
 from hposweep.errors import ConfigError
 from hposweep.samplers._parzen import CONTINUOUS, Bandwidth, Dim, ParzenEstimator
-from hposweep.samplers.base import Sampler, SamplingContext
+from hposweep.samplers.base import Sampler, SamplingContext, observations
 from hposweep.samplers.random import sample_space
 from hposweep.samplers.tpe_model import (
-    FAILED,
+    INFEASIBLE,
     History,
     ei_weights,
     encode_trials,
@@ -166,6 +171,7 @@ class TPESampler(Sampler):
         self._history: History | None = None
         self._sign = 1.0
         self._directions: tuple[str, ...] = ()
+        self._violation: Any = None
 
     def bind_seed(self, seed: int | None) -> None:
         """The study's seed: start-up point k is row k of a design fixed by it (None: random start-up)."""
@@ -187,11 +193,13 @@ class TPESampler(Sampler):
             self._dims = [parzen_dim(c) for c in self._codec.params]
             self._groups = parameter_groups(space, self.multivariate)
             self._history = None
-        if self._history is None or not self._history.matches(ctx.finished):
+        seen = observations(ctx)  # warm-start priors first, then this study's finished trials
+        if self._history is None or not self._history.matches(seen) or ctx.violation is not self._violation:
             self._history = History(len(space.searchable), len(self._directions))
+            self._violation = ctx.violation
         h = self._history
         assert self._codec is not None
-        h.extend(ctx.finished[h.n:], self._codec, self._sign)
+        h.extend(seen[h.n:], self._codec, self._sign, ctx.violation)
         return h
 
     # --- sampling ---------------------------------------------------------------------------
@@ -199,7 +207,9 @@ class TPESampler(Sampler):
         h = self._prepare(space, ctx)
         if not space.searchable:
             return {}
-        if ctx.number < self.n_startup_trials or not np.any(h.tier[: h.n] != FAILED):
+        # Warm-start priors count as start-up points already seen; start-up ends when trials plus priors
+        # reach n_startup_trials and something feasible (or pruned) is known.
+        if ctx.number + len(ctx.prior) < self.n_startup_trials or not np.any(h.tier[: h.n] < INFEASIBLE):
             return self._startup_point(space, ctx.number, rng)
         running = [t for t in ctx.running if t.number != ctx.number] if self.constant_liar else []
         assert self._codec is not None

@@ -9,7 +9,7 @@ Every value enters through :mod:`hposweep.core.codec` in the *cell* coordinate.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,9 @@ from hposweep.samplers._parzen import Dim, ParzenEstimator
 if TYPE_CHECKING:
     from hposweep.core.space import SearchSpace
 
-#: tiers of :func:`score_key`: complete trials sort before pruned ones, failed ones last
-COMPLETE, PRUNED, FAILED = 0, 1, 2
+#: tiers of :func:`score_key`: complete trials sort before pruned ones, then infeasible ones (by
+#: violation), failed ones last. Infeasible and failed trials are never good (c-TPE's feasible-first split).
+COMPLETE, PRUNED, INFEASIBLE, FAILED = 0, 1, 2, 3
 
 
 def parzen_dim(c: ParamCodec) -> Dim:
@@ -89,7 +90,8 @@ class History:
         return len(finished) >= n and (n == 0 or (finished[0].number == self.numbers[0]
                                                   and finished[n - 1].number == self.numbers[-1]))
 
-    def extend(self, trials: Sequence[Trial], codec: SpaceCodec, sign: float) -> None:
+    def extend(self, trials: Sequence[Trial], codec: SpaceCodec, sign: float,
+               violation: Callable[[Trial], float] | None = None) -> None:
         if not trials:
             return
         need = self.n + len(trials)
@@ -97,10 +99,12 @@ class History:
             self._alloc(max(need, 2 * len(self.tier)))
         rows = slice(self.n, need)
         self.z[rows] = encode_trials(trials, codec)
-        keys = np.array([score_key(t, sign) for t in trials], dtype=float).reshape(-1, 3)
+        keys = np.array([score_key(t, sign, violation) for t in trials], dtype=float).reshape(-1, 3)
         self.tier[rows], self.step[rows], self.loss[rows] = keys[:, 0], keys[:, 1], keys[:, 2]
         if self.m > 1:
-            self.objectives[rows] = [objective_vector(t, self.m) for t in trials]
+            # an infeasible trial is NaN here: mo_split never puts it in the good group
+            self.objectives[rows] = [[math.nan] * self.m if violation is not None and violation(t) > 0
+                                     else objective_vector(t, self.m) for t in trials]
         self.numbers.extend(t.number for t in trials)
         self.n = need
 
@@ -110,13 +114,18 @@ def encode_trials(trials: Sequence[Trial], codec: SpaceCodec) -> np.ndarray:
     return codec.encode([t.params for t in trials], "cell")
 
 
-def score_key(t: Trial, sign: float) -> tuple[int, float, float]:
+def score_key(t: Trial, sign: float, violation: Callable[[Trial], float] | None = None) -> tuple[int, float, float]:
     """(tier, -reached step, loss) of a trial; lower sorts better.
 
     Complete trials first, by value; pruned trials next, the ones that got further first, then by
-    their last intermediate value; failed trials (and NaN results) last: always in the bad group.
+    their last intermediate value; complete trials breaking a constraint next, by how far (their
+    "loss" is the violation); failed trials (and NaN results) last: always in the bad group.
     """
     if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value):
+        if violation is not None:
+            v = violation(t)
+            if v > 0:
+                return INFEASIBLE, 0.0, v
         return COMPLETE, 0.0, sign * t.value
     if t.state == TrialState.PRUNED:
         if t.intermediate:
@@ -140,9 +149,9 @@ def objective_vector(t: Trial, m: int) -> list[float]:
 def split_good_bad(tier: np.ndarray, step: np.ndarray, loss: np.ndarray, n_good: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the ``n_good`` best rows and of the rest (both in their original order).
 
-    Failed rows are never good, even when that leaves the good group smaller than asked.
+    Failed and infeasible rows are never good, even when that leaves the good group smaller than asked.
     """
-    n_good = min(n_good, int(np.count_nonzero(tier != FAILED)))
+    n_good = min(n_good, int(np.count_nonzero(tier < INFEASIBLE)))
     if n_good <= 0:
         return np.empty(0, dtype=int), np.arange(len(tier))
     if not tier.any():  # all complete: a partial sort is enough

@@ -14,7 +14,8 @@ from hposweep.errors import ConfigError, did_you_mean
 from hposweep.spacefile import wandb_command
 from hposweep.spacefile.source import ValueTooLarge, key_mark, plain
 
-SETTING_KEYS = ("parameters", "metric", "direction", "metrics", "sampler", "pruner", "trials", "seed", "command")
+SETTING_KEYS = ("parameters", "metric", "direction", "metrics", "sampler", "pruner", "trials", "seed", "command",
+                "constraints", "warm_start")
 #: W&B sweep keys accepted at the top level so a W&B file loads as it is
 WANDB_KEYS = ("program", "method", "name", "description", "project", "entity", "early_terminate", "run_cap")
 WANDB_METHODS = {"random": "random", "grid": "grid", "bayes": "tpe"}
@@ -40,7 +41,29 @@ class StudySettings:
         self._early_terminate()
         self._trials_and_seed()
         self._command()
+        self._constraints_and_warm_start()
         return self.out
+
+    def _constraints_and_warm_start(self) -> None:
+        """``constraints: ["memory_gb <= 10"]`` (checked here) and ``warm_start: [old.json]`` (paths or
+        ``optuna:...`` sources, relative paths against the space file's folder)."""
+        from hposweep.core.constraints import parse_constraints
+
+        for key in ("constraints", "warm_start"):
+            if key not in self.data:
+                continue
+            value = self.data[key]
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.error(key, f"must be a list of strings, got {self.data[key]!r}",
+                                 'e.g. constraints: ["memory_gb <= 10"]' if key == "constraints"
+                                 else "e.g. warm_start: [old_study.json]")
+            if key == "constraints":
+                try:
+                    parse_constraints(value)
+                except ConfigError as exc:
+                    raise self.error(key, exc.message, exc.hint) from None
+            self.out[key] = list(value)
 
     def _check_keys(self) -> None:
         known = SETTING_KEYS + WANDB_KEYS

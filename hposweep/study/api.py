@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from hposweep.core.constraints import Constraint, constraint_strings, parse_constraints
 from hposweep.core.objectives import check_direction
 from hposweep.core.space import SearchSpace
 from hposweep.core.trial import Trial, TrialState, json_float
@@ -38,6 +39,7 @@ from hposweep.core.version import __version__
 from hposweep.errors import CheckpointError, ConfigError, StudyError
 from hposweep.pruners.base import Pruner
 from hposweep.samplers import Sampler, SamplingContext, make_sampler
+from hposweep.study.feasibility import Feasibility
 from hposweep.study.reducer import StudyState
 from hposweep.study.storage import (
     FORMAT_NAME,
@@ -50,6 +52,7 @@ from hposweep.study.storage import (
     read_snapshot,
     report_damage,
 )
+from hposweep.study.warmstart import prior_names, read_prior_source
 
 
 def new_study_id() -> str:
@@ -73,6 +76,9 @@ class Study:
         pruner: Any = None,
         seed: int | None = None,
         settings: Mapping[str, Any] | None = None,
+        constraints: Sequence[str] | None = None,
+        warm_start: Sequence[Any] | None = None,
+        warm_start_metric: Sequence[str] | None = None,
     ) -> None:
         if direction is not None and directions is not None:
             raise ConfigError("give direction or directions, not both")
@@ -89,6 +95,20 @@ class Study:
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         self.seed = seed
         self._st = StudyState(settings)
+        if constraints:
+            self._st.settings["constraints"] = constraint_strings(parse_constraints(constraints))
+        self._feasibility: Feasibility | None = None
+        #: finished trials of earlier studies (warm start): prior observations of the sampler, recorded
+        #: once at creation, numbered -1, -2, ...; they never count toward the target
+        self.prior_trials: list[Trial] = []
+        #: what the warm start kept and dropped (one line each), for the CLI to print
+        self.warm_start_notes: list[str] = []
+        for source in warm_start or ():
+            found = read_prior_source(source, space, directions=self.directions,
+                                      names=prior_names(self._st.settings, len(self.directions)),
+                                      metric_map=warm_start_metric, first_number=-1 - len(self.prior_trials))
+            self.prior_trials.extend(found.trials)
+            self.warm_start_notes.extend(found.notes)
         #: random id of this study and its generation (bumped by a take-over): a process that finds
         #: another study or generation at its checkpoint path stops writing
         self.study_id = new_study_id()
@@ -219,29 +239,54 @@ class Study:
     def trials_in(self, *states: TrialState) -> list[Trial]:
         return [t for t in self.trials if t.state in states]
 
+    # --- constraints -----------------------------------------------------------------------
+    @property
+    def constraints(self) -> list[Constraint]:
+        return list(self.feasibility.constraints)
+
+    @property
+    def feasibility(self) -> Feasibility:
+        """The study's constraints as one object (kept while they do not change: samplers cache on it)."""
+        exprs = tuple(self.settings.get("constraints") or ())
+        if self._feasibility is None or tuple(map(str, self._feasibility.constraints)) != exprs:
+            self._feasibility = Feasibility(parse_constraints(exprs), prior_names(self.settings, len(self.directions)))
+        return self._feasibility
+
+    def is_feasible(self, trial: Trial) -> bool:
+        """A complete trial that meets every constraint (every complete trial, without constraints)."""
+        return trial.state is TrialState.COMPLETE and (not self.settings.get("constraints")
+                                                       or self.feasibility.is_feasible(trial))
+
+    def infeasible_reason(self, trial: Trial) -> str | None:
+        """Why a complete trial is infeasible; None for a feasible one (and for any other state)."""
+        return self.feasibility.reason(trial) if self.settings.get("constraints") else None
+
     @property
     def best_trial(self) -> Trial | None:
-        """The complete trial with the best value (the first objective); None when none completed."""
+        """The feasible complete trial with the best value (the first objective); None when there is none."""
         if self.is_multi_objective:
             raise StudyError("a multi-objective study has no single best trial", hint="use study.best_trials")
         sign = 1.0 if self.direction == "minimize" else -1.0
         best: Trial | None = None
+        constrained = bool(self.settings.get("constraints"))
         for t in self.trials:
-            if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+            if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value) and (
+                    not constrained or self.feasibility.is_feasible(t)):
                 if best is None or sign * t.value < sign * best.value:  # type: ignore[operator]  # best.value is finite: only such trials become best
                     best = t
         return best
 
     @property
     def best_trials(self) -> list[Trial]:
-        """The Pareto front of complete trials (for one objective: the best trial)."""
+        """The Pareto front of feasible complete trials (for one objective: the best trial)."""
         complete = [t for t in self.trials if t.state is TrialState.COMPLETE and t.values]
         if not self.is_multi_objective:
             best = self.best_trial
             return [best] if best else []
         from hposweep.analysis.pareto import pareto_front_trials
 
-        return pareto_front_trials(complete, self.directions)
+        feasible = self.feasibility.is_feasible if self.settings.get("constraints") else None
+        return pareto_front_trials(complete, self.directions, feasible)
 
     def trial(self, number: int) -> Trial:
         if not 0 <= number < len(self.trials):
@@ -418,6 +463,8 @@ class Study:
             directions=self.directions,
             n_trials=self.meta.get("target_trials") or self.settings.get("trials"),
             n_jobs=int(self.settings.get("jobs") or 1),
+            prior=self.prior_trials,
+            violation=self.feasibility.violation if self.settings.get("constraints") else None,
         )
 
     def _own(self, trial: Trial | int) -> Trial:
@@ -486,6 +533,8 @@ class Study:
             "sampler": self.sampler_spec,
             "pruner": self.pruner_spec,
             **self._st.to_json(),
+            # written at creation and never changed; an older hposweep ignores the key
+            **({"prior_trials": [t.to_json() for t in self.prior_trials]} if self.prior_trials else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -625,6 +674,10 @@ class Study:
             study.study_id = state["study_id"]
             study.generation = int(state.get("generation") or 1)
         study.damaged = list(loaded.damaged)
+        try:
+            study.prior_trials = [Trial.from_json(t) for t in state.get("prior_trials") or []]
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: the checkpoint's warm-start priors are invalid: {exc}") from None
         # Building ~10^5 small objects: the cyclic GC would run dozens of times for nothing.
         gc_was_enabled = gc.isenabled()
         gc.disable()

@@ -23,7 +23,10 @@ key            type                         meaning
 ``last_step``  int or null                  the last intermediate step the trial reported
 ``started_at`` float or null                Unix time (seconds) the trial started
 ``finished_at`` float or null               Unix time (seconds) the trial finished
-``reason``     str or null                  why a trial failed, was pruned or was interrupted
+``reason``     str or null                  why a trial failed, was pruned or was interrupted (or, for an
+                                            infeasible one, which constraint it broke)
+``feasible``   bool or null                 a complete trial of a study with constraints: whether it meets
+                                            them; null for any other state and without constraints
 ============== ============================ ==========================================================
 
 Every key is always present (``null`` when unknown). Non-finite floats (``nan``, ``inf``) are written as
@@ -34,7 +37,7 @@ the strings ``"nan"``, ``"inf"``, ``"-inf"`` so the output is strict JSON. ``sho
 in this order::
 
     number, state, value | value_0, value_1, ..., param_<name>..., duration, last_step,
-    started_at, finished_at, reason, metric_<name>...
+    started_at, finished_at, reason, feasible, metric_<name>...
 
 * the objective columns are ``value`` for one objective and ``value_<i>`` (``i`` from 0, the order of
   ``directions``) for several, whatever the metrics are called, so one script reads any study;
@@ -70,7 +73,7 @@ PARAM_PREFIX = "param_"
 METRIC_PREFIX = "metric_"
 #: the fixed columns before the objective values, and after the parameters
 HEAD_COLUMNS = ("number", "state")
-TAIL_COLUMNS = ("duration", "last_step", "started_at", "finished_at", "reason")
+TAIL_COLUMNS = ("duration", "last_step", "started_at", "finished_at", "reason", "feasible")
 #: columns the terminal table leaves out (the report's table too)
 TIMESTAMP_COLUMNS = ("started_at", "finished_at")
 
@@ -119,9 +122,19 @@ def _objective_values(study: Study, t: Trial) -> list[float | None]:
     return vals + [None] * (n - len(vals))
 
 
-def _reason(t: Trial) -> str | None:
+def _reason(t: Trial, study: Study | None = None) -> str | None:
     reason = t.info.get("reason")
+    if reason is None and study is not None:
+        return study.infeasible_reason(t)
     return str(reason) if reason is not None else None
+
+
+def _feasible(study: Study, t: Trial) -> bool | None:
+    """True/False for a complete trial of a constrained study, None otherwise (so the terminal table,
+    which hides columns empty in every row, looks as before for a study without constraints)."""
+    if t.state.value != "complete" or not study.settings.get("constraints"):
+        return None
+    return study.is_feasible(t)
 
 
 def trial_record(study: Study, t: Trial) -> dict[str, Any]:
@@ -138,7 +151,8 @@ def trial_record(study: Study, t: Trial) -> dict[str, Any]:
     rec["last_step"] = t.last_step
     rec["started_at"] = t.started_at
     rec["finished_at"] = t.finished_at
-    rec["reason"] = _reason(t)
+    rec["reason"] = _reason(t, study)
+    rec["feasible"] = _feasible(study, t)
     return rec
 
 
@@ -172,7 +186,8 @@ def trial_rows(study: Study, trials: Sequence[Trial] | None = None) -> list[dict
         row["last_step"] = t.last_step
         row["started_at"] = t.started_at
         row["finished_at"] = t.finished_at
-        row["reason"] = _reason(t)
+        row["reason"] = _reason(t, study)
+        row["feasible"] = _feasible(study, t)
         for m in metrics:
             row[METRIC_PREFIX + m] = t.user_attrs.get(m)
         rows.append(row)
