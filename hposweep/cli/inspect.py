@@ -20,7 +20,7 @@ from typing import Any
 
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
-from hposweep.execution.argv import args_tokens, format_value
+from hposweep.execution.argv import args_tokens, flag_styles, format_value
 from hposweep.study.api import Study
 from hposweep.study.discovery import Choice, choose_checkpoint
 from hposweep.study.rows import (
@@ -80,9 +80,9 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
     if best is None:
         return _nothing_complete(study, choice)
     if fmt == "args":
-        out.write(shlex.join(args_tokens(best.params, "args")) + "\n")
+        out.write(shlex.join(args_tokens(best.params, "args", flags=flag_styles(study.space))) + "\n")
     elif fmt == "args0":
-        out.write("".join(token + "\0" for token in args_tokens(best.params, "args")))
+        out.write("".join(token + "\0" for token in args_tokens(best.params, "args", flags=flag_styles(study.space))))
     elif fmt == "env":
         for name, v in env_assignments(best.params, prefix):
             out.write(f"export {name}={shlex.quote(format_value(v))}\n")
