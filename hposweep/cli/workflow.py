@@ -55,7 +55,7 @@ def enqueue(
     study = Study.load(find_checkpoint(checkpoint), recover=False)
     try:
         if assignments:
-            entries = [(parse_assignments(assignments), {})]
+            entries: list[Entry] = [(parse_assignments(assignments), {})]
         elif from_file:
             entries = [(params, {}) for params in read_params_file(from_file)]
         else:
@@ -221,7 +221,7 @@ def _why_not(p: Any, value: Any) -> str:
     return "is not one of the choices " + ", ".join(map(_text, p.values()))
 
 
-def _legal_hint(p: Any, value: Any, categorical: type, fixed: type) -> str:
+def _legal_hint(p: Any, value: Any, categorical: Any, fixed: Any) -> str:
     from hposweep.core.params import NumericParam
 
     if isinstance(p, NumericParam) and p.step is not None and isinstance(value, (int, float)) \
