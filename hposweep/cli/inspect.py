@@ -79,7 +79,9 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
     best = _pick_one(study, pick)
     if best is None:
         return _nothing_complete(study, choice)
-    repeated = None if study.is_multi_objective else _best_by_mean(study)
+    from hposweep.study.repeats import best_repeated, repeats_lines
+
+    repeated = None if study.is_multi_objective else best_repeated(study.trials, study.seed, study.direction)
     if repeated is not None:
         best = study.trial(repeated.number)
     if fmt == "args":
@@ -106,31 +108,10 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
         _best_plain(study, best)
     else:
         _best_table(study, best)
-    if repeated is not None and fmt != "json" and fmt != "yaml":
-        _repeats_note(study, sys.stdout if fmt == "table" else sys.stderr)
+    if repeated is not None and fmt not in ("json", "yaml"):  # picked by the mean: say so, with each mean ± sd
+        text = "\n".join(repeats_lines(study.trials, study.seed, study.direction)) + "\n"
+        (sys.stdout if fmt == "table" else sys.stderr).write(text)
     return EXIT_OK
-
-
-def _best_by_mean(study: Study) -> Any:
-    """The repeated configuration with the best mean (``hposweep repeat``), or None without repeats."""
-    from hposweep.study.repeats import has_repeats, rank_by_mean, repeat_groups
-
-    if not has_repeats(study.trials):
-        return None
-    ranked = rank_by_mean(repeat_groups(study.trials, study.seed), study.direction)
-    return ranked[0] if ranked else None
-
-
-def _repeats_note(study: Study, stream: Any) -> None:
-    """Which configurations were repeated, each as mean ± sd, and that the best is picked by the mean."""
-    from hposweep.study.repeats import fmt_mean_sd, rank_by_mean, repeat_groups
-
-    ranked = rank_by_mean(repeat_groups(study.trials, study.seed), study.direction)
-    stream.write(f"picked by the mean over the original and its repeats ({len(ranked)} repeated "
-                 "configuration(s); single runs: hposweep trials --sort value):\n")
-    for g in ranked[:10]:
-        params = " ".join(f"{k}={format_value(v)}" for k, v in g.params.items())
-        stream.write(f"  trial {g.number}: {fmt_mean_sd(g)}  {params}\n")
 
 
 def _nothing_complete(study: Study, choice: Choice | None) -> int:

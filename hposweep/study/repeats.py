@@ -137,3 +137,29 @@ def fmt_mean_sd(group: RepeatGroup) -> str:
     sd = group.sd
     text = f"{group.mean:.6g}" + (f" ± {sd:.3g}" if sd is not None else "")
     return f"{text} (n={group.n})"
+
+
+def best_repeated(trials: Sequence[Trial], study_seed: Any, direction: str) -> RepeatGroup | None:
+    """The repeated configuration with the best mean, or None when the study has no repeats."""
+    if not has_repeats(trials):
+        return None
+    ranked = rank_by_mean(repeat_groups(trials, study_seed), direction)
+    return ranked[0] if ranked else None
+
+
+def repeats_lines(trials: Sequence[Trial], study_seed: Any, direction: str, limit: int = 10) -> list[str]:
+    """What ``best`` prints under the best when it picked by the mean: every repeated configuration."""
+    ranked = rank_by_mean(repeat_groups(trials, study_seed), direction)
+    lines = [f"picked by the mean over the original and its repeats ({len(ranked)} repeated "
+             "configuration(s); single runs: hposweep trials --sort value):"]
+    for g in ranked[:limit]:
+        params = " ".join(f"{k}={_text(v)}" for k, v in g.params.items())
+        lines.append(f"  trial {g.number}: {fmt_mean_sd(g)}  {params}")
+    return lines
+
+
+def _text(value: Any) -> str:
+    """A value as ``best`` writes it (``true``, ``null``, ``0.001``), without the execution layer above."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
