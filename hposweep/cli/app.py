@@ -29,6 +29,7 @@ from hposweep.cli import report as report_cmd
 from hposweep.cli import resume as resume_cmds
 from hposweep.cli import run as run_cmds
 from hposweep.cli import validate as validate_cmds
+from hposweep.cli import workflow as workflow_cmds
 from hposweep.cli.format import err
 from hposweep.cli.options import MaybeStudyFile
 from hposweep.errors import EXIT_FAILED, EXIT_USAGE, HposweepError
@@ -169,6 +170,8 @@ _command("run", run_cmds.run, EXIT_CODES_HELP, context_settings=run_cmds.RUN_CON
 _command("create", run_cmds.create, EXIT_CREATE, context_settings=run_cmds.RUN_CONTEXT)
 _command("worker", resume_cmds.worker, EXIT_CODES_HELP)
 _command("resume", resume_cmds.resume, EXIT_CODES_HELP)
+_command("enqueue", workflow_cmds.enqueue, EXIT_CREATE.replace("created", "queued"))
+_command("repeat", workflow_cmds.repeat, EXIT_CODES_HELP)
 _command("best", best, EXIT_BEST)
 _command("trials", trials_cmd, EXIT_READ)
 _command("show", show, EXIT_READ)

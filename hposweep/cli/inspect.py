@@ -20,7 +20,7 @@ from typing import Any
 
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
-from hposweep.execution.argv import args_tokens, format_value
+from hposweep.execution.argv import args_tokens, flag_styles, format_value
 from hposweep.study.api import Study
 from hposweep.study.discovery import Choice, choose_checkpoint
 from hposweep.study.rows import (
@@ -79,25 +79,38 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
     best = _pick_one(study, pick)
     if best is None:
         return _nothing_complete(study, choice)
+    from hposweep.study.repeats import best_repeated, repeats_lines
+
+    repeated = None if study.is_multi_objective else best_repeated(study.trials, study.seed, study.direction)
+    if repeated is not None:
+        best = study.trial(repeated.number)
     if fmt == "args":
-        out.write(shlex.join(args_tokens(best.params, "args")) + "\n")
+        out.write(shlex.join(args_tokens(best.params, "args", flags=flag_styles(study.space))) + "\n")
     elif fmt == "args0":
-        out.write("".join(token + "\0" for token in args_tokens(best.params, "args")))
+        out.write("".join(token + "\0" for token in args_tokens(best.params, "args", flags=flag_styles(study.space))))
     elif fmt == "env":
         for name, v in env_assignments(best.params, prefix):
             out.write(f"export {name}={shlex.quote(format_value(v))}\n")
-    elif fmt == "json":
-        _write_json(trial_record(study, best))
-    elif fmt == "yaml":
-        import yaml
+    elif fmt in ("json", "yaml"):
+        record = trial_record(study, best)
+        if repeated is not None:
+            record["repeats"] = repeated.to_json()
+            record["picked_by"] = "mean over the original and its repeats"
+        if fmt == "json":
+            _write_json(record)
+        else:
+            import yaml
 
-        out.write(yaml.safe_dump(trial_record(study, best), sort_keys=False))
+            out.write(yaml.safe_dump(record, sort_keys=False))
     elif fmt == "csv":
         write_csv(study, [best])
     elif not sys.stdout.isatty():
         _best_plain(study, best)
     else:
         _best_table(study, best)
+    if repeated is not None and fmt not in ("json", "yaml"):  # picked by the mean: say so, with each mean ± sd
+        text = "\n".join(repeats_lines(study.trials, study.seed, study.direction)) + "\n"
+        (sys.stdout if fmt == "table" else sys.stderr).write(text)
     return EXIT_OK
 
 

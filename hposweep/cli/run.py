@@ -298,22 +298,26 @@ def run(
 def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
     import shlex
 
-    from hposweep.execution.argv import build_argv, build_shell_command, trial_env
+    from hposweep.execution.argv import build_argv, build_shell_command, flag_styles, trial_env
+    from hposweep.study.repeats import trial_seed
 
     out(f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
-    known = list(study.space.params)
+    known, flags = list(study.space.params), flag_styles(study.space)
     logs = logs_dir_for(os.path.abspath(checkpoint))
     for k in range(n):
         trial = study.ask()
         slot = k % opts.jobs
+        seed = trial_seed(study.seed, trial.number, trial.info)
         if opts.shell:
-            cmd_text = build_shell_command(opts.command, trial.params, trial.number, opts.pass_mode, known=known)
+            cmd_text = build_shell_command(opts.command, trial.params, trial.number, opts.pass_mode, known=known,
+                                           flags=flags, seed=seed)
         else:
-            cmd_text = shlex.join(build_argv(opts.command, trial.params, trial.number, opts.pass_mode, known=known))
+            cmd_text = shlex.join(build_argv(opts.command, trial.params, trial.number, opts.pass_mode, known=known,
+                                             flags=flags, seed=seed))
         stem = os.path.join(logs, f"trial-{trial.number:04d}")
         env = trial_env({}, trial_number=trial.number, params=trial.params, params_file=stem + ".params.json",
                         metrics_file=stem + ".metrics.jsonl", study_path=os.path.abspath(checkpoint), slot=slot,
-                        gpus=opts.gpus[slot % len(opts.gpus)] if opts.gpus else None)
+                        gpus=opts.gpus[slot % len(opts.gpus)] if opts.gpus else None, seed=seed)
         out(f"\n# trial {trial.number}")
         for key, value in env.items():
             out(f"{key}={shlex.quote(value)}")

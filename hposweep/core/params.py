@@ -1,6 +1,6 @@
 """Parameter kinds: what values one parameter may take, and how they map to a sampler's coordinates.
 
-Each kind (:class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam`, :class:`FixedParam`)
+Each kind (:class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam`, :class:`BoolParam`, :class:`FixedParam`)
 checks its own spec when it is built, so a space that exists is a space every sampler can handle:
 finite bounds whose width does not overflow, int bounds and step counts that floats represent
 exactly, fixed values and choices that JSON can store. :func:`param_from_spec` builds one from the
@@ -11,6 +11,9 @@ Numeric samplers (TPE, GP, CMA-ES) work in an *internal* coordinate per paramete
 log-scaled numbers, ``x`` for linear ones, the choice index for categoricals. Each parameter knows
 how to go there (:meth:`to_internal`) and back, snapping to ints and steps (:meth:`from_internal`),
 so that no sampler re-implements the rounding rules.
+
+The module is over 500 lines because it does one job: every parameter kind and the reader of their
+normalized specs, whose rules (what a value may be, what a spec may hold) must be read side by side.
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hposweep.errors import ConfigError
+from hposweep.errors import ConfigError, did_you_mean
 
-PARAM_TYPES = ("float", "int", "categorical", "fixed")
+PARAM_TYPES = ("float", "int", "categorical", "bool", "fixed")
+#: how a bool parameter reaches an appended command line: ``--name=true|false`` (value), ``--name`` or
+#: nothing (flag: argparse ``store_true``, click ``is_flag``), ``--name`` or ``--no-name`` (flag_no)
+BOOL_PASS = ("value", "flag", "flag_no")
 _SPEC_KEYS = {
     "float": {"type", "low", "high", "log", "step", "when"},
     "int": {"type", "low", "high", "log", "step", "when"},
     "categorical": {"type", "choices", "when"},
+    "bool": {"type", "pass", "when"},
     "fixed": {"type", "value", "when"},
 }
 
@@ -117,6 +124,11 @@ class Param:
 
     def is_active(self, params: Mapping[str, Any]) -> bool:
         return all(c.holds(params) for c in self.when)
+
+    @property
+    def kind(self) -> str:
+        """The kind as a person reads it (``validate``'s type column); :attr:`type` is what code dispatches on."""
+        return self.type
 
     @property
     def is_fixed(self) -> bool:
@@ -398,6 +410,39 @@ class CategoricalParam(Param):
 
 
 @dataclass(frozen=True)
+class BoolParam(CategoricalParam):
+    """``{type: bool}``: a categorical of ``false``/``true`` that may be passed as a bare flag.
+
+    It *is* a :class:`CategoricalParam` (``type`` stays ``"categorical"``), so every sampler, the
+    codec, the grid and importance treat it as a 2-choice categorical without knowing it exists;
+    only how it is written differs: ``to_json`` keeps ``{"type": "bool"}`` (and ``pass``) so the
+    checkpoint round-trips it, and ``pass_as`` tells the command-line builder to write ``--name``
+    instead of ``--name=true``.
+    """
+
+    choices: tuple[Any, ...] = (False, True)
+    pass_as: str = "value"
+
+    def __post_init__(self) -> None:
+        if self.choices != (False, True):
+            raise ConfigError("a bool parameter's choices are false and true", param=self.name)
+        if self.pass_as not in BOOL_PASS:
+            hint = did_you_mean(str(self.pass_as), BOOL_PASS) or "pass must be one of: " + ", ".join(BOOL_PASS)
+            raise ConfigError(f"unknown pass {self.pass_as!r} for a bool parameter", param=self.name, hint=hint)
+        super().__post_init__()
+
+    @property
+    def kind(self) -> str:
+        return "bool" if self.pass_as == "value" else f"bool ({self.pass_as})"
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"type": "bool"}
+        if self.pass_as != "value":
+            d["pass"] = self.pass_as
+        return d | self._when_json()
+
+
+@dataclass(frozen=True)
 class FixedParam(Param):
     """A constant passed to every trial (``epochs: 20``). Samplers never see it."""
 
@@ -451,6 +496,8 @@ def param_from_spec(name: str, spec: Mapping[str, Any]) -> Param:
             hint="valid keys: " + ", ".join(sorted(_SPEC_KEYS[ptype])),
         )
     when = _parse_when(name, spec.get("when"))
+    if ptype == "bool":
+        return BoolParam(name, pass_as=spec.get("pass", "value"), when=when)
     if ptype == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, (list, tuple)):

@@ -18,6 +18,7 @@ from typing import Any
 
 from hposweep.core.params import (
     PARAM_TYPES,
+    BoolParam,
     CategoricalParam,
     Condition,
     FixedParam,
@@ -32,6 +33,7 @@ from hposweep.errors import ConfigError, did_you_mean
 
 __all__ = [
     "PARAM_TYPES",
+    "BoolParam",
     "CategoricalParam",
     "Condition",
     "FixedParam",

@@ -19,6 +19,15 @@ How parameters reach the program
   token). In shell mode (one command string) it becomes an empty string instead.
 
 Values are written by :func:`format_value`.
+
+Bool parameters declared ``pass: flag`` (argparse ``store_true``, click ``is_flag``) are appended as
+``--name`` when true and not at all when false; ``pass: flag_no`` gives ``--name`` / ``--no-name``.
+That applies wherever ``--name=value`` tokens are written (``args`` mode and ``{args}``); Hydra
+overrides, ``{name}``, ``{args_json}`` and the params file keep the value (``true``/``false``).
+:func:`flag_styles` reads which parameters are flags from the space.
+
+``{seed}`` is the trial's seed (``HPOSWEEP_SEED``, see :func:`hposweep.study.repeats.trial_seed`): a
+parameter named ``seed`` wins over it, so a space that sweeps its own seed keeps working.
 """
 
 from __future__ import annotations
@@ -31,11 +40,14 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hposweep.core.params import BoolParam, Param
 from hposweep.errors import ConfigError
 from hposweep.execution.safefiles import open_nofollow
 
 PARAM_MODES = ("args", "hydra", "none")
 RESERVED = ("trial", "args", "args_no_hyphens", "args_json")
+#: placeholders that a parameter of the same name overrides (added later than the reserved ones)
+SOFT_RESERVED = ("seed",)
 _WHOLE_TOKEN = ("args", "args_no_hyphens")
 #: ``{{``, ``}}``, or ``{name}`` not preceded by ``$`` (``${HOME}`` is the shell's)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][\w.\-/]*)\}")
@@ -90,11 +102,29 @@ def _hydra_value(value: Any) -> str:
     return text
 
 
-def args_tokens(params: Mapping[str, Any], style: str = "args") -> list[str]:
-    """``--name=value`` tokens (``style="args"``) or ``name=value`` ones (``"hydra"``)."""
+def flag_styles(params: Iterable[Param]) -> dict[str, str]:
+    """``{name: "flag" | "flag_no"}`` for the bool parameters passed as bare flags (iterate a SearchSpace)."""
+    return {p.name: p.pass_as for p in params if isinstance(p, BoolParam) and p.pass_as != "value"}
+
+
+def _arg_token(name: str, value: Any, style: str | None) -> str | None:
+    if style is not None and isinstance(value, bool):
+        if value:
+            return f"--{name}"
+        return f"--no-{name}" if style == "flag_no" else None
+    return f"--{name}={format_value(value)}"
+
+
+def args_tokens(params: Mapping[str, Any], style: str = "args", *, flags: Mapping[str, str] | None = None) -> list[str]:
+    """``--name=value`` tokens (``style="args"``) or ``name=value`` ones (``"hydra"``).
+
+    ``flags`` (from :func:`flag_styles`) turns those bools into bare flags in the ``args`` style.
+    """
     if style == "hydra":
         return [f"{name}={_hydra_value(v)}" for name, v in params.items()]
-    return [f"--{name}={format_value(v)}" for name, v in params.items()]
+    flags = flags or {}
+    tokens = (_arg_token(name, v, flags.get(name)) for name, v in params.items())
+    return [t for t in tokens if t is not None]
 
 
 def _check_mode(mode: str) -> None:
@@ -115,23 +145,34 @@ def is_template(command: Iterable[str] | str) -> bool:
 class _Substituter:
     """Resolves placeholder names for one trial; raises the unknown-name error."""
 
-    def __init__(self, params: Mapping[str, Any], trial_number: int, known: Iterable[str] | None) -> None:
+    def __init__(self, params: Mapping[str, Any], trial_number: int, known: Iterable[str] | None,
+                 flags: Mapping[str, str] | None = None, seed: int | None = None) -> None:
         self.params = params
         self.trial_number = trial_number
         self.known = set(known) if known is not None else set(params)
         self.known |= set(params)
+        self.flags = flags
+        self.seed = seed
+
+    def tokens(self, name: str) -> list[str]:
+        """The tokens of ``{args}`` (``--name=value``) or ``{args_no_hyphens}`` (``name=value``)."""
+        if name == "args_no_hyphens":
+            return args_tokens(self.params, "hydra")
+        return args_tokens(self.params, "args", flags=self.flags)
 
     def lookup(self, name: str) -> str | None:
         """The text of ``{name}``; None when the parameter is inactive in this trial."""
         if name == "trial":
             return str(self.trial_number)
+        if name == "seed" and name not in self.known:
+            return str(self.seed if self.seed is not None else self.trial_number)
         if name == "args_json":
             return params_json(self.params)
         if name in self.params:
             return format_value(self.params[name])
         if name in self.known:
             return None
-        valid = sorted(self.known) + [f"{r}" for r in RESERVED]
+        valid = sorted(self.known) + [r for r in RESERVED + SOFT_RESERVED if r not in self.known]
         raise ConfigError(
             f"the command names an unknown placeholder '{{{name}}}'",
             hint="valid placeholders: " + ", ".join("{" + v + "}" for v in valid)
@@ -146,11 +187,14 @@ def build_argv(
     mode: str = "args",
     *,
     known: Iterable[str] | None = None,
+    flags: Mapping[str, str] | None = None,
+    seed: int | None = None,
 ) -> list[str]:
     """The trial's argv: the user's command with params substituted or appended (see module doc).
 
     ``known`` are all the space's parameter names (active or not in this trial), so that a
-    placeholder of an inactive conditional parameter is told apart from a typo.
+    placeholder of an inactive conditional parameter is told apart from a typo. ``flags``
+    (:func:`flag_styles`) are the bools written as bare flags; ``seed`` is ``{seed}``.
     """
     _check_mode(mode)
     if not command:
@@ -158,8 +202,8 @@ def build_argv(
     if not is_template(command):
         if mode == "none":
             return list(command)
-        return list(command) + args_tokens(params, "hydra" if mode == "hydra" else "args")
-    sub = _Substituter(params, trial_number, known)
+        return list(command) + args_tokens(params, "hydra" if mode == "hydra" else "args", flags=flags)
+    sub = _Substituter(params, trial_number, known, flags, seed)
     argv: list[str] = []
     for token in command:
         names = _placeholders(token)
@@ -170,7 +214,7 @@ def build_argv(
                     f"{{{whole[0]}}} must be a token of its own, found in '{token}'",
                     hint="separate it with spaces, or use {args_json} to pass all params in one token",
                 )
-            argv.extend(args_tokens(params, "hydra" if whole[0] == "args_no_hyphens" else "args"))
+            argv.extend(sub.tokens(whole[0]))
             continue
         text = _substitute(token, sub, quote=None)
         if text is not None:
@@ -185,6 +229,8 @@ def build_shell_command(
     mode: str = "args",
     *,
     known: Iterable[str] | None = None,
+    flags: Mapping[str, str] | None = None,
+    seed: int | None = None,
 ) -> str:
     """The trial's shell command line: like :func:`build_argv`, every value ``shlex.quote``-d.
 
@@ -197,10 +243,10 @@ def build_shell_command(
     if not is_template(command):
         if mode == "none":
             return command
-        extra = args_tokens(params, "hydra" if mode == "hydra" else "args")
+        extra = args_tokens(params, "hydra" if mode == "hydra" else "args", flags=flags)
         return " ".join([command] + [shlex.quote(t) for t in extra])
     check_shell_template(command)
-    sub = _Substituter(params, trial_number, known)
+    sub = _Substituter(params, trial_number, known, flags, seed)
     text = _substitute(command, sub, quote=shlex.quote)
     assert text is not None
     return text
@@ -262,8 +308,7 @@ def _substitute(text: str, sub: _Substituter, quote: Any) -> str | None:
             return "}"
         name = m.group(1)
         if quote is not None and name in _WHOLE_TOKEN:
-            tokens = args_tokens(sub.params, "hydra" if name == "args_no_hyphens" else "args")
-            return " ".join(quote(t) for t in tokens)
+            return " ".join(quote(t) for t in sub.tokens(name))
         value = sub.lookup(name)
         if value is None:
             dropped = True
@@ -286,13 +331,15 @@ def trial_env(
     study_path: str | os.PathLike[str] | None = None,
     slot: int | None = None,
     gpus: Iterable[int | str] | str | None = None,
+    seed: int | None = None,
 ) -> dict[str, str]:
     """The trial's environment: ``base_env`` plus the ``HPOSWEEP_*`` variables.
 
     ``HPOSWEEP_*`` variables inherited from ``base_env`` are removed first (hposweep run from a
     trial must not leak the outer trial's files). ``PYTHONUNBUFFERED=1`` makes Python trials stream
     their output live instead of in 8 KiB blocks, which is what lets metrics arrive as they are
-    printed. ``CUDA_VISIBLE_DEVICES`` is set only when ``gpus`` is given.
+    printed. ``CUDA_VISIBLE_DEVICES`` is set only when ``gpus`` is given, ``HPOSWEEP_SEED`` when
+    ``seed`` is (the seed a repeat of a trial differs by).
     """
     env = {k: v for k, v in base_env.items() if not k.startswith("HPOSWEEP_")}
     env["HPOSWEEP_TRIAL"] = str(trial_number)
@@ -306,6 +353,8 @@ def trial_env(
             env[key] = os.fspath(value)
     if slot is not None:
         env["HPOSWEEP_SLOT"] = str(slot)
+    if seed is not None:
+        env["HPOSWEEP_SEED"] = str(seed)
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpus if isinstance(gpus, str) else ",".join(str(g) for g in gpus)
     env["PYTHONUNBUFFERED"] = "1"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HposweepError, StudyError
-from hposweep.execution.argv import build_argv, build_shell_command, trial_env, write_params_file
+from hposweep.execution.argv import build_argv, build_shell_command, flag_styles, trial_env, write_params_file
 from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
@@ -40,6 +40,7 @@ from hposweep.execution.processes import process_record
 from hposweep.execution.progress import Progress
 from hposweep.study.api import Study
 from hposweep.study.discovery import logs_dir_for
+from hposweep.study.repeats import trial_seed
 
 if TYPE_CHECKING:
     from hposweep.execution.executors.ray.driver import RayTrialProcess
@@ -262,16 +263,17 @@ class Runner:
         stem = os.path.join(self.logs_dir, f"trial-{trial.number:04d}")
         log_path, params_path, metrics_path = stem + ".log", stem + ".params.json", stem + ".metrics.jsonl"
         known = list(self.study.space.params)
+        flags, seed = flag_styles(self.study.space), trial_seed(self.study.seed, trial.number, trial.info)
         gpus = None
         if self.opts.gpus:
             gpus = self.opts.gpus[slot % len(self.opts.gpus)]
         try:
             if self.opts.shell:
                 command: Any = build_shell_command(str(self.opts.command), trial.params, trial.number,
-                                                   self.opts.pass_mode, known=known)
+                                                   self.opts.pass_mode, known=known, flags=flags, seed=seed)
             else:
                 command = build_argv(list(self.opts.command), trial.params, trial.number, self.opts.pass_mode,
-                                     known=known)
+                                     known=known, flags=flags, seed=seed)
             write_params_file(params_path, trial.params)
         except HposweepError as exc:
             self.study.tell(trial, state=TrialState.FAILED, info={"reason": str(exc)})
@@ -284,7 +286,7 @@ class Runner:
             trial_base_env(), trial_number=trial.number, params=trial.params, params_file=os.path.abspath(params_path),
             metrics_file=os.path.abspath(metrics_path),
             study_path=os.path.abspath(self.study.path) if self.study.path else None,
-            slot=slot, gpus=gpus,
+            slot=slot, gpus=gpus, seed=seed,
         )
         proc = make_trial_process(self.opts.executor, metric_regex=self.opts.metric_regex,
                                   default_metric=self.opts.metrics[0], metrics_file=metrics_path,

@@ -26,6 +26,7 @@ from hposweep.report.figures import (
 from hposweep.report.format import describe_param, finite, format_param, format_value
 from hposweep.report.parallel import best_trials_for_parallel, parallel_figure
 from hposweep.report.style import Figure, front
+from hposweep.study.repeats import fmt_mean_sd, has_repeats, rank_by_mean, repeat_groups
 from hposweep.study.summary import metric_names, trial_columns, trial_rows, value_columns
 
 if TYPE_CHECKING:
@@ -138,8 +139,29 @@ def build_sections(study: Study, imps: list[ImportanceResult] | None = None) -> 
         iv.notes.append("No trial reported intermediate values.")
     sections.append(iv)
 
-    sections += [best_section(study), settings_section(study), trials_section(study)]
+    sections.append(best_section(study))
+    if not study.is_multi_objective and has_repeats(study.trials):
+        sections.append(repeats_section(study))
+    sections += [settings_section(study), trials_section(study)]
     return sections
+
+
+def repeats_section(study: Study) -> Section:
+    """Each repeated configuration (``hposweep repeat``) as mean ± sd over its runs, best mean first."""
+    ranked = rank_by_mean(repeat_groups(study.trials, study.seed), study.direction)
+    sec = Section("repeats", "Repeats of the best")
+    sec.notes.append("Each configuration below was run again with other seeds (HPOSWEEP_SEED); the best is "
+                     "picked by the mean over the original and its repeats, so a lucky single run does not win.")
+    rows = []
+    for g in ranked:
+        sd = g.sd
+        cells = [(f"trial {g.number}", str(g.number)), (fmt_mean_sd(g), repr(g.mean)),
+                 (format_value(sd) if sd is not None else "-", repr(sd or 0.0)),
+                 (", ".join(format_value(v) for v in g.values), str(g.n)),
+                 (" ".join(f"{k}={format_param(v)}" for k, v in g.params.items()), "")]
+        rows.append(("complete", cells))
+    sec.table = Table(["configuration", "mean ± sd", "sd", "values", "params"], rows)
+    return sec
 
 
 def importance_section(study: Study, imps: list[ImportanceResult]) -> Section:
@@ -208,6 +230,12 @@ def best_section(study: Study) -> Section:
     names = metric_names(study)
     sec = Section("best", "Best trial" if not study.is_multi_objective else "Pareto-optimal trials")
     best = front(study) if study.is_multi_objective else ([study.best_trial] if study.best_trial else [])
+    ranked = [] if study.is_multi_objective else rank_by_mean(repeat_groups(study.trials, study.seed),
+                                                              study.direction)
+    if ranked:
+        best = [study.trial(ranked[0].number)]
+        sec.notes.append(f"Picked by the mean over repeats: trial {ranked[0].number}, {fmt_mean_sd(ranked[0])} "
+                         "(see Repeats of the best).")
     if not best:
         sec.notes.append("No trial completed yet.")
         return sec

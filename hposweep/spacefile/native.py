@@ -1,7 +1,8 @@
 """hposweep's own parameter syntax: ``lr: {type: float, low: 1e-5, high: 1e-1, log: true}``.
 
 ``type:`` may be left out when the keys say it (``choices:`` → categorical, int ``low``/``high`` →
-int, else float); a plain scalar is a fixed value (read in :mod:`.parameters`).
+int, else float); a plain scalar is a fixed value (read in :mod:`.parameters`). ``{type: bool}`` is a
+categorical of false/true; ``pass: flag`` / ``pass: flag_no`` makes it a bare ``--name`` flag.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hposweep.core.params import PARAM_TYPES
+from hposweep.core.params import BOOL_PASS, PARAM_TYPES
 from hposweep.errors import did_you_mean
 from hposweep.spacefile.specs import NUMERIC_TYPES, SpecProblem, choices, number, plain_value, reject_unknown, with_when
 from hposweep.spacefile.wandb import WANDB_DISTS
@@ -18,6 +19,7 @@ _VALID_KEYS: dict[str, set[str]] = {
     "float": {"low", "high", "log", "step"},
     "int": {"low", "high", "log", "step"},
     "categorical": {"choices"},
+    "bool": {"pass"},
     "fixed": {"value"},
 }
 
@@ -54,6 +56,14 @@ def native(spec: Mapping[str, Any], ptype: Any) -> dict[str, Any]:
             out["step"] = number(spec["step"], "step", as_int=ptype == "int")
     elif ptype == "categorical":
         out["choices"] = choices(spec.get("choices"), "choices")
+    elif ptype == "bool":
+        if "pass" in spec and spec["pass"] != "value":
+            style = spec["pass"]
+            if style not in BOOL_PASS:
+                hint = did_you_mean(str(style), BOOL_PASS) or "pass must be one of: " + ", ".join(BOOL_PASS)
+                raise SpecProblem(f"unknown pass {style!r} for a bool parameter", key="pass",
+                                  hint=hint + " (flag: --name or nothing; flag_no: --name or --no-name)")
+            out["pass"] = style
     else:
         if "value" not in spec:
             raise SpecProblem("missing 'value'", key="type", hint="e.g. {type: fixed, value: 20}")

@@ -11,7 +11,7 @@ from hposweep.core.space import SearchSpace
 
 def space_table_rows(space: SearchSpace) -> list[tuple[str, str, str, str, str]]:
     """(name, type, range/choices, scale, condition) per parameter, for ``hposweep validate``."""
-    return [(p.name, p.type, _range_text(p), _scale_text(p), _condition_text(p)) for p in space]
+    return [(p.name, p.kind, _range_text(p), _scale_text(p), _condition_text(p)) for p in space]
 
 
 def _fmt(value: Any) -> str:

@@ -722,7 +722,9 @@ class Study:
                 new.finished_at = time.time()
                 new.info.setdefault("reason", reason)
                 trials.append(new.to_json())
-            requeue = [{"params": t.params, "rerun_of": t.number} for t in targets]
+            # a re-run of a repeat stays a repeat of the same trial, with the same seed
+            requeue = [{"params": t.params, "rerun_of": t.number,
+                        **{k: t.info[k] for k in ("repeat_of", "repeat_seed") if k in t.info}} for t in targets]
             self._emit({"op": "recover", "trials": trials, "requeue": requeue})
         return [t.number for t in targets]
 
