@@ -369,6 +369,12 @@ class Study:
         with self._transaction():
             self._emit({"op": "meta", "fields": fields})
 
+    def update_settings(self, **fields: Any) -> None:
+        """Change recorded settings (``resume --timeout 2h``) as one durable ``settings`` event, so they hold
+        from now on even if this process is killed before it compacts."""
+        with self._transaction():
+            self._emit({"op": "settings", "fields": fields})
+
     def update_info(self, trial: Trial | int, **fields: Any) -> None:
         """Add to a trial's info (heartbeat, pid, ...) without changing its state."""
         with self._transaction(durable=False):
