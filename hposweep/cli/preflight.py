@@ -18,7 +18,7 @@ from typing import Any
 
 from hposweep.cli.format import err
 from hposweep.errors import HposweepError, UsageError
-from hposweep.study.discovery import logs_dir_for
+from hposweep.study.discovery import logs_dir_for, study_file
 
 
 def spec_name(spec: Any) -> Any:
@@ -291,19 +291,19 @@ def check_recorded_settings(study: Any) -> None:
 
     settings = study.settings
     if not isinstance(settings, dict):
-        raise CheckpointError(f"{study.path}: the checkpoint's settings are not a mapping")
+        raise CheckpointError(f"{study_file(study)}: the checkpoint's settings are not a mapping")
     if not settings.get("command"):
-        raise UsageError(f"{study.path} records no command (was it made with the Python API?)")
+        raise UsageError(f"{study_file(study)} records no command (was it made with the Python API?)")
     for key, value in settings.items():
         need = recorded_setting_problem(key, value)
         if need is not None:
             raise CheckpointError(
-                f"{study.path}: the recorded setting {key!r} is {value!r} ({type(value).__name__}); "
+                f"{study_file(study)}: the recorded setting {key!r} is {value!r} ({type(value).__name__}); "
                 f"it must be {need}",
                 hint="the checkpoint was edited or damaged; fix that field, or start a new study "
                      "(nothing was written)")
     if settings.get("shell") and not isinstance(settings["command"], str):
-        raise CheckpointError(f"{study.path}: the recorded command is a list, but the study runs it through "
+        raise CheckpointError(f"{study_file(study)}: the recorded command is a list, but the study runs it through "
                               "the shell (shell: true), which takes one string",
                               hint="fix the checkpoint's command or shell field (nothing was written)")
 
@@ -330,7 +330,7 @@ def check_queue(study: Any) -> None:
                 if not inside:
                     problem = f"parameter {name!r} = {value!r} is outside the space"
             if problem:
-                raise CheckpointError(f"{study.path}: {what}: {problem}",
+                raise CheckpointError(f"{study_file(study)}: {what}: {problem}",
                                       hint="fix or remove that entry of the checkpoint's queue (nothing was written)")
 
 

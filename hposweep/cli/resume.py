@@ -41,7 +41,7 @@ from hposweep.cli.preflight import (
 )
 from hposweep.cli.run import parse_duration_flag, sweep
 from hposweep.errors import UsageError
-from hposweep.study.discovery import find_checkpoint
+from hposweep.study.discovery import find_checkpoint, study_file
 
 
 def worker(
@@ -226,9 +226,9 @@ def _resume_dry_run(study: Any, changes: dict[str, Any], *, jobs: int | None, tr
     left = target - study.n_finished
     announce_command(study, opts)
     if left <= 0:
-        out(f"# dry run: {study.path} already has {plural(study.n_finished, 'finished trial')} (target {target}); "
+        out(f"# dry run: {study_file(study)} already has {plural(study.n_finished, 'finished trial')} (target {target}); "
             "resume would run nothing (pass --trials N to run more)")
         return
     n = min(max(opts.jobs, 3), left)
-    dry_run_trials(study, opts, study.path, n,
-             heading=f"# dry run: the next {n} trial(s) of {study.path}; nothing is run and nothing is written")
+    dry_run_trials(study, opts, study_file(study), n,
+             heading=f"# dry run: the next {n} trial(s) of {study_file(study)}; nothing is run and nothing is written")

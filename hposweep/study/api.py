@@ -95,6 +95,8 @@ class Study:
         self.generation = 1
         #: journal lines found damaged when this study was loaded (skipped; see FILE.quarantine)
         self.damaged: list[Any] = []
+        #: the checkpoint this study was loaded from (also when loaded read-only, which has no ``path``)
+        self.loaded_from: str | None = None
         if sampler is None:
             from hposweep.samplers import default_sampler
 
@@ -631,6 +633,7 @@ class Study:
             study.study_id = state["study_id"]
             study.generation = int(state.get("generation") or 1)
         study.damaged = list(loaded.damaged)
+        study.loaded_from = path
         # Building ~10^5 small objects: the cyclic GC would run dozens of times for nothing.
         gc_was_enabled = gc.isenabled()
         gc.disable()

@@ -89,6 +89,11 @@ def logs_dir_for(study_path: str | None) -> str:
 DEFAULT_LEASE = 60.0
 
 
+def study_file(study: Study) -> str | None:
+    """The checkpoint of ``study``: its path when attached, else the file it was loaded from read-only."""
+    return study.path or study.loaded_from
+
+
 def study_lease(study: Study) -> float:
     """The heartbeat lease the study's workers use (its recorded ``lease``, else 60 s)."""
     lease = study.settings.get("lease")
@@ -158,11 +163,12 @@ def live_holders(study: Study, *, lease: float | None = None, check_lock: bool =
     lease = study_lease(study) if lease is None else lease
     now = time.time()
     out: list[dict[str, Any]] = []
-    if check_lock and study.path is not None and os.path.exists(study.path + ".lock"):
+    path = study_file(study)
+    if check_lock and path is not None and os.path.exists(path + ".lock"):
         from hposweep.study.storage import Storage
 
         try:
-            lock = Storage(study.path).held_elsewhere()
+            lock = Storage(path).held_elsewhere()
         except (OSError, HposweepError):
             lock = None
         if lock is not None:
@@ -224,5 +230,5 @@ def confined_log(study: Study, log: Any) -> tuple[str | None, str]:
     name = os.path.basename(log) if isinstance(log, str) else ""
     if not _LOG_NAME.match(name):
         return None, (f"the study names {log!r} as this trial's log; show reads only trial-N.log files in the "
-                      f"study's logs folder ({logs_dir_for(study.path)})")
-    return os.path.join(logs_dir_for(study.path), name), ""
+                      f"study's logs folder ({logs_dir_for(study_file(study))})")
+    return os.path.join(logs_dir_for(study_file(study)), name), ""
