@@ -230,5 +230,5 @@ def _resume_dry_run(study: Any, changes: dict[str, Any], *, jobs: int | None, tr
             "resume would run nothing (pass --trials N to run more)")
         return
     n = min(max(opts.jobs, 3), left)
-    dry_run_trials(study, opts, study_file(study), n,
+    dry_run_trials(study, opts, study_file(study) or "", n,
              heading=f"# dry run: the next {n} trial(s) of {study_file(study)}; nothing is run and nothing is written")
