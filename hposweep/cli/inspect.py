@@ -22,7 +22,7 @@ from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
 from hposweep.execution.argv import args_tokens, flag_styles, format_value
 from hposweep.study.api import Study
-from hposweep.study.discovery import Choice, choose_checkpoint
+from hposweep.study.discovery import Choice, choose_checkpoint, confined_log, state_label
 from hposweep.study.rows import (
     HEAD_COLUMNS,
     TIMESTAMP_COLUMNS,
@@ -279,6 +279,8 @@ def _table_cells(study: Study, trials: list[Trial]) -> tuple[list[str], list[lis
     for t, row in zip(trials, rows, strict=True):
         if t.state is TrialState.PRUNED and t.info.get("pruned_at_step") is not None:
             row["state"] += f"@{t.info['pruned_at_step']}"
+        elif t.state is TrialState.RUNNING:
+            row["state"] = state_label(study, t)
         row["duration"] = fmt_duration(row["duration"])
         cells.append([row[c] for c in columns])
     return [headers.get(c, c) for c in columns], cells
@@ -385,8 +387,6 @@ def parse_show_args(where: list[str]) -> tuple[str | None, int]:
 def print_trial(study: Study, number: int, fmt: str = "table") -> None:
     """One trial in full. ``json``: its record, intermediate values and run info; ``table``: the same
     for reading (local ISO times, run info), then the last lines of its log."""
-    from hposweep.execution.executors.local import tail_file
-
     if fmt not in SHOW_FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", hint="choose table or json")
     t = study.trial(number)
@@ -399,16 +399,41 @@ def print_trial(study: Study, number: int, fmt: str = "table") -> None:
         return
     _show_table(study, t, rec)
     if log:
-        tail = tail_file(log, 20)
-        sys.stdout.write(f"\n--- last lines of {log} ---\n" if tail else f"\n(log {log} is empty or gone)\n")
+        path, refusal = confined_log(study, log)
+        tail = tail_log(path, 20) if path is not None else None
+        if path is None or tail is None:
+            sys.stdout.write(f"\n(log not shown: {refusal or f'{path} is a symbolic link or not a regular file'})\n")
+            return
+        sys.stdout.write(f"\n--- last lines of {path} ---\n" if tail else f"\n(log {path} is empty or gone)\n")
         for line in tail:
             sys.stdout.write(line + "\n")
+
+
+def tail_log(path: str, n: int, max_bytes: int = 65536) -> list[str] | None:
+    """The last ``n`` lines of a log as a human reads it, opened without following a symlink (a planted
+    ``trial-0003.log`` link to a private file is not read); None when it is a link or not a regular file."""
+    import stat
+
+    from hposweep.execution.metrics import strip_ansi
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return [] if isinstance(exc, FileNotFoundError) else None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        fh.seek(max(0, st.st_size - max_bytes))
+        text = fh.read(max_bytes).decode("utf-8", errors="replace")
+    lines = [shown for raw in text.split("\n") if (shown := strip_ansi(raw.rstrip("\r").split("\r")[-1]).rstrip())]
+    return lines[-n:] if n > 0 else []
 
 
 def _show_table(study: Study, t: Trial, rec: dict[str, Any]) -> None:
     from hposweep.cli.format import fmt_duration, fmt_value, plural
 
-    lines: list[tuple[str, str]] = [("trial", str(t.number)), ("state", t.state.value)]
+    lines: list[tuple[str, str]] = [("trial", str(t.number)), ("state", state_label(study, t))]
     values: list[float | None] = list(t.values) if t.values else [None] * len(study.directions)
     for name, v in zip(metric_names(study), values):
         lines.append((name, fmt_value(v)))

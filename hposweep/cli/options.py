@@ -31,6 +31,12 @@ NewCheckpoint = Annotated[str, typer.Option("--checkpoint", "-c", metavar="FILE"
 Force = Annotated[bool, typer.Option(
     "--force", help="Start over even if the checkpoint exists: the old study and its logs move to FILE.bak-DATE "
     "and FILE.bak-DATE.logs/.")]
+Takeover = Annotated[bool, typer.Option(
+    "--takeover", help="Replace or continue a study that another live hposweep process is running (its workers "
+    "stop at their next write and record nothing more). Without it, that is refused and says who holds it.")]
+GroupWritable = Annotated[bool, typer.Option(
+    "--group-writable", help="Make the checkpoint's files 0660 and its logs folder group-writable (setgid), for "
+    "workers of one Unix group on a cluster; recorded, so later workers keep it (default: files 0600).")]
 
 WarmStart = Annotated[list[str] | None, typer.Option(
     "--warm-start", metavar="STUDY", help="Earlier study whose finished trials the sampler learns from first "
@@ -86,6 +92,9 @@ ResumeMaxFailures = Annotated[int | None, typer.Option(
     "--max-failures", metavar="N", help="A new limit of failed trials in a row, 0: never (default: as recorded).")]
 ResumeGrace = Annotated[float | None, typer.Option(
     "--grace", metavar="SECONDS", help="A new grace between SIGTERM and SIGKILL (default: as recorded).")]
+
+ResumeDryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Print the command, folder and environment of the next trials; run and write nothing.")]
 
 # --- reading a study ------------------------------------------------------------------------------------
 StudyFile = Annotated[str, typer.Argument(metavar="FILE", help="The study JSON file (or its folder).")]

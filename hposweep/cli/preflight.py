@@ -10,6 +10,7 @@ when the new sweep never completed a trial.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from hposweep.cli.format import err
 from hposweep.errors import HposweepError, UsageError
-from hposweep.study.discovery import logs_dir_for
+from hposweep.study.discovery import logs_dir_for, study_file
 
 
 def spec_name(spec: Any) -> Any:
@@ -187,3 +188,180 @@ def _repoint_logs(study: Any, old_logs: str, new_logs: str) -> None:
                 if value == before or value.startswith(before + os.sep):
                     t.info[key] = after + value[len(before):]
                     break
+
+
+# --- flags that name no sensible value ---------------------------------------------------------------
+#: the largest seed: checkpoints are JSON and other tools read 64-bit integers at most
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed: Any, where: str = "--seed") -> None:
+    """A seed is a whole number from 0 to 2**64-1 (numpy refuses negative ones; larger ones cannot be
+    written to the checkpoint)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f"{where}: the seed must be a whole number, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{where}: the seed must be from 0 to 2**64-1 ({MAX_SEED}), got {seed}")
+
+
+def check_seconds(flag: str, value: float | None, *, positive: bool = False) -> None:
+    """A number of seconds is finite and not negative (``positive``: above 0): a NaN grace never sends
+    SIGKILL and a NaN or infinite lease never re-runs a lost trial, so neither may reach the runner."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        need = "a positive" if positive else "0 or a positive"
+        raise UsageError(f"{flag} must be {need} finite number of seconds, got {value!r}")
+
+
+def check_new_checkpoint(path: str) -> None:
+    """``--checkpoint`` names a file: not empty, not a folder (existing, or written with a trailing ``/``)."""
+    if not path.strip():
+        raise UsageError("--checkpoint is empty", hint="give the study file's name, e.g. --checkpoint runs/sweep.json")
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(f"--checkpoint {path!r} is a folder, not a file",
+                         hint=f"name a file in it, e.g. --checkpoint {os.path.join(path, 'sweep.json')}")
+
+
+# --- a checkpoint's recorded settings, before resume or worker write anything ------------------------
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def recorded_setting_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one recorded setting, or None. The checks mirror what the runner needs."""
+    def seconds(positive: bool, optional: bool) -> str | None:
+        if value is None and optional:
+            return None
+        if not _number(value) or not math.isfinite(value) or value < 0 or (positive and value == 0):
+            return f"{'a positive' if positive else '0 or a positive'} finite number of seconds"
+        return None
+
+    if key == "command":
+        if isinstance(value, str) and value.strip():
+            return None
+        if isinstance(value, list) and value and all(isinstance(a, str) for a in value):
+            return None
+        return "a non-empty string or list of strings"
+    if key == "jobs":
+        return None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else \
+            "a whole number, at least 1"
+    if key == "max_failures":
+        return None if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else \
+            "a whole number, 0 or more"
+    if key in ("timeout", "time_budget"):
+        return seconds(True, True)
+    if key in ("grace", "prune_grace"):
+        return seconds(False, False)
+    if key == "lease":
+        return seconds(True, True)
+    if key in ("cpus_per_trial", "gpus_per_trial"):
+        return None if value is None or (_number(value) and math.isfinite(value) and value >= 0) else \
+            "0 or a positive finite number"
+    if key in ("shell", "group_writable"):
+        return None if isinstance(value, bool) else "true or false"
+    if key == "pass":
+        return None if value in ("args", "hydra", "none") else "args, hydra or none"
+    if key == "objective":
+        return None if value in ("last", "best") else "last or best"
+    if key == "executor":
+        return None if value in (None, "local", "ray") else "local or ray"
+    if key in ("metric_regex", "ray_address"):
+        return None if value is None or isinstance(value, str) else "a string"
+    if key == "gpus":
+        return None if value is None or (isinstance(value, list) and all(isinstance(g, str) for g in value)) \
+            else "a list of GPU ids (strings)"
+    if key == "metrics":
+        ok = isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("name"), str)
+                                                        for m in value)
+        return None if ok else "a list of {name: ..., direction: ...}"
+    if key == "trials":
+        return None if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0) \
+            else "a whole number"
+    return None
+
+
+def check_recorded_settings(study: Any) -> None:
+    """Every setting ``resume`` and ``worker`` run trials with has the type the runner needs, and a
+    shell command is a string: checked on the study loaded read-only, so a hand-edited or crafted
+    checkpoint is refused (exit 2) before anything is written, not after resume has started."""
+    from hposweep.errors import CheckpointError
+
+    settings = study.settings
+    if not isinstance(settings, dict):
+        raise CheckpointError(f"{study_file(study)}: the checkpoint's settings are not a mapping")
+    if not settings.get("command"):
+        raise UsageError(f"{study_file(study)} records no command (was it made with the Python API?)")
+    for key, value in settings.items():
+        need = recorded_setting_problem(key, value)
+        if need is not None:
+            raise CheckpointError(
+                f"{study_file(study)}: the recorded setting {key!r} is {value!r} ({type(value).__name__}); "
+                f"it must be {need}",
+                hint="the checkpoint was edited or damaged; fix that field, or start a new study "
+                     "(nothing was written)")
+    if settings.get("shell") and not isinstance(settings["command"], str):
+        raise CheckpointError(f"{study_file(study)}: the recorded command is a list, but the study runs it through "
+                              "the shell (shell: true), which takes one string",
+                              hint="fix the checkpoint's command or shell field (nothing was written)")
+
+
+def check_queue(study: Any) -> None:
+    """Every queued set of params fits the space. Refused rather than dropped: the queue is what someone
+    asked to run next (``enqueue``, or the re-run of an interrupted trial), so running something else
+    silently would be wrong, and the message says which entry to fix."""
+    from hposweep.errors import CheckpointError
+
+    for i, entry in enumerate(study.queue):
+        params = entry.get("params") or {}
+        what = (f"the queued re-run of trial {entry['rerun_of']}" if entry.get("rerun_of") is not None
+                else f"queue entry {i}")
+        for name, value in params.items():
+            problem = None
+            if name not in study.space:
+                problem = f"parameter {name!r} is not in the space"
+            else:
+                try:
+                    inside = study.space[name].contains(value)
+                except (TypeError, ValueError):
+                    inside = False
+                if not inside:
+                    problem = f"parameter {name!r} = {value!r} is outside the space"
+            if problem:
+                raise CheckpointError(f"{study_file(study)}: {what}: {problem}",
+                                      hint="fix or remove that entry of the checkpoint's queue (nothing was written)")
+
+
+# --- who holds a study ---------------------------------------------------------------------------------
+def describe_holders(holders: list[dict[str, Any]]) -> str:
+    """``host node1, pid 4242 (trial 3, last heartbeat 2s ago)``; the lock's holder when that is all we know."""
+    from hposweep.study.discovery import fmt_age
+
+    parts = []
+    for h in holders:
+        if "lock" in h:
+            who = f"host {h['host']}, pid {h['pid']}" if h.get("host") else "another process"
+            parts.append(f"{who} holds its lock {h['lock']} now")
+            continue
+        trials = h.get("trials") or []
+        label = "trial" if len(trials) == 1 else "trials"
+        age = h.get("heartbeat_age")
+        beat = f"last heartbeat {fmt_age(age)} ago" if age is not None else "no heartbeat yet"
+        parts.append(f"host {h.get('host') or '?'}, pid {h.get('pid') or '?'} "
+                     f"({label} {', '.join(map(str, trials))}, {beat})")
+    return "; ".join(parts)
+
+
+def prepare_logs_folder(checkpoint: str, group_writable: bool) -> None:
+    """With ``--group-writable`` the logs folder is made group-writable and setgid (its files keep the
+    folder's group), so another member's worker can write the next trials' logs."""
+    if not group_writable:
+        return
+    import stat
+
+    logs = logs_dir_for(checkpoint)
+    os.makedirs(logs, exist_ok=True)
+    mode = stat.S_IMODE(os.stat(logs).st_mode)
+    os.chmod(logs, mode | stat.S_IRWXG | stat.S_ISGID)

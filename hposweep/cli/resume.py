@@ -3,28 +3,45 @@
 Both rebuild the run options from the checkpoint's settings (:func:`options_from_settings`), so a study
 resumed or joined runs its trials exactly as the command that created it did, then hand over to
 :func:`hposweep.cli.run.sweep`.
+
+A checkpoint is data someone else may have written, and its ``command`` is what runs: so both first load it
+read-only and check every recorded setting and queued param (exit 2, nothing written), and both say on
+stderr which command they will run and where before the first trial. ``resume`` also refuses a study that a
+live process is running (``hposweep worker`` is how to join one; ``--takeover`` when it is known dead).
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 from typing import Annotated, Any
 
 import typer
 
 from hposweep.cli.format import err, fmt_value, plural
 from hposweep.cli.options import (
+    GroupWritable,
     JsonOut,
     LogEvery,
     NoProgress,
     Quiet,
+    ResumeDryRun,
     ResumeGrace,
     ResumeMaxFailures,
     ResumeTimeout,
     StudyFile,
+    Takeover,
+)
+from hposweep.cli.preflight import (
+    check_queue,
+    check_recorded_settings,
+    check_seconds,
+    describe_holders,
+    prepare_logs_folder,
 )
 from hposweep.cli.run import parse_duration_flag, sweep
 from hposweep.errors import UsageError
-from hposweep.study.discovery import find_checkpoint
+from hposweep.study.discovery import find_checkpoint, study_file
 
 
 def worker(
@@ -34,6 +51,7 @@ def worker(
         "--gpus", metavar="IDS", help="GPU ids for this worker's slots (0,1), or `auto`.")] = None,
     lease: Annotated[float | None, typer.Option(
         "--lease", metavar="SECONDS", help="Heartbeat lease in seconds (default: as recorded).")] = None,
+    group_writable: GroupWritable = False,
     no_progress: NoProgress = False,
     quiet: Quiet = False,
     json_out: JsonOut = False,
@@ -48,27 +66,56 @@ def worker(
 
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    check_seconds("--lease", lease, positive=True)
+    check_seconds("--log-every", log_every)
+    path = find_checkpoint(checkpoint)
+    preview = checked_study(path)
+    group_writable = group_writable or bool(preview.settings.get("group_writable"))
     # recover=False: the running trials belong to live workers; expired leases are re-run instead.
-    study = Study.load(find_checkpoint(checkpoint), recover=False)
+    study = Study.load(path, recover=False, group_writable=group_writable)
     opts, target = options_from_settings(study, jobs=jobs)
     opts.gpus = parse_gpus(gpus, jobs) if gpus else None
     if lease is not None:
-        if lease <= 0:
-            raise UsageError("--lease must be a positive number of seconds")
         opts.lease = lease
+    prepare_logs_folder(path, group_writable)
+    announce_command(study, opts)
     sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
+
+
+def checked_study(path: str) -> Any:
+    """The study at ``path`` loaded read-only, after its recorded settings and queue were checked."""
+    from hposweep.study.api import Study
+
+    study = Study.load(path, readonly=True)
+    check_recorded_settings(study)
+    check_queue(study)
+    return study
+
+
+def announce_command(study: Any, opts: Any) -> None:
+    """Say what will run and where, before the first trial (stderr, always: the command comes from the
+    checkpoint, which someone else may have written)."""
+    text = opts.command if isinstance(opts.command, str) else shlex.join(opts.command)
+    cwd = opts.cwd or os.getcwd()
+    err(f"[hposweep] command: {text}{'  (through /bin/sh)' if opts.shell else ''}")
+    err(f"[hposweep] working directory: {cwd}")
+    recorded = next((t.info.get("cwd") for t in reversed(study.trials) if isinstance(t.info.get("cwd"), str)), None)
+    if recorded and os.path.realpath(recorded) != os.path.realpath(cwd):
+        err(f"[hposweep] note: this study's trials ran in {recorded} until now")
 
 
 def options_from_settings(study: Any, *, jobs: int | None = None, time_budget: str | None = None) -> tuple[Any, int]:
     """Run options as recorded in the study's settings (resume and worker run trials the same way)."""
     from hposweep.execution.runner import RunOptions
 
+    check_recorded_settings(study)
     s = study.settings
-    if not s.get("command"):
-        raise UsageError(f"{study.path} records no command (was it made with the Python API?)")
+    command = s["command"]
+    if isinstance(command, str) and not s.get("shell"):
+        command = shlex.split(command)
     target = int(study.meta.get("target_trials") or s.get("trials") or 0)
     opts = RunOptions(
-        command=s["command"], metrics=[m["name"] for m in s.get("metrics") or [{"name": s.get("metric")}]],
+        command=command, metrics=[m["name"] for m in s.get("metrics") or [{"name": s.get("metric")}]],
         shell=bool(s.get("shell")), pass_mode=s.get("pass", "args"), objective=s.get("objective", "last"),
         metric_regex=s.get("metric_regex"), timeout=s.get("timeout"),
         time_budget=parse_duration_flag(time_budget, "--time-budget") if time_budget else s.get("time_budget"),
@@ -92,6 +139,9 @@ def resume(
     timeout: ResumeTimeout = None,
     max_failures: ResumeMaxFailures = None,
     grace: ResumeGrace = None,
+    dry_run: ResumeDryRun = False,
+    takeover: Takeover = False,
+    group_writable: GroupWritable = False,
     no_progress: NoProgress = False,
     quiet: Quiet = False,
     json_out: JsonOut = False,
@@ -100,9 +150,11 @@ def resume(
     """Continue a study where it stopped: interrupted trials are re-run first.
 
     --timeout, --max-failures and --grace replace the recorded values from now on (they are saved).
+    A study that another live process is running is refused (join it with `hposweep worker`).
     Example: hposweep resume hposweep-study.json --trials 80 --timeout 2h
     """
     from hposweep.study.api import Study
+    from hposweep.study.discovery import live_holders
 
     changes: dict[str, Any] = {}
     if timeout is not None:
@@ -112,18 +164,39 @@ def resume(
             raise UsageError("--max-failures must be 0 (never stop) or more")
         changes["max_failures"] = max_failures
     if grace is not None:
-        if not grace >= 0:
-            raise UsageError("--grace must be 0 or more seconds")
+        check_seconds("--grace", grace)
         changes["grace"] = float(grace)
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    study = Study.load(find_checkpoint(checkpoint))
-    # In memory: close() writes them into the snapshot at the end of this session (the Study API has
-    # no journal event for settings yet, so a resume killed with SIGKILL keeps the old ones).
-    study.settings.update(changes)
+    check_seconds("--log-every", log_every)
+    if time_budget:
+        parse_duration_flag(time_budget, "--time-budget")
+    path = find_checkpoint(checkpoint)
+    preview = checked_study(path)
+    if dry_run:
+        _resume_dry_run(preview, changes, jobs=jobs, trials=trials)
+        return
+    holders = live_holders(preview)
+    if holders and not takeover:
+        raise UsageError(
+            f"{path} is being run by another live hposweep process: {describe_holders(holders)}",
+            hint=f"to add workers to a running study use `hposweep worker {path}`; if that process is dead "
+                 "(its machine went down), pass --takeover to continue the study here",
+        )
+    group_writable = group_writable or bool(preview.settings.get("group_writable"))
+    study = Study.load(path, recover=False, group_writable=group_writable)
+    if holders:
+        study.take_over()
+        err(f"[hposweep] took over {path} from {describe_holders(holders)}; that process stops at its next write")
+    study.recover_running()
+    if group_writable and not study.settings.get("group_writable"):
+        changes["group_writable"] = True
+    if changes:
+        study.update_settings(**changes)
     opts, target = options_from_settings(study, jobs=jobs, time_budget=time_budget)
     for key, value in changes.items():
-        err(f"[hposweep] {key.replace('_', '-')}: {fmt_value(value)} from now on")
+        if key != "group_writable":
+            err(f"[hposweep] {key.replace('_', '-')}: {fmt_value(value)} from now on")
     if trials is not None:
         if trials < target:
             err(f"[hposweep] note: --trials {trials} is below the recorded target {target}; keeping {target}")
@@ -134,4 +207,28 @@ def resume(
     if study.n_finished >= target:
         err(f"[hposweep] the study already has {plural(study.n_finished, 'finished trial')} (target {target}); "
             "pass --trials N to run more")
+    prepare_logs_folder(path, group_writable)
+    announce_command(study, opts)
     sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
+
+
+def _resume_dry_run(study: Any, changes: dict[str, Any], *, jobs: int | None, trials: int | None) -> None:
+    """What ``resume`` would run next, from the study loaded read-only: interrupted (and running) trials are
+    queued first in memory, exactly as resume would; nothing is run and nothing is written."""
+    from hposweep.cli.format import out
+    from hposweep.cli.run import dry_run_trials
+
+    study.settings.update(changes)
+    study.recover_running()  # in memory only: a read-only study has no storage
+    opts, target = options_from_settings(study, jobs=jobs)
+    if trials is not None:
+        target = max(target, trials)
+    left = target - study.n_finished
+    announce_command(study, opts)
+    if left <= 0:
+        out(f"# dry run: {study_file(study)} already has {plural(study.n_finished, 'finished trial')} (target {target}); "
+            "resume would run nothing (pass --trials N to run more)")
+        return
+    n = min(max(opts.jobs, 3), left)
+    dry_run_trials(study, opts, study_file(study) or "", n,
+             heading=f"# dry run: the next {n} trial(s) of {study_file(study)}; nothing is run and nothing is written")

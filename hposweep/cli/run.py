@@ -25,6 +25,7 @@ from hposweep.cli.options import (
     Gpus,
     GpusPerTrial,
     Grace,
+    GroupWritable,
     Jobs,
     JsonOut,
     Lease,
@@ -44,6 +45,7 @@ from hposweep.cli.options import (
     Seed,
     Shell,
     Space,
+    Takeover,
     TimeBudget,
     Timeout,
     Trials,
@@ -55,8 +57,13 @@ from hposweep.cli.preflight import (
     backup_study,
     check_command_expands,
     check_command_found,
+    check_new_checkpoint,
     check_sampler,
+    check_seconds,
+    check_seed,
+    describe_holders,
     discard_new_study,
+    prepare_logs_folder,
     spec_name,
 )
 from hposweep.cli.warmstart import warm_start_sources
@@ -159,6 +166,8 @@ def run(
     prune_grace: PruneGrace = 10.0,
     dry_run: DryRun = False,
     force: Force = False,
+    takeover: Takeover = False,
+    group_writable: GroupWritable = False,
     no_progress: NoProgress = False,
     quiet: Quiet = False,
     json_out: JsonOut = False,
@@ -180,6 +189,14 @@ def run(
     from hposweep.execution.runner import RunOptions
     from hposweep.spacefile import load_config
 
+    check_new_checkpoint(checkpoint)
+    check_seed(seed)
+    check_seconds("--grace", grace)
+    check_seconds("--prune-grace", prune_grace)
+    check_seconds("--lease", lease, positive=True)
+    check_seconds("--log-every", log_every)
+    check_seconds("--cpus-per-trial", cpus_per_trial)
+    check_seconds("--gpus-per-trial", gpus_per_trial)
     cfg = load_config(space)
     settings = cfg.settings
     cmd: list[str] | str | None = list(command) if command else settings.get("command")
@@ -210,6 +227,8 @@ def run(
         sampler_spec = default_sampler(len(directions))
     pruner_spec: Any = _with_yaml_options(pruner, settings.get("pruner"))
     seed_value = seed if seed is not None else settings.get("seed")
+    if seed is None:
+        check_seed(seed_value, f"{space}: seed")
     opts = RunOptions(
         command=cmd, metrics=names, shell=shell, pass_mode=pass_mode, objective=objective,
         metric_regex=metric_regex, timeout=parse_duration_flag(timeout, "--timeout"),
@@ -244,6 +263,8 @@ def run(
     constraints = list(settings.get("constraints") or []) + list(constraint or [])
     priors = warm_start_sources(warm_start if warm_start else settings.get("warm_start"),
                                 base=os.path.dirname(os.path.abspath(space)) if not warm_start else None)
+    if group_writable:
+        study_settings["group_writable"] = True
     study = Study(cfg.space, directions=directions, sampler=sampler_spec, pruner=pruner_spec, seed=seed_value,
                   settings=study_settings, constraints=constraints or None, warm_start=priors or None,
                   warm_start_metric=warm_start_metric)
@@ -265,7 +286,7 @@ def run(
         ray_init(ray_address)
         check_ray_resources(cpus_per_trial, gpus_per_trial)
     if dry_run:
-        _dry_run(study, opts, checkpoint, n=min(max(jobs, 3), target))
+        dry_run_trials(study, opts, checkpoint, n=min(max(jobs, 3), target))
         return
     if os.path.exists(checkpoint):
         if not force:
@@ -274,13 +295,15 @@ def run(
                 hint=f"continue it with `hposweep resume {checkpoint}`, or pass --force to start over "
                 "(the old file is kept as a backup)",
             )
+        replace_held_study(checkpoint, takeover=takeover)
         backup = backup_study(checkpoint)
         err(f"[hposweep] moved the old study to {backup}")
     else:
         backup = None
     folder = os.path.dirname(os.path.abspath(checkpoint))
     os.makedirs(folder, exist_ok=True)
-    study.save(checkpoint)
+    study.save(checkpoint, group_writable=group_writable)
+    prepare_logs_folder(checkpoint, group_writable)
     study.update_meta(target_trials=target)
     if create_only:
         study.close()
@@ -295,13 +318,41 @@ def run(
         raise
 
 
-def _dry_run(study: Any, opts: Any, checkpoint: str, n: int) -> None:
+def replace_held_study(checkpoint: str, *, takeover: bool) -> None:
+    """``run --force`` over a study that a live worker runs (its lock is held, or its trials' heartbeats are
+    fresh) is refused, saying who; with ``--takeover`` the study starts a new generation first, so those
+    workers stop at their next write instead of writing the old command's results into the new study."""
+    from hposweep.errors import CheckpointError
+    from hposweep.study.api import Study
+    from hposweep.study.discovery import live_holders
+
+    try:
+        old = Study.load(checkpoint, readonly=True)
+    except CheckpointError:
+        return  # unreadable: nobody can be running it; backup_study keeps its bytes
+    holders = live_holders(old)
+    if not holders:
+        return
+    who = describe_holders(holders)
+    if not takeover:
+        raise UsageError(
+            f"--force: {checkpoint} is in use by a live hposweep process: {who}",
+            hint="stop it first, or add --takeover to replace the study anyway (that process stops at its next "
+                 "write and records nothing in the new study)",
+        )
+    attached = Study.load(checkpoint, recover=False)
+    attached.take_over()
+    attached.close()
+    err(f"[hposweep] took over {checkpoint} from {who}; that process stops at its next write")
+
+
+def dry_run_trials(study: Any, opts: Any, checkpoint: str, n: int, *, heading: str | None = None) -> None:
     import shlex
 
     from hposweep.execution.argv import build_argv, build_shell_command, flag_styles, trial_env
     from hposweep.study.repeats import trial_seed
 
-    out(f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
+    out(heading or f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
     known, flags = list(study.space.params), flag_styles(study.space)
     logs = logs_dir_for(os.path.abspath(checkpoint))
     for k in range(n):
@@ -408,6 +459,8 @@ def create(
     prune_grace: PruneGrace = 10.0,
     lease: Lease = 60.0,
     force: Force = False,
+    takeover: Takeover = False,
+    group_writable: GroupWritable = False,
 ) -> None:
     """Create a study without running it, for `hposweep worker` processes to share.
 
@@ -416,6 +469,7 @@ def create(
     run(command=command, space=space, trials=trials, metric=metric, direction=direction, sampler=sampler,
         pruner=pruner, seed=seed, checkpoint=checkpoint, timeout=timeout, time_budget=None,
         max_failures=max_failures, jobs=1, gpus=None, pass_mode=pass_mode, shell=shell, metric_regex=metric_regex,
-        objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, no_progress=True,
+        objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, takeover=takeover,
+        group_writable=group_writable, no_progress=True,
         quiet=True, json_out=False, lease=lease, executor="local", ray_address=None, cpus_per_trial=1.0,
         gpus_per_trial=0.0, create_only=True)

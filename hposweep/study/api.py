@@ -115,6 +115,8 @@ class Study:
         self.generation = 1
         #: journal lines found damaged when this study was loaded (skipped; see FILE.quarantine)
         self.damaged: list[Any] = []
+        #: the checkpoint this study was loaded from (also when loaded read-only, which has no ``path``)
+        self.loaded_from: str | None = None
         if sampler is None:
             from hposweep.samplers import default_sampler
 
@@ -414,6 +416,12 @@ class Study:
         with self._transaction():
             self._emit({"op": "meta", "fields": fields})
 
+    def update_settings(self, **fields: Any) -> None:
+        """Change recorded settings (``resume --timeout 2h``) as one durable ``settings`` event, so they hold
+        from now on even if this process is killed before it compacts."""
+        with self._transaction():
+            self._emit({"op": "settings", "fields": fields})
+
     def update_info(self, trial: Trial | int, **fields: Any) -> None:
         """Add to a trial's info (heartbeat, pid, ...) without changing its state."""
         with self._transaction(durable=False):
@@ -678,6 +686,7 @@ class Study:
             study.prior_trials = [Trial.from_json(t) for t in state.get("prior_trials") or []]
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise CheckpointError(f"{path}: the checkpoint's warm-start priors are invalid: {exc}") from None
+        study.loaded_from = path
         # Building ~10^5 small objects: the cyclic GC would run dozens of times for nothing.
         gc_was_enabled = gc.isenabled()
         gc.disable()

@@ -1,4 +1,5 @@
-"""Which study a command means when the user names none, and the paths that belong to a checkpoint.
+"""Which study a command means when the user names none, the paths that belong to a checkpoint, and
+who is using one now.
 
 One definition for ``run`` (which writes :data:`DEFAULT_CHECKPOINT`), the read-only commands (which
 look for it, else for the newest study here) and ``entry.py``'s fast path of ``hposweep best``, so they
@@ -9,11 +10,19 @@ cannot disagree on the name. Telling a study from any other JSON file uses
 from __future__ import annotations
 
 import glob
+import math
 import os
+import re
+import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from hposweep.errors import UsageError
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import HposweepError, UsageError
 from hposweep.study.storage import looks_like_checkpoint
+
+if TYPE_CHECKING:
+    from hposweep.study.api import Study
 
 DEFAULT_CHECKPOINT = "hposweep-study.json"
 
@@ -75,3 +84,151 @@ def logs_dir_for(study_path: str | None) -> str:
         return os.path.join(os.getcwd(), "hposweep.logs")
     base = study_path[:-5] if study_path.endswith(".json") else study_path
     return base + ".logs"
+
+
+DEFAULT_LEASE = 60.0
+
+
+def study_file(study: Study) -> str | None:
+    """The checkpoint of ``study``: its path when attached, else the file it was loaded from read-only."""
+    return study.path or study.loaded_from
+
+
+def study_lease(study: Study) -> float:
+    """The heartbeat lease the study's workers use (its recorded ``lease``, else 60 s)."""
+    lease = study.settings.get("lease")
+    if isinstance(lease, (int, float)) and not isinstance(lease, bool) and 0 < lease < float("inf"):
+        return float(lease)
+    return DEFAULT_LEASE
+
+
+def worker_gone(worker: Any, started_at: float | None = None) -> bool:
+    """True when ``worker`` (``host:pid``, as the runner records it) ran on this host and that process is
+    gone, or its pid now belongs to a process started after the trial (pid reuse). False when it lives
+    or runs elsewhere (then only its heartbeat can tell)."""
+    from hposweep.study.lock import pid_alive
+
+    if not isinstance(worker, str) or ":" not in worker:
+        return False
+    host, _, pid_text = worker.rpartition(":")
+    if host != os.uname().nodename or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid <= 0 or not pid_alive(pid):
+        return True
+    started = process_started_at(pid)
+    return started is not None and started_at is not None and started > started_at + 2.0
+
+
+def process_started_at(pid: int) -> float | None:
+    """When ``pid`` started, as a Unix time (Linux: ``/proc``), None when unknown."""
+    from hposweep.study.lock import process_start_time
+
+    ticks = process_start_time(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/stat", "rb") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def last_heartbeat(trial: Trial) -> float | None:
+    """The wall-clock time of a running trial's last sign of life (its heartbeat, else its start)."""
+    beat = trial.info.get("heartbeat") or trial.started_at
+    if isinstance(beat, (int, float)) and not isinstance(beat, bool):
+        return float(beat)
+    return None
+
+
+def trial_staleness(trial: Trial, lease: float, *, now: float | None = None) -> float | None:
+    """For a running trial nobody runs any more (heartbeat older than ``lease``, or its worker on this host
+    is gone): the seconds since its last heartbeat. None while it is alive (or not running)."""
+    if trial.state is not TrialState.RUNNING:
+        return None
+    now = time.time() if now is None else now
+    beat = last_heartbeat(trial)
+    age = max(0.0, now - beat) if beat is not None else None
+    if age is None or age > lease or worker_gone(trial.info.get("worker"), trial.started_at):
+        return age if age is not None else float("inf")
+    return None
+
+
+def live_holders(study: Study, *, lease: float | None = None, check_lock: bool = True) -> list[dict[str, Any]]:
+    """Who else uses ``study``'s checkpoint now: the lock's holder (when ``check_lock``), and each worker
+    whose running trials are alive (:func:`trial_staleness`), as ``{"worker", "host", "pid", "trials",
+    "heartbeat_age"}``. Works on a study loaded read-only (it takes no lock and writes nothing)."""
+    lease = study_lease(study) if lease is None else lease
+    now = time.time()
+    out: list[dict[str, Any]] = []
+    path = study_file(study)
+    if check_lock and path is not None and os.path.exists(path + ".lock"):
+        from hposweep.study.storage import Storage
+
+        try:
+            lock = Storage(path).held_elsewhere()
+        except (OSError, HposweepError):
+            lock = None
+        if lock is not None:
+            out.append(dict(lock))
+    workers: dict[str, dict[str, Any]] = {}
+    for t in study.running_trials:
+        if trial_staleness(t, lease, now=now) is not None:
+            continue
+        worker = str(t.info.get("worker") or "unknown")
+        host, _, pid = worker.rpartition(":")
+        beat = last_heartbeat(t)
+        age = now - beat if beat is not None else None
+        entry = workers.setdefault(worker, {"worker": worker, "host": host or None,
+                                            "pid": int(pid) if pid.isdigit() else None, "trials": [],
+                                            "heartbeat_age": age})
+        entry["trials"].append(t.number)
+        if age is not None and (entry["heartbeat_age"] is None or age < entry["heartbeat_age"]):
+            entry["heartbeat_age"] = age
+    out.extend(workers.values())
+    return out
+
+
+def fmt_age(seconds: float | None) -> str:
+    """How long ago, for people: ``12s``, ``4 min``, ``2 h 05 min``, ``3 days``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    s = int(max(0.0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 2 * 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} days"
+
+
+def state_label(study: Study, t: Trial, *, now: float | None = None) -> str:
+    """A trial's state for reading: ``running (stale, last heartbeat 4 min ago)`` for a running trial
+    nobody runs any more (its heartbeat is older than the lease, or its process on this host is gone),
+    so a killed sweep's trials do not look alive; ``resume`` re-runs them."""
+    if t.state is not TrialState.RUNNING:
+        return t.state.value
+    age = trial_staleness(t, study_lease(study), now=now)
+    if age is None:
+        return t.state.value
+    if not math.isfinite(age):
+        return "running (stale, no heartbeat recorded)"
+    return f"running (stale, last heartbeat {fmt_age(age)} ago)"
+
+
+_LOG_NAME = re.compile(r"trial-\d+\.log\Z")
+
+
+def confined_log(study: Study, log: Any) -> tuple[str | None, str]:
+    """The file ``show`` may read for a trial whose record names ``log``: the file of that name in the
+    study's own logs folder (``FILE.logs/trial-0007.log``), whatever folder the record names (a study and its
+    logs may have been moved), and never a file elsewhere: a crafted journal naming ``/etc/passwd`` as a
+    log gets (None, why)."""
+    name = os.path.basename(log) if isinstance(log, str) else ""
+    if not _LOG_NAME.match(name):
+        return None, (f"the study names {log!r} as this trial's log; show reads only trial-N.log files in the "
+                      f"study's logs folder ({logs_dir_for(study_file(study))})")
+    return os.path.join(logs_dir_for(study_file(study)), name), ""
