@@ -6,7 +6,9 @@ T reports step s, T is pruned if its *best* intermediate value so far is worse t
 (numpy's linear interpolation; the median is ``percentile=50``). Ties keep the trial. Checks happen
 only once at least ``n_startup_trials`` trials have completed, from step ``n_warmup_steps`` on,
 once per ``interval_steps`` (a check that falls on a step the trial skipped happens at its next
-report), and only when at least ``n_min_trials`` completed trials reported step s.
+report), and only when at least ``n_min_trials`` completed trials reported step s. Never at a
+step where a completed trial ended, nor later (see :mod:`hposweep.pruners.base`): that would save
+nothing and lose the trial's result.
 
 Choices, and why:
 
@@ -270,7 +272,7 @@ class PercentilePruner(Pruner):
         if len(self._curves) == 0 or len(self._curves) < self.n_startup_trials:
             return False
         step = trial.last_step
-        if step is None:
+        if step is None or self.is_final_step(step, others):
             return False
         warm = self.warmup()
         if warm is None or step < warm:
