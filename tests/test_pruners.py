@@ -506,3 +506,78 @@ def test_hyperband_cache_matches_a_fresh_pruner() -> None:
             t.state = C
         trials.append(t)
     assert any(t.state == P for t in trials) and any(t.state == C for t in trials)
+
+
+# ---------------------------------------------------------------------------------------------
+# never at the last step
+
+
+def test_never_pruned_where_complete_trials_ended() -> None:
+    # FIVE end at step 3 (values 1..5 at steps 2 and 3): a bad trial is cut at 2, kept at 3 and later
+    for p in (median0(), bound(PercentilePruner(25.0, n_warmup_steps=0)), asha(min_resource=2, reduction_factor=2)):
+        bad = tr(9, [10.0, 8.0, 9.0], R)
+        assert p.should_prune(bad, FIVE), p.name
+        assert not p.should_prune(tr(9, [10.0, 8.0, 9.0, 9.0], R), FIVE), p.name
+        assert not p.should_prune(tr(9, [10.0, 8.0, 9.0, 9.0, 9.0], R), FIVE), p.name
+
+
+def test_runs_of_different_lengths_protect_each_end_step() -> None:
+    # complete runs of 4 steps (0..3) and of 7 steps (0..6): steps 3 and >= 6 are protected, 4 and 5 are not
+    short = [tr(i, [5.0, v, v, v]) for i, v in enumerate([1.0, 2.0, 3.0])]
+    long = [tr(3 + i, [5.0, v, v, v, v, v, v]) for i, v in enumerate([1.0, 2.0, 3.0])]
+    p = median0()
+    assert p.should_prune(tr(9, [5.0, 9.0, 9.0], R), short + long)
+    assert not p.should_prune(tr(9, [5.0, 9.0, 9.0, 9.0], R), short + long)
+    assert p.should_prune(tr(9, [5.0, 9.0, 9.0, 9.0, 9.0], R), short + long)
+    assert p.should_prune(tr(9, [5.0] + [9.0] * 5, R), short + long)
+    assert not p.should_prune(tr(9, [5.0] + [9.0] * 6, R), short + long)
+    assert not p.should_prune(tr(9, [5.0] + [9.0] * 7, R), short + long)
+
+
+def test_max_resource_protects_the_last_step_before_any_trial_completed() -> None:
+    # rungs at 1 and 3 with reduction factor 3; max_resource 4 means steps 0..3: rung 3 is the last step
+    running = [tr(i, [5.0, 1.0, 1.0, 1.0], R) for i in range(3)]
+    assert asha().should_prune(tr(9, [5.0, 9.0, 9.0, 9.0], R), running)  # rung 1 is crossed too
+    assert asha().should_prune(tr(9, {0: 5.0, 3: 9.0}, R), running)
+    assert not asha(max_resource=4).should_prune(tr(9, {0: 5.0, 3: 9.0}, R), running)
+    assert asha(max_resource=5).should_prune(tr(9, {0: 5.0, 3: 9.0}, R), running)
+    hb = hyperband(seed=0, max_resource=4)
+    b0 = next(n for n in range(100) if hb.bracket_of(n) == 0)
+    same = [tr(n, [5.0, 1.0, 1.0, 1.0], R) for n in range(100, 200) if hb.bracket_of(n) == 0][:3]
+    assert hb.should_prune(tr(b0, [5.0, 9.0], R), same)
+    assert not hb.should_prune(tr(b0, {0: 5.0, 3: 9.0}, R), same)
+    with pytest.raises(ValueError):
+        SuccessiveHalvingPruner(max_resource=0)
+
+
+@pytest.mark.parametrize("spec", ["median", "percentile", {"name": "median", "n_warmup_steps": 0},
+                                  {"name": "asha", "min_resource": 1}, {"name": "hyperband", "min_resource": 1},
+                                  "asha", "hyperband"])
+def test_simulated_sweeps_never_prune_at_the_last_step(spec: object) -> None:
+    """Crossing noisy curves, 2 trials at a time: every pruned trial was cut before its last epoch."""
+    rng = np.random.default_rng(7)
+    n_epochs = 12
+    p = make_pruner(spec)  # type: ignore[arg-type]
+    p.bind(seed=1, direction="minimize")
+    trials: list[Trial] = []
+    running: list[Trial] = []
+    for number in range(40):
+        t = Trial(number=number, params={})
+        a, tau = rng.uniform(0.1, 1.0), rng.uniform(0.5, 8.0)
+        t.user_attrs["curve"] = [a + 2.0 * math.exp(-e / tau) + rng.normal(0, 0.05) for e in range(n_epochs)]
+        trials.append(t)
+        running.append(t)
+        while len(running) >= 2 or (number == 39 and running):
+            for r in list(running):
+                e = len(r.intermediate)
+                r.intermediate[e] = r.user_attrs["curve"][e]
+                if p.should_prune(r, [o for o in trials if o is not r]):
+                    assert e < n_epochs - 1 or not any(o.state == C for o in trials), (spec, r.number, e)
+                    r.state = P
+                elif e == n_epochs - 1:
+                    r.state, r.values = C, [r.intermediate[e]]
+                else:
+                    continue
+                r.finish_seq = number
+                running.remove(r)
+    assert any(t.state == P for t in trials) and any(t.state == C for t in trials)
