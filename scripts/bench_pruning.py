@@ -21,7 +21,8 @@ for given params) and lists the *wrongly pruned* ones: those that would have fin
 best trial their sweep completed, with the step they were cut at and their curve rank there. That is
 the evidence for changing a pruner's defaults.
 
-    python scripts/bench_pruning.py [--seeds 3] [--trials 60] [--jobs 2] [--epochs 20] [--sampler tpe]
+    python scripts/bench_pruning.py [--seeds 3] [--first-seed 0] [--trials 60] [--jobs 2] [--epochs 20]
+                                    [--sampler tpe]
                                     [--pruners none,median,percentile,asha,hyperband] [--audit median]
                                     [--replay] [--json results.json]
 
@@ -312,7 +313,8 @@ def audit_report(sweeps: list[Sweep]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=3, help="sweeps per pruner (seeds 0..N-1)")
+    p.add_argument("--seeds", type=int, default=3, help="sweeps per pruner (seeds F..F+N-1)")
+    p.add_argument("--first-seed", type=int, default=0, help="F: the first seed (to add seeds to an earlier run)")
     p.add_argument("--trials", type=int, default=60)
     p.add_argument("--jobs", type=int, default=2, help="trials at once in each sweep")
     p.add_argument("--epochs", type=int, default=20)
@@ -335,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     sweeps: list[Sweep] = []
     with tempfile.TemporaryDirectory(prefix="bench-pruning-") as folder:
         write_space(folder, args.epochs)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for pruner in args.pruners:
                 study, wall = run_sweep(folder, pruner, seed, args)
                 sweep = summarize(study, pruner, seed, wall)
