@@ -176,7 +176,7 @@ def test_median_tie_keeps_the_trial() -> None:
 
 
 def test_median_maximize() -> None:
-    others = [tr(i, [0.0, 0.1, v]) for i, v in enumerate([0.1, 0.2, 0.3, 0.4, 0.5])]
+    others = [tr(i, [0.0, 0.1, v, v]) for i, v in enumerate([0.1, 0.2, 0.3, 0.4, 0.5])]
     p = median0()
     p.bind(seed=0, direction="maximize")
     assert p.should_prune(tr(9, [0.0, 0.1, 0.25], R), others)
@@ -201,7 +201,7 @@ def test_percentile_is_stricter_than_median() -> None:
     assert bound(PercentilePruner(25.0, n_warmup_steps=0)).should_prune(trial, FIVE)
     assert not bound(PercentilePruner(25.0, n_warmup_steps=0)).should_prune(tr(9, [10.0, 8.0, 2.0], R), FIVE)
     maxi = bound(PercentilePruner(25.0, n_warmup_steps=0), "maximize")
-    others = [tr(i, [v, v]) for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0])]
+    others = [tr(i, [v, v, v]) for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0])]
     assert maxi.should_prune(tr(9, [3.5, 3.5], R), others)  # 75th percentile is 4
     assert not maxi.should_prune(tr(9, [4.0, 4.0], R), others)
 
@@ -219,7 +219,7 @@ def test_too_few_completed_trials() -> None:
 
 def test_missing_steps_in_other_trials() -> None:
     # only two completed trials reported step 4
-    others = FIVE + [tr(5, {0: 9.0, 4: 1.0}), tr(6, {0: 9.0, 1: 5.0, 4: 2.0})]
+    others = FIVE + [tr(5, {0: 9.0, 4: 1.0, 5: 1.0}), tr(6, {0: 9.0, 1: 5.0, 4: 2.0, 5: 2.0})]
     trial = tr(9, {0: 9.0, 4: 3.0}, R)
     assert median0().should_prune(trial, others)
     assert not median0(n_min_trials=3).should_prune(trial, others)
@@ -311,7 +311,7 @@ def test_auto_warmup_protects_slow_starters() -> None:
     capped.should_prune(slow, study)
     assert capped.warmup() <= 10 // 4  # type: ignore[attr-defined]
     # past the warm-up the rule applies: a trial still at 1.5 after all steps is pruned
-    assert p.should_prune(tr(9, [2.3] + [1.5] * 9, R), study)
+    assert p.should_prune(tr(9, [2.3] + [1.5] * 8, R), study)
 
 
 def test_auto_warmup_ignores_step0_noise_but_prunes_when_ranking_is_stable() -> None:
@@ -361,7 +361,7 @@ def test_asha_rungs_and_promotion() -> None:
 
 
 def test_asha_only_judges_at_rungs_and_never_twice() -> None:
-    five = [tr(i, [5.0, v, v, v]) for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0])]
+    five = [tr(i, [5.0, v, v, v, v]) for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0])]
     p = asha()
     assert not p.should_prune(tr(9, [5.0, 1.5, 9.0], R), five)  # step 2 is no rung
     # step 3 is rung 1: rung-1 values of others are 1..5 at step 3
@@ -378,7 +378,7 @@ def test_asha_value_at_rung_is_first_report_past_it() -> None:
 
 
 def test_asha_jump_over_several_rungs() -> None:
-    five = [tr(i, {0: 5.0, 1: v, 3: 9.0 + v, 9: v}) for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0])]
+    five = [tr(i, {0: 5.0, 1: v, 3: 9.0 + v, 9: v, 10: v}) for i, v in enumerate([1.0, 2.0, 3.0, 4.0, 5.0])]
     # rung 0 (value 1.5 is 2nd of 6), rung 1 (1.5 beats 10..14), rung 2 (1.5 is 2nd of 6): promoted
     assert not asha().should_prune(tr(9, {0: 5.0, 9: 1.5}, R), five)
     # 2.5 passes rung 1 but fails rung 0 already
@@ -479,12 +479,12 @@ def test_hyperband_trials_compete_only_within_their_bracket() -> None:
     for n in range(200):
         by_bracket.setdefault(p.bracket_of(n), []).append(n)  # type: ignore[arg-type]
     b0, b1 = by_bracket[0], by_bracket[1]
-    strong_elsewhere = [tr(n, [5.0, 0.1, 0.1, 0.1]) for n in b1[:5]]
+    strong_elsewhere = [tr(n, [5.0, 0.1, 0.1, 0.1, 0.1]) for n in b1[:5]]
     assert not p.should_prune(tr(b0[0], [5.0, 3.0], R), strong_elsewhere)
-    strong_here = [tr(n, [5.0, 0.1, 0.1, 0.1]) for n in b0[1:6]]
+    strong_here = [tr(n, [5.0, 0.1, 0.1, 0.1, 0.1]) for n in b0[1:6]]
     assert p.should_prune(tr(b0[0], [5.0, 3.0], R), strong_here)
     # bracket 1 is judged first at step 3, not 1
-    same1 = [tr(n, [5.0, 0.1, 0.1, 0.1]) for n in b1[1:6]]
+    same1 = [tr(n, [5.0, 0.1, 0.1, 0.1, 0.1]) for n in b1[1:6]]
     assert not p.should_prune(tr(b1[0], [5.0, 3.0], R), same1)
     assert p.should_prune(tr(b1[0], [5.0, 3.0, 3.0, 3.0], R), same1)
 
@@ -505,4 +505,79 @@ def test_hyperband_cache_matches_a_fresh_pruner() -> None:
         if t.state == R:
             t.state = C
         trials.append(t)
+    assert any(t.state == P for t in trials) and any(t.state == C for t in trials)
+
+
+# ---------------------------------------------------------------------------------------------
+# never at the last step
+
+
+def test_never_pruned_where_complete_trials_ended() -> None:
+    # FIVE end at step 3 (values 1..5 at steps 2 and 3): a bad trial is cut at 2, kept at 3 and later
+    for p in (median0(), bound(PercentilePruner(25.0, n_warmup_steps=0)), asha(min_resource=2, reduction_factor=2)):
+        bad = tr(9, [10.0, 8.0, 9.0], R)
+        assert p.should_prune(bad, FIVE), p.name
+        assert not p.should_prune(tr(9, [10.0, 8.0, 9.0, 9.0], R), FIVE), p.name
+        assert not p.should_prune(tr(9, [10.0, 8.0, 9.0, 9.0, 9.0], R), FIVE), p.name
+
+
+def test_runs_of_different_lengths_protect_each_end_step() -> None:
+    # complete runs of 4 steps (0..3) and of 7 steps (0..6): steps 3 and >= 6 are protected, 4 and 5 are not
+    short = [tr(i, [5.0, v, v, v]) for i, v in enumerate([1.0, 2.0, 3.0])]
+    long = [tr(3 + i, [5.0, v, v, v, v, v, v]) for i, v in enumerate([1.0, 2.0, 3.0])]
+    p = median0()
+    assert p.should_prune(tr(9, [5.0, 9.0, 9.0], R), short + long)
+    assert not p.should_prune(tr(9, [5.0, 9.0, 9.0, 9.0], R), short + long)
+    assert p.should_prune(tr(9, [5.0, 9.0, 9.0, 9.0, 9.0], R), short + long)
+    assert p.should_prune(tr(9, [5.0] + [9.0] * 5, R), short + long)
+    assert not p.should_prune(tr(9, [5.0] + [9.0] * 6, R), short + long)
+    assert not p.should_prune(tr(9, [5.0] + [9.0] * 7, R), short + long)
+
+
+def test_max_resource_protects_the_last_step_before_any_trial_completed() -> None:
+    # rungs at 1 and 3 with reduction factor 3; max_resource 4 means steps 0..3: rung 3 is the last step
+    running = [tr(i, [5.0, 1.0, 1.0, 1.0], R) for i in range(3)]
+    assert asha().should_prune(tr(9, [5.0, 9.0, 9.0, 9.0], R), running)  # rung 1 is crossed too
+    assert asha().should_prune(tr(9, {0: 5.0, 3: 9.0}, R), running)
+    assert not asha(max_resource=4).should_prune(tr(9, {0: 5.0, 3: 9.0}, R), running)
+    assert asha(max_resource=5).should_prune(tr(9, {0: 5.0, 3: 9.0}, R), running)
+    hb = hyperband(seed=0, max_resource=4)
+    b0 = next(n for n in range(100) if hb.bracket_of(n) == 0)
+    same = [tr(n, [5.0, 1.0, 1.0, 1.0], R) for n in range(100, 200) if hb.bracket_of(n) == 0][:3]
+    assert hb.should_prune(tr(b0, [5.0, 9.0], R), same)
+    assert not hb.should_prune(tr(b0, {0: 5.0, 3: 9.0}, R), same)
+    with pytest.raises(ValueError):
+        SuccessiveHalvingPruner(max_resource=0)
+
+
+@pytest.mark.parametrize("spec", ["median", "percentile", {"name": "median", "n_warmup_steps": 0},
+                                  {"name": "asha", "min_resource": 1}, {"name": "hyperband", "min_resource": 1},
+                                  "asha", "hyperband"])
+def test_simulated_sweeps_never_prune_at_the_last_step(spec: object) -> None:
+    """Crossing noisy curves, 2 trials at a time: every pruned trial was cut before its last epoch."""
+    rng = np.random.default_rng(7)
+    n_epochs = 12
+    p = make_pruner(spec)  # type: ignore[arg-type]
+    p.bind(seed=1, direction="minimize")
+    trials: list[Trial] = []
+    running: list[Trial] = []
+    for number in range(40):
+        t = Trial(number=number, params={})
+        a, tau = rng.uniform(0.1, 1.0), rng.uniform(0.5, 8.0)
+        t.user_attrs["curve"] = [a + 2.0 * math.exp(-e / tau) + rng.normal(0, 0.05) for e in range(n_epochs)]
+        trials.append(t)
+        running.append(t)
+        while len(running) >= 2 or (number == 39 and running):
+            for r in list(running):
+                e = len(r.intermediate)
+                r.intermediate[e] = r.user_attrs["curve"][e]
+                if p.should_prune(r, [o for o in trials if o is not r]):
+                    assert e < n_epochs - 1 or not any(o.state == C for o in trials), (spec, r.number, e)
+                    r.state = P
+                elif e == n_epochs - 1:
+                    r.state, r.values = C, [r.intermediate[e]]
+                else:
+                    continue
+                r.finish_seq = number
+                running.remove(r)
     assert any(t.state == P for t in trials) and any(t.state == C for t in trials)

@@ -13,6 +13,19 @@ Finished trials (complete, pruned, failed) never change their curves again, so p
 into per-step (or per-rung) sorted lists once, the first time they see them finished; only the
 few running trials are looked at afresh on each call. That keeps a call at O(number of trials)
 cheap dictionary look-ups plus O(log n) work per statistic, even with thousands of trials.
+
+**A trial is never pruned at its last step.** Pruning there saves no epoch and throws the result
+away (the trial is recorded as pruned, not complete). A pruner is asked after a report and cannot
+know whether that report is the trial's last, but the study knows where the complete trials ended:
+:class:`FinalSteps` keeps those steps, and every built-in pruner refuses to prune at a step where a
+complete trial ended or past the longest complete run (``is_final_step``). When all runs have the
+same length that is exactly "at or after the last step". When lengths differ (``epochs`` is a
+parameter), refusing only at or after the *longest* run would still prune the shorter runs at their
+end, and refusing from the *shortest* on would stop all pruning of the longer runs there; refusing
+at each observed end step costs one check per distinct run length and protects every trial whose
+length has been seen. Hyperband (and ASHA when given ``max_resource``) also refuse at
+``max_resource - 1`` and later, the last step by their convention (``max_resource`` = last step + 1,
+as Optuna), before any trial completed.
 """
 
 from __future__ import annotations
@@ -46,7 +59,22 @@ class Pruner:
         self.seed = seed
         self.direction = direction
         self.sign = 1.0 if direction == "minimize" else -1.0
+        self.final_steps = FinalSteps()
         self._reset()
+
+    #: where complete trials ended (see the module docstring); rebuilt by :meth:`bind`
+    final_steps: FinalSteps
+
+    def is_final_step(self, step: int, others: Sequence[Trial], max_resource: int | None = None) -> bool:
+        """True when pruning at ``step`` would likely cut a trial at its last report (then keep it).
+
+        ``max_resource`` (last step + 1), where a pruner knows it, protects ``max_resource - 1`` on.
+        """
+        if max_resource is not None and step >= max_resource - 1:
+            return True
+        if "final_steps" not in self.__dict__:  # a pruner used without bind()
+            self.final_steps = FinalSteps()
+        return self.final_steps.update(others).protects(step)
 
     def _reset(self) -> None:
         """Drop cached statistics (subclasses with caches override)."""
@@ -184,6 +212,31 @@ class FoldedValues:
     def get(self, key: int) -> list[float]:
         """The ascending values at ``key`` (empty when none)."""
         return self.lists.get(key, [])
+
+
+class FinalSteps:
+    """The steps at which complete trials ended, folded once per trial (cheap to ask after each report)."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.ends: set[int] = set()
+        self.longest: int | None = None
+
+    def update(self, others: Sequence[Trial]) -> FinalSteps:
+        for t in others:
+            if t.state != TrialState.COMPLETE or t.number in self.seen:
+                continue
+            self.seen.add(t.number)
+            last = t.last_step
+            if last is None:
+                continue
+            self.ends.add(last)
+            self.longest = last if self.longest is None else max(self.longest, last)
+        return self
+
+    def protects(self, step: int) -> bool:
+        """At a step where a complete trial ended, or past the longest complete run."""
+        return self.longest is not None and (step >= self.longest or step in self.ends)
 
 
 def first_step_at_or_after(intermediate: Mapping[int, float], target: int) -> int | None:

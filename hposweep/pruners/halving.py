@@ -10,7 +10,9 @@ trials reached the rung, "the best 1/eta" is taken as "the best one" (as Optuna 
 trial cannot be paused until enough others catch up). Ties promote. A rung passed once is never
 judged again: only rungs crossed by the newest report are checked, so the decision is a pure
 function of the curves. A trial's value at a rung is its value at its first report at or after
-the rung's step (one that skips steps is judged late rather than never).
+the rung's step (one that skips steps is judged late rather than never). Nothing is pruned at a
+step where a complete trial ended, later, or from ``max_resource - 1`` on when it is given (see
+:mod:`hposweep.pruners.base`): a rung there would cut trials that have nothing left to run.
 
 Hyperband (Li et al. 2017; Optuna's ``HyperbandPruner``): ``n = floor(log_eta(max/min)) + 1``
 brackets; bracket b is ASHA with ``min_early_stopping_rate = b``, so bracket 0 prunes most eagerly
@@ -87,11 +89,14 @@ class SuccessiveHalvingPruner(Pruner):
         min_resource: int | str = "auto",
         reduction_factor: int = 3,
         min_early_stopping_rate: int = 0,
+        max_resource: int | None = None,
     ) -> None:
         self._record_options(locals())
         self.min_resource = check_int_or_auto("min_resource", min_resource, 1)
         self.reduction_factor = check_int("reduction_factor", reduction_factor, 2)
         self.min_early_stopping_rate = check_int("min_early_stopping_rate", min_early_stopping_rate, 0)
+        #: last step + 1 of a full run, when known: nothing is pruned from ``max_resource - 1`` on
+        self.max_resource = None if max_resource is None else check_int("max_resource", max_resource, 1)
         self._reset()
 
     def _reset(self) -> None:
@@ -167,7 +172,7 @@ class SuccessiveHalvingPruner(Pruner):
 
     def should_prune(self, trial: Trial, others: Sequence[Trial]) -> bool:
         step = trial.last_step
-        if step is None or self.resolve(others) is None:
+        if step is None or self.resolve(others) is None or self.is_final_step(step, others, self.max_resource):
             return False
         running = self.absorb(others)
         previous = max((s for s in trial.intermediate if s < step), default=-1)
@@ -209,6 +214,8 @@ class HyperbandPruner(Pruner):
         self._assigned: dict[int, int] = {}
         #: finished trials already folded into their bracket's rung lists
         self._settled: set[int] = set()
+        #: the settled max_resource (last step + 1)
+        self._max: int | None = None
 
     @property
     def n_brackets(self) -> int | None:
@@ -235,6 +242,7 @@ class HyperbandPruner(Pruner):
             if lo == "auto":
                 lo = auto_min_resource(first.last_step, self.reduction_factor, self.AUTO_RUNGS_BELOW_FULL)
         assert isinstance(lo, int) and isinstance(hi, int)
+        self._max = hi
         eta = self.reduction_factor
         n = 1
         while lo * eta**n <= hi:  # n = floor(log_eta(hi / lo)) + 1, in exact integer arithmetic
@@ -261,6 +269,8 @@ class HyperbandPruner(Pruner):
 
     def should_prune(self, trial: Trial, others: Sequence[Trial]) -> bool:
         if not self._initialize(others):
+            return False
+        if trial.last_step is None or self.is_final_step(trial.last_step, others, self._max):
             return False
         b = self.bracket_of(trial.number)
         assert b is not None
