@@ -22,7 +22,7 @@ from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
 from hposweep.execution.argv import args_tokens, format_value
 from hposweep.study.api import Study
-from hposweep.study.discovery import Choice, choose_checkpoint
+from hposweep.study.discovery import Choice, choose_checkpoint, trial_file
 from hposweep.study.rows import (
     HEAD_COLUMNS,
     TIMESTAMP_COLUMNS,
@@ -369,7 +369,7 @@ def parse_show_args(where: list[str]) -> tuple[str | None, int]:
                      hint="e.g. hposweep show 7, or hposweep show runs/sweep.json 7")
 
 
-def print_trial(study: Study, number: int, fmt: str = "table") -> None:
+def print_trial(study: Study, number: int, fmt: str = "table", *, study_path: str | None = None) -> None:
     """One trial in full. ``json``: its record, intermediate values and run info; ``table``: the same
     for reading (local ISO times, run info), then the last lines of its log."""
     from hposweep.execution.executors.local import tail_file
@@ -386,7 +386,12 @@ def print_trial(study: Study, number: int, fmt: str = "table") -> None:
         return
     _show_table(study, t, rec)
     if log:
-        tail = tail_file(log, 20)
+        where = study_path or study.path
+        safe = trial_file(where, t.info) if where else None
+        if safe is None and isinstance(log, str) and os.path.lexists(log):
+            sys.stdout.write(f"\n(log {log} is not shown: it is not a file inside the study's own folders)\n")
+            return
+        tail = tail_file(safe, 20) if safe is not None else []
         sys.stdout.write(f"\n--- last lines of {log} ---\n" if tail else f"\n(log {log} is empty or gone)\n")
         for line in tail:
             sys.stdout.write(line + "\n")
@@ -406,6 +411,8 @@ def _show_table(study: Study, t: Trial, rec: dict[str, Any]) -> None:
     lines.append(("duration", fmt_duration(rec["duration"])))
     if t.last_step is not None:
         lines.append(("last step", str(t.last_step)))
+    if isinstance(t.info.get("trial_dir"), str):
+        lines.append(("folder", t.info["trial_dir"]))
     width = max(len(k) for k, _ in lines)
     w = sys.stdout.write
     for k, text in lines:
@@ -428,7 +435,7 @@ def _show_table(study: Study, t: Trial, rec: dict[str, Any]) -> None:
         section(f"intermediate values ({plural(len(steps), 'step')}{cut})", {str(s): t.intermediate[s] for s in shown})
     info: dict[str, Any] = {}
     for k, raw in t.info.items():
-        if k in ("reason", "log"):
+        if k in ("reason", "log", "trial_dir"):
             continue
         shown_value: Any = raw
         if (k == "heartbeat" or k.endswith("_at")) and isinstance(raw, (int, float)):

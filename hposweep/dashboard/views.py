@@ -20,7 +20,7 @@ from hposweep.core.trial import Trial, TrialState
 from hposweep.dashboard.figures import curve_figures, timeline_figure
 from hposweep.report.format import clean
 from hposweep.report.sections import Section, build_sections, describe_spec, importances, trial_headers
-from hposweep.study.discovery import logs_dir_for
+from hposweep.study.discovery import trial_file
 from hposweep.study.rows import TIMESTAMP_COLUMNS, metric_names, trial_columns, trial_record, trial_rows
 
 if TYPE_CHECKING:
@@ -145,33 +145,15 @@ def trials_table(entry: Entry) -> dict[str, Any]:
 
 
 # --- one trial -----------------------------------------------------------------------------------------
-def logs_root(path: str) -> str:
-    return os.path.realpath(logs_dir_for(os.path.abspath(path)))
-
-
 def safe_trial_file(path: str, t: Trial, suffix: str = ".log") -> str | None:
-    """The trial's log (or a file beside it) if it lies inside the study's own logs folder, else None.
+    """The trial's log (or a file beside it) if it lies inside the study's own folders, else None.
 
     The path comes from the study file, which anyone who can write the study can edit: resolved with
-    every symlink followed, it must still be a regular file under ``<study>.logs/``, so the page can never
-    be made to show ``/etc/passwd`` or a file a link in the logs folder points at.
+    every symlink followed, it must still be a regular file under ``<study>.trials/`` (or, for older
+    studies, ``<study>.logs/``), so the page can never be made to show ``/etc/passwd`` or a file a link
+    in those folders points at (:func:`~hposweep.study.discovery.inside_study_folders`).
     """
-    root = logs_root(path)
-    log = t.info.get("log")
-    if not isinstance(log, str) or not log:
-        return None
-    if not os.path.isabs(log):
-        log = os.path.join(str(t.info.get("cwd") or os.path.dirname(os.path.abspath(path))), log)
-    if suffix != ".log":
-        if not log.endswith(".log"):
-            return None
-        log = log[: -len(".log")] + suffix
-    real = os.path.realpath(log)
-    try:
-        inside = os.path.commonpath([root, real]) == root and real != root
-    except ValueError:
-        return None
-    return real if inside and os.path.isfile(real) else None
+    return trial_file(path, t.info, suffix)
 
 
 def log_tail(path: str, t: Trial, n: int = LOG_LINES) -> list[str] | None:

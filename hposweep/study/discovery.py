@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hposweep.errors import UsageError
 from hposweep.study.storage import looks_like_checkpoint
@@ -75,3 +77,53 @@ def logs_dir_for(study_path: str | None) -> str:
         return os.path.join(os.getcwd(), "hposweep.logs")
     base = study_path[:-5] if study_path.endswith(".json") else study_path
     return base + ".logs"
+
+
+def trials_dir_for(study_path: str | None) -> str:
+    """Where a study's trial folders go: ``runs/sweep.json`` → ``runs/sweep.trials`` (no path: ./hposweep.trials)."""
+    if study_path is None:
+        return os.path.join(os.getcwd(), "hposweep.trials")
+    base = study_path[:-5] if study_path.endswith(".json") else study_path
+    return base + ".trials"
+
+
+def trial_dir_for(study_path: str | None, number: int) -> str:
+    """One trial's own folder: ``runs/sweep.trials/000007`` (six digits, so a listing sorts in trial order)."""
+    return os.path.join(trials_dir_for(study_path), f"{number:06d}")
+
+
+def study_folders(study_path: str) -> list[str]:
+    """The folders a study's trial files may lie in, resolved: ``<study>.trials/`` and (older) ``<study>.logs/``."""
+    where = os.path.abspath(study_path)
+    return [os.path.realpath(trials_dir_for(where)), os.path.realpath(logs_dir_for(where))]
+
+
+def inside_study_folders(study_path: str, file: str) -> str | None:
+    """``file`` resolved (every symlink followed) if it is a regular file inside one of :func:`study_folders`,
+    else None. The paths come from the study file, which anyone who can write it can edit: readers of logs
+    (``show``, the dashboard) must never be made to print ``/etc/passwd`` or what a planted link points at."""
+    real = os.path.realpath(file)
+    for root in study_folders(study_path):
+        try:
+            inside = os.path.commonpath([root, real]) == root and real != root
+        except ValueError:
+            continue
+        if inside:
+            return real if os.path.isfile(real) else None
+    return None
+
+
+def trial_file(study_path: str, info: Mapping[str, Any], suffix: str = ".log") -> str | None:
+    """A trial's recorded log (or the file beside it with ``suffix``: ``.metrics.jsonl``), resolved, if it
+    lies inside the study's own folders (:func:`inside_study_folders`), else None. A relative path is read
+    against the folder the trial ran in, as it was recorded."""
+    log = info.get("log")
+    if not isinstance(log, str) or not log:
+        return None
+    if not os.path.isabs(log):
+        log = os.path.join(str(info.get("cwd") or os.path.dirname(os.path.abspath(study_path))), log)
+    if suffix != ".log":
+        if not log.endswith(".log"):
+            return None
+        log = log[: -len(".log")] + suffix
+    return inside_study_folders(study_path, log)
