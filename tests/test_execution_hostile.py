@@ -205,6 +205,7 @@ def test_planted_symlink_is_not_written_through(tmp_path: Path, name: str) -> No
     r = sweep(tmp_path, "print('loss=0.5')\n")
     assert target.read_text() == "keep me\n"
     assert r.returncode == 2, r.stderr
-    assert "refusing to write " in r.stderr and f"hposweep-study.trials/000000/{name}: it is a symbolic link" in r.stderr
+    assert "refusing to write " in r.stderr
+    assert f"hposweep-study.trials/000000/{name}: it is a symbolic link" in r.stderr
     # a sweep stopped with exit 2 before any trial completed leaves no study behind (issue 14 item 2)
     assert not (tmp_path / "hposweep-study.json").exists()
