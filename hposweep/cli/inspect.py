@@ -380,6 +380,8 @@ def print_trial(study: Study, number: int, fmt: str = "table", *, study_path: st
     rec = trial_record(study, t)
     rec["intermediate"] = {str(k): json_safe(v) for k, v in sorted(t.intermediate.items())}
     rec["info"] = dict(t.info)
+    rec["metric_history"] = {name: {"steps": [s for s, _ in pts], "values": [json_safe(v) for _, v in pts]}
+                             for name, pts in study.metric_history(t).items()}
     log = t.info.get("log")
     if fmt == "json":
         _write_json(rec, indent=2)

@@ -164,7 +164,8 @@ def log_tail(path: str, t: Trial, n: int = LOG_LINES) -> list[str] | None:
 
 
 def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[float, float]]:
-    """Every metric's curve the trial has: the objective's reports, then what its log and metrics file hold.
+    """Every metric's curve the trial has: the objective's reports, then the other metrics' recorded histories;
+    for a study that recorded none (older hposweep), what the trial's log and metrics file hold.
 
     Steps are assigned as the runner assigns them (:class:`~hposweep.execution.metrics.MetricTracker`):
     a report without a step takes the one after that metric's last.
@@ -175,6 +176,12 @@ def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[float, fl
     curves: dict[str, dict[float, float]] = {}
     if t.intermediate:
         curves[names[0]] = {float(k): v for k, v in t.intermediate.items()}
+    recorded = study.metric_history(t)
+    if set(recorded) - {names[0]}:  # the study kept every metric's history (format 3): no log to re-parse
+        for name, pts in recorded.items():
+            if name not in curves and len(pts) > 1:
+                curves[name] = {float(s): v for s, v in pts}
+        return curves
     reports = []
     log = safe_trial_file(path, t)
     if log is not None:

@@ -25,6 +25,7 @@ from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
 from hposweep.execution.leftovers import stop_leftovers
+from hposweep.execution.metric_points import RoundPoints
 from hposweep.execution.metrics import MetricReport, MetricTracker
 from hposweep.execution.options import (
     RunOptions,
@@ -352,11 +353,12 @@ class Runner:
         """
         primary = self.opts.metrics[0]
         latest: dict[Any, float] = {}
-        file = r.tracker.file
+        others = RoundPoints(r.tracker, primary)  # every other metric's points, for its history
         for rep in reports:
-            filed = file(rep)
+            filed = others.file(rep)
             if filed is not None and filed[0] == primary:
                 latest[filed[1]] = rep.value
+        others.send(self.study, r.trial)
         for objective, name, values in r.tracker.settle():
             if (objective, name) not in self._announced:
                 self._announced.add((objective, name))
