@@ -32,6 +32,8 @@ from hposweep.study.api import Study
 
 TARGET_UPDATE_MS = 20.0
 TARGET_LOAD_S = 0.5
+#: other metrics per trial with a history of --reports points each (--history-metrics)
+HISTORY_METRICS = 0
 
 
 @dataclass
@@ -98,6 +100,9 @@ def make_checkpoint(path: Path, n_trials: int, n_reports: int) -> None:
             t = study.ask()
             for step in range(n_reports):
                 study.report(t, step=step, value=1.0 / (step + 1) + t.params["lr"])
+            if HISTORY_METRICS:  # other metrics' histories, as the runner records them (format 3)
+                pts = [(step, 0.5 + step * 1e-3) for step in range(n_reports)]
+                study.report_metric_points(t, {f"metric{k}": pts for k in range(HISTORY_METRICS)})
             study.tell(t, t.params["lr"], user_attrs={"accuracy": 0.9})
             trials.append(t.to_json())
         else:  # the same shape, other numbers and values
@@ -105,6 +110,9 @@ def make_checkpoint(path: Path, n_trials: int, n_reports: int) -> None:
             d.update(number=number, finish_seq=number, values=[d["values"][0] + number * 1e-6])
             trials.append(d)
     state = study.to_json()
+    if HISTORY_METRICS:
+        histories = state.get("metric_history") or {}
+        state["metric_history"] = {str(n): histories[str(n % 64)] for n in range(n_trials)}
     state["trials"] = trials
     state["seq"] = -1
     storage.atomic_write(str(path), storage.encode_snapshot(state))
@@ -187,8 +195,12 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=300, help="timed updates per size")
     ap.add_argument("--repeats", type=int, default=5, help="timed loads and snapshot writes per size")
     ap.add_argument("--dir", type=Path, default=None, help="folder for the files (default: a temp folder)")
+    ap.add_argument("--history-metrics", type=int, default=0,
+                    help="other metrics per trial, each with a history of --reports points (format 3)")
     ap.add_argument("--profile", action="store_true", help="print cProfile of a load and of updates")
     args = ap.parse_args()
+    global HISTORY_METRICS
+    HISTORY_METRICS = args.history_metrics
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)

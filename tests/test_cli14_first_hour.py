@@ -115,7 +115,7 @@ def test_failed_force_restart_puts_the_old_study_back(proj: Path) -> None:
     trials = json.loads(hp(proj, "trials", "--format", "json").stdout)
     assert [t["state"] for t in trials] == ["complete", "complete"]
     shown = hp(proj, "show", "1")
-    assert "--- last lines of hposweep-study.logs/trial-0001.log ---\nloss=" in shown.stdout
+    assert "--- last lines of hposweep-study.trials/000001/hposweep.log ---\nloss=" in shown.stdout
 
 
 # --- item 5: --force backs up the logs with the checkpoint ------------------------------------------------
@@ -126,13 +126,14 @@ def test_force_backs_up_logs_and_show_on_backup_shows_old_log(proj: Path) -> Non
     r = run(proj, "--trials", "1", "--force", "--", sys.executable, "v2.py")
     assert r.returncode == 0, r.stderr
     [backup] = [p.name for p in proj.glob("hposweep-study.json.bak-*") if p.name[-1].isdigit()]
-    assert (proj / f"{backup}.logs" / "trial-0000.log").read_text() == "first run\nloss=1.0\n"
-    assert (proj / "hposweep-study.logs" / "trial-0000.log").read_text() == "second run\nloss=2.0\n"
+    assert (proj / f"{backup}.trials" / "000000" / "hposweep.log").read_text() == "first run\nloss=1.0\n"
+    assert (proj / "hposweep-study.trials" / "000000" / "hposweep.log").read_text() == "second run\nloss=2.0\n"
     old = hp(proj, "show", "0", backup)
     assert old.returncode == 0, old.stderr
-    assert old.stdout.endswith(f"--- last lines of {backup}.logs/trial-0000.log ---\nfirst run\nloss=1.0\n")
+    assert old.stdout.endswith(f"--- last lines of {backup}.trials/000000/hposweep.log ---\nfirst run\nloss=1.0\n")
     record = json.loads(hp(proj, "show", backup, "0", "--format", "json").stdout)
-    assert record["info"]["log"] == f"{backup}.logs/trial-0000.log"
+    assert record["info"]["log"] == f"{backup}.trials/000000/hposweep.log"
+    assert record["info"]["trial_dir"] == str(proj / f"{backup}.trials" / "000000")
 
 
 # --- item 8: best --format args / env ---------------------------------------------------------------------

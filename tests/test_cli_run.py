@@ -329,7 +329,7 @@ def test_show_prints_trial_and_log_tail(proj: Path) -> None:
     assert head[:3] == [["trial", "0"], ["state", "complete"], ["loss", f"{rec['value']:g}"]]
     started = dict((k, v) for k, v in (row for row in head if len(row) == 2))["started"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", started), started
-    assert "\n--- last lines of hposweep-study.logs/trial-0000.log ---\n" in r.stdout
+    assert "\n--- last lines of hposweep-study.trials/000000/hposweep.log ---\n" in r.stdout
     assert r.stdout.endswith(f"epoch=2 loss={rec['value']:.6f}\n")
 
 

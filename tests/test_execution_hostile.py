@@ -195,16 +195,17 @@ def test_quoted_placeholder_in_a_shell_template_is_refused_before_anything_is_wr
 
 
 # --- links in the logs folder (issue 15 item 8) -------------------------------------------------
-@pytest.mark.parametrize("name", ["trial-0000.log", "trial-0000.params.json"])
+@pytest.mark.parametrize("name", ["hposweep.log", "hposweep.params.json"])
 def test_planted_symlink_is_not_written_through(tmp_path: Path, name: str) -> None:
     target = tmp_path / "precious.txt"
     target.write_text("keep me\n")
-    logs = tmp_path / "hposweep-study.logs"
-    logs.mkdir()
+    logs = tmp_path / "hposweep-study.trials" / "000000"
+    logs.mkdir(parents=True)
     (logs / name).symlink_to(target)
     r = sweep(tmp_path, "print('loss=0.5')\n")
     assert target.read_text() == "keep me\n"
     assert r.returncode == 2, r.stderr
-    assert "refusing to write " in r.stderr and f"hposweep-study.logs/{name}: it is a symbolic link" in r.stderr
+    assert "refusing to write " in r.stderr
+    assert f"hposweep-study.trials/000000/{name}: it is a symbolic link" in r.stderr
     # a sweep stopped with exit 2 before any trial completed leaves no study behind (issue 14 item 2)
     assert not (tmp_path / "hposweep-study.json").exists()

@@ -39,7 +39,7 @@ def test_sweep_through_local_ray(tmp_path: Path) -> None:
     study = json.loads(subprocess.run([sys.executable, "-m", "hposweep", "trials", "--format", "json"],
                                       cwd=tmp_path, capture_output=True, text=True).stdout)
     assert all(t["last_step"] == 2 for t in study)  # intermediate values streamed back from the actor
-    logs = sorted((tmp_path / "hposweep-study.logs").glob("trial-*.log"))
+    logs = sorted((tmp_path / "hposweep-study.trials").glob("*/hposweep.log"))
     assert len(logs) == 3 and "epoch=2" in logs[0].read_text()
 
 

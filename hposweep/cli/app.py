@@ -143,10 +143,11 @@ def show(
 
     Examples: hposweep show 7; hposweep show runs/sweep.json 7 --format json
     """
-    from hposweep.cli.inspect import load_announced, parse_show_args, print_trial
+    from hposweep.cli.inspect import open_study, parse_show_args, print_trial
 
     path, number = parse_show_args(where)
-    print_trial(load_announced(path), number, fmt)
+    study, choice = open_study(path)
+    print_trial(study, number, fmt, study_path=choice.path)
 
 
 def importance(

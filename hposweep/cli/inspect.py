@@ -22,7 +22,7 @@ from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
 from hposweep.execution.argv import args_tokens, flag_styles, format_value
 from hposweep.study.api import Study
-from hposweep.study.discovery import Choice, choose_checkpoint, confined_log, state_label
+from hposweep.study.discovery import Choice, choose_checkpoint, state_label, study_file, trial_file
 from hposweep.study.rows import (
     HEAD_COLUMNS,
     TIMESTAMP_COLUMNS,
@@ -384,7 +384,7 @@ def parse_show_args(where: list[str]) -> tuple[str | None, int]:
                      hint="e.g. hposweep show 7, or hposweep show runs/sweep.json 7")
 
 
-def print_trial(study: Study, number: int, fmt: str = "table") -> None:
+def print_trial(study: Study, number: int, fmt: str = "table", *, study_path: str | None = None) -> None:
     """One trial in full. ``json``: its record, intermediate values and run info; ``table``: the same
     for reading (local ISO times, run info), then the last lines of its log."""
     if fmt not in SHOW_FORMATS:
@@ -393,18 +393,27 @@ def print_trial(study: Study, number: int, fmt: str = "table") -> None:
     rec = trial_record(study, t)
     rec["intermediate"] = {str(k): json_safe(v) for k, v in sorted(t.intermediate.items())}
     rec["info"] = dict(t.info)
+    rec["metric_history"] = {name: {"steps": [s for s, _ in pts], "values": [json_safe(v) for _, v in pts]}
+                             for name, pts in study.metric_history(t).items()}
     log = t.info.get("log")
     if fmt == "json":
         _write_json(rec, indent=2)
         return
     _show_table(study, t, rec)
     if log:
-        path, refusal = confined_log(study, log)
-        tail = tail_log(path, 20) if path is not None else None
-        if path is None or tail is None:
-            sys.stdout.write(f"\n(log not shown: {refusal or f'{path} is a symbolic link or not a regular file'})\n")
+        # the record's path comes from the study file, which anyone who can write it can edit: only a regular
+        # file inside the study's own folders is read (every link resolved first), then opened without
+        # following a link, so a crafted journal naming /etc/passwd, or a planted link, shows nothing
+        where = study_path or study_file(study)
+        safe = trial_file(where, t.info) if where else None
+        tail = tail_log(safe, 20) if safe is not None else None
+        if tail is None:
+            if isinstance(log, str) and os.path.lexists(log) or safe is not None:
+                sys.stdout.write(f"\n(log {log} is not shown: it is not a file inside the study's own folders)\n")
+            else:
+                sys.stdout.write(f"\n(log {log} is empty or gone)\n")
             return
-        sys.stdout.write(f"\n--- last lines of {path} ---\n" if tail else f"\n(log {path} is empty or gone)\n")
+        sys.stdout.write(f"\n--- last lines of {log} ---\n" if tail else f"\n(log {log} is empty or gone)\n")
         for line in tail:
             sys.stdout.write(line + "\n")
 
@@ -444,6 +453,8 @@ def _show_table(study: Study, t: Trial, rec: dict[str, Any]) -> None:
     lines.append(("duration", fmt_duration(rec["duration"])))
     if t.last_step is not None:
         lines.append(("last step", str(t.last_step)))
+    if isinstance(t.info.get("trial_dir"), str):
+        lines.append(("folder", t.info["trial_dir"]))
     width = max(len(k) for k, _ in lines)
     w = sys.stdout.write
     for k, text in lines:
@@ -466,7 +477,7 @@ def _show_table(study: Study, t: Trial, rec: dict[str, Any]) -> None:
         section(f"intermediate values ({plural(len(steps), 'step')}{cut})", {str(s): t.intermediate[s] for s in shown})
     info: dict[str, Any] = {}
     for k, raw in t.info.items():
-        if k in ("reason", "log"):
+        if k in ("reason", "log", "trial_dir"):
             continue
         shown_value: Any = raw
         if (k == "heartbeat" or k.endswith("_at")) and isinstance(raw, (int, float)):

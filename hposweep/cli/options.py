@@ -29,8 +29,8 @@ Pruner = Annotated[str | None, typer.Option(
 Seed = Annotated[int | None, typer.Option("--seed", metavar="N", help="Random seed (same seed, same sequence of params).")]
 NewCheckpoint = Annotated[str, typer.Option("--checkpoint", "-c", metavar="FILE", help="Study JSON file to write.")]
 Force = Annotated[bool, typer.Option(
-    "--force", help="Start over even if the checkpoint exists: the old study and its logs move to FILE.bak-DATE "
-    "and FILE.bak-DATE.logs/.")]
+    "--force", help="Start over even if the checkpoint exists: the old study and its trial folders move to "
+    "FILE.bak-DATE and FILE.bak-DATE.trials/ (older studies' logs: FILE.bak-DATE.logs/).")]
 Takeover = Annotated[bool, typer.Option(
     "--takeover", help="Replace or continue a study that another live hposweep process is running (its workers "
     "stop at their next write and record nothing more). Without it, that is refused and says who holds it.")]
@@ -73,6 +73,9 @@ RayAddress = Annotated[str | None, typer.Option(
     "--ray-address", metavar="ADDRESS", help="Ray cluster: auto, HOST:6379 or ray://HOST:10001 (default: RAY_ADDRESS, else a local Ray).")]
 CpusPerTrial = Annotated[float, typer.Option("--cpus-per-trial", metavar="N", help="Ray: CPUs each trial holds.")]
 GpusPerTrial = Annotated[float, typer.Option("--gpus-per-trial", metavar="N", help="Ray: GPUs each trial holds (fractions allowed).")]
+TrialCwd = Annotated[bool, typer.Option(
+    "--trial-cwd", help="Run each trial inside its own folder (<study>.trials/000007, also $HPOSWEEP_TRIAL_DIR); "
+    "arguments naming existing files here are made absolute, $HPOSWEEP_CWD is this folder.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the first trials' commands and environment; run nothing.")]
 
 # --- what is shown ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ before the first byte is written, and a sweep that stops on a configuration mist
 A checkpoint left behind by a broken start makes the corrected command fail ("already exists, use
 resume") and ``resume`` replay the broken settings, so the checks here run before ``Study.save``:
 the trial command's program exists and can be run, its placeholders expand, and the sampler accepts
-the space and the objectives. ``--force`` moves the old study aside with its logs, and puts it back
+the space and the objectives. ``--force`` moves the old study aside with its trial folders and logs, and puts it back
 when the new sweep never completed a trial.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from hposweep.cli.format import err
 from hposweep.errors import HposweepError, UsageError
-from hposweep.study.discovery import logs_dir_for, study_file
+from hposweep.study.discovery import logs_dir_for, study_file, trials_dir_for
 
 
 def spec_name(spec: Any) -> Any:
@@ -92,32 +92,41 @@ def discard_new_study(study: Any, checkpoint: str, backup: str | None) -> None:
     for path in (checkpoint, journal_path(checkpoint), lock_path(checkpoint)):
         if os.path.exists(path):
             os.unlink(path)
-    logs = logs_dir_for(checkpoint)
-    if os.path.isdir(logs):
-        shutil.rmtree(logs, ignore_errors=True)
+    for folder in study_folders_of(checkpoint):
+        if os.path.isdir(folder) and not os.path.islink(folder):
+            shutil.rmtree(folder, ignore_errors=True)
     if backup is not None:
         os.replace(backup, checkpoint)
         if os.path.exists(journal_path(backup)):
             os.replace(journal_path(backup), journal_path(checkpoint))
-        if os.path.isdir(logs_dir_for(backup)):
-            _restore_logs(checkpoint, backup)
+        if any(os.path.isdir(f) for f in study_folders_of(backup)):
+            _restore_folders(checkpoint, backup)
         err(f"[hposweep] no trial completed: the new study is removed and {checkpoint} is the old study again")
     else:
         err(f"[hposweep] no trial completed: removed {checkpoint} and its logs, so the corrected command "
             "can run as it is")
 
 
-def _restore_logs(checkpoint: str, backup: str) -> None:
-    """Undo :func:`backup_study` for the logs folder and the paths recorded in the study."""
+def study_folders_of(path: str) -> tuple[str, str]:
+    """The folders that belong to the study at ``path`` and move with it: its trial folders and (older) logs."""
+    return trials_dir_for(path), logs_dir_for(path)
+
+
+def _restore_folders(checkpoint: str, backup: str) -> None:
+    """Undo :func:`backup_study` for the trials and logs folders and the paths recorded in the study."""
     from hposweep.study.api import Study
     from hposweep.study.storage import lock_path
 
-    os.replace(logs_dir_for(backup), logs_dir_for(checkpoint))
+    pairs = list(zip(study_folders_of(backup), study_folders_of(checkpoint)))
+    for before, after in pairs:
+        if os.path.isdir(before):
+            os.replace(before, after)
     try:
         old = Study.load(checkpoint, readonly=True)
     except HposweepError:
         return
-    _repoint_logs(old, logs_dir_for(backup), logs_dir_for(checkpoint))
+    for before, after in pairs:
+        _repoint_logs(old, before, after)
     old.save(checkpoint)
     old.close()
     if os.path.exists(lock_path(checkpoint)):
@@ -139,10 +148,10 @@ def check_command_expands(opts: Any, space: Any) -> None:
 
 
 def backup_study(path: str) -> str:
-    """Move a study out of the way for ``--force``: its JSON, journal and logs folder become
-    ``PATH.bak-DATE``, ``PATH.bak-DATE.journal`` and ``PATH.bak-DATE.logs/``, and the backup's trials
-    point at the moved logs, so ``hposweep show N PATH.bak-DATE`` still shows the old run's output
-    (the new sweep would otherwise overwrite ``trial-0000.log`` and the rest)."""
+    """Move a study out of the way for ``--force``: its JSON, journal, trial folders and logs folder become
+    ``PATH.bak-DATE``, ``PATH.bak-DATE.journal``, ``PATH.bak-DATE.trials/`` and ``PATH.bak-DATE.logs/``, and
+    the backup's trials point at the moved files (log, trial folder, cwd), so ``hposweep show N PATH.bak-DATE``
+    still shows the old run's output and files (the new sweep would otherwise write into ``000000/`` and the rest)."""
     from hposweep.study.storage import journal_path, lock_path
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -151,7 +160,7 @@ def backup_study(path: str) -> str:
     while os.path.exists(backup):
         n += 1
         backup = f"{path}.bak-{stamp}-{n}"
-    old_logs, new_logs = logs_dir_for(path), logs_dir_for(backup)
+    pairs = list(zip(study_folders_of(path), study_folders_of(backup)))
     try:
         from hposweep.study.api import Study
 
@@ -159,7 +168,8 @@ def backup_study(path: str) -> str:
     except HposweepError:
         old = None  # unreadable: keep its bytes as they are
     if old is not None:
-        _repoint_logs(old, old_logs, new_logs)
+        for before, after in pairs:
+            _repoint_logs(old, before, after)
         old.save(backup)
         old.close()
     else:
@@ -169,16 +179,18 @@ def backup_study(path: str) -> str:
     if os.path.exists(journal_path(path)):
         os.unlink(journal_path(path))
     os.unlink(path)
-    if os.path.isdir(old_logs):
-        os.replace(old_logs, new_logs)
+    for before, after in pairs:
+        if os.path.isdir(before):
+            os.replace(before, after)
     if os.path.exists(lock_path(backup)) and old is not None:
         os.unlink(lock_path(backup))
     return backup
 
 
 def _repoint_logs(study: Any, old_logs: str, new_logs: str) -> None:
-    """Rewrite every path a trial recorded inside ``old_logs`` (its log, params and metrics files) to
-    the same file under ``new_logs``; paths keep their form (relative stays relative)."""
+    """Rewrite every path a trial recorded inside ``old_logs`` (its log, params and metrics files, its
+    trial folder and a ``--trial-cwd`` cwd) to the same path under ``new_logs``; paths keep their form
+    (relative stays relative)."""
     prefixes = {old_logs: new_logs, os.path.abspath(old_logs): os.path.abspath(new_logs)}
     for t in study.trials:
         for key, value in list(t.info.items()):
@@ -355,13 +367,13 @@ def describe_holders(holders: list[dict[str, Any]]) -> str:
 
 
 def prepare_logs_folder(checkpoint: str, group_writable: bool) -> None:
-    """With ``--group-writable`` the logs folder is made group-writable and setgid (its files keep the
-    folder's group), so another member's worker can write the next trials' logs."""
+    """With ``--group-writable`` the trial folders' root is made group-writable and setgid (what is made in it
+    keeps the folder's group), so another member's worker can write the next trials' folders and logs."""
     if not group_writable:
         return
     import stat
 
-    logs = logs_dir_for(checkpoint)
+    logs = trials_dir_for(checkpoint)
     os.makedirs(logs, exist_ok=True)
     mode = stat.S_IMODE(os.stat(logs).st_mode)
     os.chmod(logs, mode | stat.S_IRWXG | stat.S_ISGID)

@@ -124,6 +124,7 @@ def options_from_settings(study: Any, *, jobs: int | None = None, time_budget: s
         lease=float(s.get("lease") or 60.0), executor=s.get("executor") or "local",
         ray_address=s.get("ray_address"), cpus_per_trial=float(s.get("cpus_per_trial") or 1.0),
         gpus_per_trial=float(s.get("gpus_per_trial") or 0.0), metric_target=s.get("metric_target"),
+        trial_cwd=bool(s.get("trial_cwd")),
     )
     return opts, target
 

@@ -48,6 +48,7 @@ from hposweep.cli.options import (
     Takeover,
     TimeBudget,
     Timeout,
+    TrialCwd,
     Trials,
     WarmStart,
     WarmStartMetric,
@@ -69,7 +70,7 @@ from hposweep.cli.preflight import (
 from hposweep.cli.warmstart import warm_start_sources
 from hposweep.core.trial import TrialState
 from hposweep.errors import EXIT_USAGE, HposweepError, UsageError
-from hposweep.study.discovery import DEFAULT_CHECKPOINT, logs_dir_for
+from hposweep.study.discovery import DEFAULT_CHECKPOINT, trial_dir_for
 
 #: ``run`` and ``create`` pass everything after the options to the trial command untouched
 RUN_CONTEXT = {"allow_interspersed_args": False}
@@ -180,6 +181,7 @@ def run(
     warm_start: WarmStart = None,
     warm_start_metric: WarmStartMetric = None,
     constraint: ConstraintOpt = None,
+    trial_cwd: TrialCwd = False,
     create_only: Annotated[bool, typer.Option("--create-only", hidden=True)] = False,
 ) -> None:
     """Run a sweep: each trial runs COMMAND with the trial's params.
@@ -235,6 +237,7 @@ def run(
         time_budget=parse_duration_flag(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
         prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease, executor=executor, ray_address=ray_address,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, metric_target=settings.get("metric_target"),
+        trial_cwd=trial_cwd,
     )
     if executor not in ("local", "ray"):
         raise UsageError(f"--executor must be local or ray, got {executor!r}")
@@ -350,25 +353,29 @@ def dry_run_trials(study: Any, opts: Any, checkpoint: str, n: int, *, heading: s
     import shlex
 
     from hposweep.execution.argv import build_argv, build_shell_command, flag_styles, trial_env
+    from hposweep.execution.trialdirs import FILE_STEM, command_tokens
     from hposweep.study.repeats import trial_seed
 
     out(heading or f"# dry run: the first {n} trial(s); nothing is run and {checkpoint} is not written")
     known, flags = list(study.space.params), flag_styles(study.space)
-    logs = logs_dir_for(os.path.abspath(checkpoint))
     for k in range(n):
         trial = study.ask()
         slot = k % opts.jobs
         seed = trial_seed(study.seed, trial.number, trial.info)
+        where = os.path.abspath(trial_dir_for(checkpoint, trial.number))
         if opts.shell:
             cmd_text = build_shell_command(opts.command, trial.params, trial.number, opts.pass_mode, known=known,
-                                           flags=flags, seed=seed)
+                                           flags=flags, seed=seed, trial_dir=where)
         else:
-            cmd_text = shlex.join(build_argv(opts.command, trial.params, trial.number, opts.pass_mode, known=known,
-                                             flags=flags, seed=seed))
-        stem = os.path.join(logs, f"trial-{trial.number:04d}")
+            cmd_text = shlex.join(build_argv(command_tokens(opts, os.getcwd()), trial.params, trial.number,
+                                             opts.pass_mode, known=known, flags=flags, seed=seed, trial_dir=where))
+        if opts.trial_cwd:
+            cmd_text = f"cd {shlex.quote(where)} && {cmd_text}"
+        stem = os.path.join(where, FILE_STEM)
         env = trial_env({}, trial_number=trial.number, params=trial.params, params_file=stem + ".params.json",
                         metrics_file=stem + ".metrics.jsonl", study_path=os.path.abspath(checkpoint), slot=slot,
-                        gpus=opts.gpus[slot % len(opts.gpus)] if opts.gpus else None, seed=seed)
+                        gpus=opts.gpus[slot % len(opts.gpus)] if opts.gpus else None, seed=seed, trial_dir=where,
+                        user_cwd=os.getcwd())
         out(f"\n# trial {trial.number}")
         for key, value in env.items():
             out(f"{key}={shlex.quote(value)}")
@@ -461,6 +468,7 @@ def create(
     force: Force = False,
     takeover: Takeover = False,
     group_writable: GroupWritable = False,
+    trial_cwd: TrialCwd = False,
 ) -> None:
     """Create a study without running it, for `hposweep worker` processes to share.
 
@@ -472,4 +480,4 @@ def create(
         objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, takeover=takeover,
         group_writable=group_writable, no_progress=True,
         quiet=True, json_out=False, lease=lease, executor="local", ray_address=None, cpus_per_trial=1.0,
-        gpus_per_trial=0.0, create_only=True)
+        gpus_per_trial=0.0, trial_cwd=trial_cwd, create_only=True)

@@ -20,7 +20,7 @@ from hposweep.core.trial import Trial, TrialState
 from hposweep.dashboard.figures import curve_figures, timeline_figure
 from hposweep.report.format import clean
 from hposweep.report.sections import Section, build_sections, describe_spec, importances, trial_headers
-from hposweep.study.discovery import logs_dir_for
+from hposweep.study.discovery import trial_file
 from hposweep.study.rows import TIMESTAMP_COLUMNS, metric_names, trial_columns, trial_record, trial_rows
 
 if TYPE_CHECKING:
@@ -145,33 +145,15 @@ def trials_table(entry: Entry) -> dict[str, Any]:
 
 
 # --- one trial -----------------------------------------------------------------------------------------
-def logs_root(path: str) -> str:
-    return os.path.realpath(logs_dir_for(os.path.abspath(path)))
-
-
 def safe_trial_file(path: str, t: Trial, suffix: str = ".log") -> str | None:
-    """The trial's log (or a file beside it) if it lies inside the study's own logs folder, else None.
+    """The trial's log (or a file beside it) if it lies inside the study's own folders, else None.
 
     The path comes from the study file, which anyone who can write the study can edit: resolved with
-    every symlink followed, it must still be a regular file under ``<study>.logs/``, so the page can never
-    be made to show ``/etc/passwd`` or a file a link in the logs folder points at.
+    every symlink followed, it must still be a regular file under ``<study>.trials/`` (or, for older
+    studies, ``<study>.logs/``), so the page can never be made to show ``/etc/passwd`` or a file a link
+    in those folders points at (:func:`~hposweep.study.discovery.inside_study_folders`).
     """
-    root = logs_root(path)
-    log = t.info.get("log")
-    if not isinstance(log, str) or not log:
-        return None
-    if not os.path.isabs(log):
-        log = os.path.join(str(t.info.get("cwd") or os.path.dirname(os.path.abspath(path))), log)
-    if suffix != ".log":
-        if not log.endswith(".log"):
-            return None
-        log = log[: -len(".log")] + suffix
-    real = os.path.realpath(log)
-    try:
-        inside = os.path.commonpath([root, real]) == root and real != root
-    except ValueError:
-        return None
-    return real if inside and os.path.isfile(real) else None
+    return trial_file(path, t.info, suffix)
 
 
 def log_tail(path: str, t: Trial, n: int = LOG_LINES) -> list[str] | None:
@@ -182,7 +164,8 @@ def log_tail(path: str, t: Trial, n: int = LOG_LINES) -> list[str] | None:
 
 
 def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[float, float]]:
-    """Every metric's curve the trial has: the objective's reports, then what its log and metrics file hold.
+    """Every metric's curve the trial has: the objective's reports, then the other metrics' recorded histories;
+    for a study that recorded none (older hposweep), what the trial's log and metrics file hold.
 
     Steps are assigned as the runner assigns them (:class:`~hposweep.execution.metrics.MetricTracker`):
     a report without a step takes the one after that metric's last.
@@ -193,6 +176,12 @@ def metric_curves(study: Study, path: str, t: Trial) -> dict[str, dict[float, fl
     curves: dict[str, dict[float, float]] = {}
     if t.intermediate:
         curves[names[0]] = {float(k): v for k, v in t.intermediate.items()}
+    recorded = study.metric_history(t)
+    if set(recorded) - {names[0]}:  # the study kept every metric's history (format 3): no log to re-parse
+        for name, pts in recorded.items():
+            if name not in curves and len(pts) > 1:
+                curves[name] = {float(s): v for s, v in pts}
+        return curves
     reports = []
     log = safe_trial_file(path, t)
     if log is not None:

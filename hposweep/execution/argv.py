@@ -7,7 +7,7 @@ How parameters reach the program
 * ``none``: nothing is appended; the program reads ``HPOSWEEP_PARAMS`` (JSON) or the JSON file at
   ``HPOSWEEP_PARAMS_FILE``.
 * **placeholders**: when any token of the command holds ``{name}`` (a parameter name) or one of
-  ``{trial}``, ``{args}``, ``{args_no_hyphens}``, ``{args_json}``, the command is a *template*:
+  ``{trial}``, ``{trial_dir}``, ``{args}``, ``{args_no_hyphens}``, ``{args_json}``, the command is a *template*:
   placeholders are substituted and nothing is appended, whatever the mode. ``{args}`` and
   ``{args_no_hyphens}`` must be whole tokens and expand to several tokens (``--name=value`` /
   ``name=value``); ``{args_json}`` is one JSON object. In a template ``{{`` and ``}}`` stand for
@@ -45,7 +45,7 @@ from hposweep.errors import ConfigError
 from hposweep.execution.safefiles import open_nofollow
 
 PARAM_MODES = ("args", "hydra", "none")
-RESERVED = ("trial", "args", "args_no_hyphens", "args_json")
+RESERVED = ("trial", "trial_dir", "args", "args_no_hyphens", "args_json")
 #: placeholders that a parameter of the same name overrides (added later than the reserved ones)
 SOFT_RESERVED = ("seed",)
 _WHOLE_TOKEN = ("args", "args_no_hyphens")
@@ -146,9 +146,11 @@ class _Substituter:
     """Resolves placeholder names for one trial; raises the unknown-name error."""
 
     def __init__(self, params: Mapping[str, Any], trial_number: int, known: Iterable[str] | None,
-                 flags: Mapping[str, str] | None = None, seed: int | None = None) -> None:
+                 flags: Mapping[str, str] | None = None, seed: int | None = None,
+                 trial_dir: str | None = None) -> None:
         self.params = params
         self.trial_number = trial_number
+        self.trial_dir = trial_dir
         self.known = set(known) if known is not None else set(params)
         self.known |= set(params)
         self.flags = flags
@@ -166,6 +168,9 @@ class _Substituter:
             return str(self.trial_number)
         if name == "seed" and name not in self.known:
             return str(self.seed if self.seed is not None else self.trial_number)
+        if name == "trial_dir":
+            # no folder given: a preview (the preflight check); the runner always passes the trial's
+            return self.trial_dir if self.trial_dir is not None else f"hposweep.trials/{self.trial_number:06d}"
         if name == "args_json":
             return params_json(self.params)
         if name in self.params:
@@ -189,6 +194,7 @@ def build_argv(
     known: Iterable[str] | None = None,
     flags: Mapping[str, str] | None = None,
     seed: int | None = None,
+    trial_dir: str | None = None,
 ) -> list[str]:
     """The trial's argv: the user's command with params substituted or appended (see module doc).
 
@@ -203,7 +209,7 @@ def build_argv(
         if mode == "none":
             return list(command)
         return list(command) + args_tokens(params, "hydra" if mode == "hydra" else "args", flags=flags)
-    sub = _Substituter(params, trial_number, known, flags, seed)
+    sub = _Substituter(params, trial_number, known, flags, seed, trial_dir)
     argv: list[str] = []
     for token in command:
         names = _placeholders(token)
@@ -231,6 +237,7 @@ def build_shell_command(
     known: Iterable[str] | None = None,
     flags: Mapping[str, str] | None = None,
     seed: int | None = None,
+    trial_dir: str | None = None,
 ) -> str:
     """The trial's shell command line: like :func:`build_argv`, every value ``shlex.quote``-d.
 
@@ -246,7 +253,7 @@ def build_shell_command(
         extra = args_tokens(params, "hydra" if mode == "hydra" else "args", flags=flags)
         return " ".join([command] + [shlex.quote(t) for t in extra])
     check_shell_template(command)
-    sub = _Substituter(params, trial_number, known, flags, seed)
+    sub = _Substituter(params, trial_number, known, flags, seed, trial_dir)
     text = _substitute(command, sub, quote=shlex.quote)
     assert text is not None
     return text
@@ -332,6 +339,8 @@ def trial_env(
     slot: int | None = None,
     gpus: Iterable[int | str] | str | None = None,
     seed: int | None = None,
+    trial_dir: str | os.PathLike[str] | None = None,
+    user_cwd: str | os.PathLike[str] | None = None,
 ) -> dict[str, str]:
     """The trial's environment: ``base_env`` plus the ``HPOSWEEP_*`` variables.
 
@@ -339,7 +348,9 @@ def trial_env(
     trial must not leak the outer trial's files). ``PYTHONUNBUFFERED=1`` makes Python trials stream
     their output live instead of in 8 KiB blocks, which is what lets metrics arrive as they are
     printed. ``CUDA_VISIBLE_DEVICES`` is set only when ``gpus`` is given, ``HPOSWEEP_SEED`` when
-    ``seed`` is (the seed a repeat of a trial differs by).
+    ``seed`` is (the seed a repeat of a trial differs by). ``HPOSWEEP_TRIAL_DIR`` is the trial's own folder
+    (``<study>.trials/000007``) and ``HPOSWEEP_CWD`` the folder hposweep was started in, which is where
+    relative paths of the user's point to even when ``--trial-cwd`` runs the trial elsewhere.
     """
     env = {k: v for k, v in base_env.items() if not k.startswith("HPOSWEEP_")}
     env["HPOSWEEP_TRIAL"] = str(trial_number)
@@ -348,6 +359,8 @@ def trial_env(
         ("HPOSWEEP_PARAMS_FILE", params_file),
         ("HPOSWEEP_METRICS_FILE", metrics_file),
         ("HPOSWEEP_STUDY", study_path),
+        ("HPOSWEEP_TRIAL_DIR", trial_dir),
+        ("HPOSWEEP_CWD", user_cwd),
     ):
         if value is not None:
             env[key] = os.fspath(value)
@@ -359,6 +372,28 @@ def trial_env(
         env["CUDA_VISIBLE_DEVICES"] = gpus if isinstance(gpus, str) else ",".join(str(g) for g in gpus)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def resolve_command_paths(command: list[str], user_cwd: str) -> list[str]:
+    """The user's command with every argument that names an existing path of ``user_cwd`` made absolute.
+
+    Used by ``--trial-cwd``, which runs the trial inside its own folder: ``./train.sh``, ``python
+    train.py`` or ``--config conf.yaml`` must still find the user's files, while a path that does not
+    exist yet (an output such as ``out/``) stays relative and so lands in the trial's folder. Options
+    (``-x``, ``--name=value``), placeholders and plain program names (``python``, found on PATH) are left
+    as they are; a path inside ``--name=value`` is not rewritten (use ``$HPOSWEEP_CWD`` or an absolute
+    path there). The rule is applied to the user's tokens before the trial's params are added, so a
+    parameter value is never rewritten.
+    """
+    out: list[str] = []
+    for i, token in enumerate(command):
+        if (not token or token.startswith("-") or os.path.isabs(token) or _placeholders(token)
+                or (i == 0 and "/" not in token)):
+            out.append(token)
+            continue
+        where = os.path.join(user_cwd, token)
+        out.append(os.path.normpath(where) if os.path.lexists(where) else token)
+    return out
 
 
 def write_params_file(path: str | os.PathLike[str], params: Mapping[str, Any]) -> None:

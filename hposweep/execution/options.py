@@ -47,6 +47,8 @@ class RunOptions:
     #: stop starting trials once a complete trial's (first) objective reaches this value (W&B ``metric.target``)
     metric_target: float | None = None
     max_reruns: int = 3  # a trial lost with its Ray node this many times more is failed, not re-run again
+    #: run each trial inside its own folder (``<study>.trials/000007``) instead of the user's folder
+    trial_cwd: bool = False
 
     def to_settings(self) -> dict[str, Any]:
         return {
@@ -56,7 +58,7 @@ class RunOptions:
             "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
             "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
             "gpus_per_trial": self.gpus_per_trial, "metric_target": self.metric_target,
-            "max_reruns": self.max_reruns,
+            "max_reruns": self.max_reruns, "trial_cwd": self.trial_cwd,
         }
 
 

@@ -25,6 +25,7 @@ from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
 from hposweep.execution.leftovers import stop_leftovers
+from hposweep.execution.metric_points import RoundPoints
 from hposweep.execution.metrics import MetricReport, MetricTracker
 from hposweep.execution.options import (
     RunOptions,
@@ -38,6 +39,7 @@ from hposweep.execution.options import (
 from hposweep.execution.outcome import misconfigured_messages, objective_ever_reported, target_reached, trial_outcome
 from hposweep.execution.processes import process_record
 from hposweep.execution.progress import Progress
+from hposweep.execution.trialdirs import command_tokens, trial_paths
 from hposweep.study.api import Study
 from hposweep.study.discovery import logs_dir_for
 from hposweep.study.repeats import trial_seed
@@ -259,8 +261,7 @@ class Runner:
         if trial is None:  # other workers took the last trials meanwhile
             return
         self.started += 1
-        os.makedirs(self.logs_dir, exist_ok=True)
-        stem = os.path.join(self.logs_dir, f"trial-{trial.number:04d}")
+        trial_dir, run_cwd, stem = trial_paths(self.study.path, trial.number, self.opts, self.cwd)
         log_path, params_path, metrics_path = stem + ".log", stem + ".params.json", stem + ".metrics.jsonl"
         known = list(self.study.space.params)
         flags, seed = flag_styles(self.study.space), trial_seed(self.study.seed, trial.number, trial.info)
@@ -270,10 +271,11 @@ class Runner:
         try:
             if self.opts.shell:
                 command: Any = build_shell_command(str(self.opts.command), trial.params, trial.number,
-                                                   self.opts.pass_mode, known=known, flags=flags, seed=seed)
+                                                   self.opts.pass_mode, known=known, flags=flags, seed=seed,
+                                                   trial_dir=trial_dir)
             else:
-                command = build_argv(list(self.opts.command), trial.params, trial.number, self.opts.pass_mode,
-                                     known=known, flags=flags, seed=seed)
+                command = build_argv(command_tokens(self.opts, self.cwd), trial.params, trial.number,
+                                     self.opts.pass_mode, known=known, flags=flags, seed=seed, trial_dir=trial_dir)
             write_params_file(params_path, trial.params)
         except HposweepError as exc:
             self.study.tell(trial, state=TrialState.FAILED, info={"reason": str(exc)})
@@ -286,21 +288,21 @@ class Runner:
             trial_base_env(), trial_number=trial.number, params=trial.params, params_file=os.path.abspath(params_path),
             metrics_file=os.path.abspath(metrics_path),
             study_path=os.path.abspath(self.study.path) if self.study.path else None,
-            slot=slot, gpus=gpus, seed=seed,
+            slot=slot, gpus=gpus, seed=seed, trial_dir=trial_dir, user_cwd=os.path.abspath(self.cwd),
         )
         proc = make_trial_process(self.opts.executor, metric_regex=self.opts.metric_regex,
                                   default_metric=self.opts.metrics[0], metrics_file=metrics_path,
                                   grace=self.opts.grace, cpus_per_trial=self.opts.cpus_per_trial,
                                   gpus_per_trial=self.opts.gpus_per_trial)
         timeout = self.opts.timeout
-        info = {"argv": command, "cwd": self.cwd, "log": log_path, "slot": slot,
+        info = {"argv": command, "cwd": run_cwd, "trial_dir": trial_dir, "log": log_path, "slot": slot,
                 "seed": [self.study.seed, trial.number]}
         if self._git:
             info["git_commit"] = self._git
         if gpus is not None:
             info["gpus"] = gpus
         try:
-            proc.start(command, env=env, cwd=self.cwd, log_path=log_path, shell=self.opts.shell, timeout=timeout)
+            proc.start(command, env=env, cwd=run_cwd, log_path=log_path, shell=self.opts.shell, timeout=timeout)
         except HposweepError as exc:
             if not isinstance(exc, LaunchError):  # e.g. a symlink planted at the log's path: stop the sweep
                 self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
@@ -354,11 +356,12 @@ class Runner:
         """
         primary = self.opts.metrics[0]
         latest: dict[Any, float] = {}
-        file = r.tracker.file
+        others = RoundPoints(r.tracker, primary)  # every other metric's points, for its history
         for rep in reports:
-            filed = file(rep)
+            filed = others.file(rep)
             if filed is not None and filed[0] == primary:
                 latest[filed[1]] = rep.value
+        others.send(self.study, r.trial)
         for objective, name, values in r.tracker.settle():
             if (objective, name) not in self._announced:
                 self._announced.add((objective, name))

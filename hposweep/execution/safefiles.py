@@ -38,3 +38,26 @@ def open_nofollow(path: str | os.PathLike[str], *, append: bool = False) -> IO[b
         os.close(fd)
         raise
     return os.fdopen(fd, "ab" if append else "wb")
+
+
+def make_trial_dir(path: str | os.PathLike[str]) -> str:
+    """Create a trial's own folder (and its parents); refuse one that is a symbolic link or not a folder.
+
+    The trial's log and params are written inside it with :func:`open_nofollow`, which checks only the
+    file's own name: a link planted at the folder itself would still redirect them, so it is refused here.
+    """
+    where = os.fspath(path)
+    os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
+    try:
+        os.mkdir(where, 0o777)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot create the trial folder {where}: {exc.strerror or exc}") from None
+    st = os.lstat(where)
+    if stat.S_ISLNK(st.st_mode):
+        raise ConfigError(f"refusing to use {where}: it is a symbolic link",
+                          hint="remove the link (hposweep never writes through one)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"refusing to use {where}: it is not a folder", hint="remove it")
+    return where

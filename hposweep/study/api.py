@@ -389,6 +389,41 @@ class Study:
             self._emit({"op": "report", "number": t.number, "step": int(step), "value": json_float(float(value))},
                        durable=False)
 
+    def report_metrics(self, trial: Trial | int, step: int | float | None, values: Mapping[str, float]) -> None:
+        """Record other metrics' values at ``step`` (None: the step after each metric's last) in their histories."""
+        self.report_metric_points(trial, {name: [(step, value)] for name, value in values.items()})
+
+    def report_metric_points(self, trial: Trial | int,
+                             points: Mapping[str, Sequence[tuple[int | float | None, float]]]) -> None:
+        """Record many points of several metrics as one journal event (the runner: one per polling round).
+
+        Each metric's history is bounded (:class:`~hposweep.core.history.MetricHistory`: the first and last
+        1,000 points and an even thinning between); a trial printing a million lines makes one event a round.
+        """
+        packed = {str(name): [[s for s, _ in pts], [json_float(float(v)) for _, v in pts]]
+                  for name, pts in points.items() if pts}
+        if not packed:
+            return
+        with self._transaction(durable=False):
+            t = self._own(trial)
+            if t.state is not TrialState.RUNNING:
+                raise StudyError(f"trial {t.number} is {t.state.value}; only running trials take reports")
+            self._emit({"op": "metrics", "number": t.number, "points": packed}, durable=False)
+
+    def metric_history(self, trial: Trial | int) -> dict[str, list[tuple[int | float, float]]]:
+        """Every metric's curve of the trial: the first objective's intermediate values under its name, then
+        each other metric's bounded history, as ``[(step, value), ...]``."""
+        t = self._own(trial)
+        from hposweep.core.objectives import metric_names
+
+        first = metric_names(self.settings, len(self.directions))[0]
+        out: dict[str, list[tuple[int | float, float]]] = {}
+        if t.intermediate:
+            out[first] = sorted(t.intermediate.items())
+        for name, h in self._st.history(t.number).items():
+            out.setdefault(name, h.points())
+        return out
+
     def should_prune(self, trial: Trial | int) -> bool:
         """Ask the pruner about a running trial's latest report. Pure: changes nothing."""
         if self.pruner is None:

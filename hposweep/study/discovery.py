@@ -12,8 +12,8 @@ from __future__ import annotations
 import glob
 import math
 import os
-import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -219,16 +219,51 @@ def state_label(study: Study, t: Trial, *, now: float | None = None) -> str:
     return f"running (stale, last heartbeat {fmt_age(age)} ago)"
 
 
-_LOG_NAME = re.compile(r"trial-\d+\.log\Z")
+def trials_dir_for(study_path: str | None) -> str:
+    """Where a study's trial folders go: ``runs/sweep.json`` → ``runs/sweep.trials`` (no path: ./hposweep.trials)."""
+    if study_path is None:
+        return os.path.join(os.getcwd(), "hposweep.trials")
+    base = study_path[:-5] if study_path.endswith(".json") else study_path
+    return base + ".trials"
 
 
-def confined_log(study: Study, log: Any) -> tuple[str | None, str]:
-    """The file ``show`` may read for a trial whose record names ``log``: the file of that name in the
-    study's own logs folder (``FILE.logs/trial-0007.log``), whatever folder the record names (a study and its
-    logs may have been moved), and never a file elsewhere: a crafted journal naming ``/etc/passwd`` as a
-    log gets (None, why)."""
-    name = os.path.basename(log) if isinstance(log, str) else ""
-    if not _LOG_NAME.match(name):
-        return None, (f"the study names {log!r} as this trial's log; show reads only trial-N.log files in the "
-                      f"study's logs folder ({logs_dir_for(study_file(study))})")
-    return os.path.join(logs_dir_for(study_file(study)), name), ""
+def trial_dir_for(study_path: str | None, number: int) -> str:
+    """One trial's own folder: ``runs/sweep.trials/000007`` (six digits, so a listing sorts in trial order)."""
+    return os.path.join(trials_dir_for(study_path), f"{number:06d}")
+
+
+def study_folders(study_path: str) -> list[str]:
+    """The folders a study's trial files may lie in, resolved: ``<study>.trials/`` and (older) ``<study>.logs/``."""
+    where = os.path.abspath(study_path)
+    return [os.path.realpath(trials_dir_for(where)), os.path.realpath(logs_dir_for(where))]
+
+
+def inside_study_folders(study_path: str, file: str) -> str | None:
+    """``file`` resolved (every symlink followed) if it is a regular file inside one of :func:`study_folders`,
+    else None. The paths come from the study file, which anyone who can write it can edit: readers of logs
+    (``show``, the dashboard) must never be made to print ``/etc/passwd`` or what a planted link points at."""
+    real = os.path.realpath(file)
+    for root in study_folders(study_path):
+        try:
+            inside = os.path.commonpath([root, real]) == root and real != root
+        except ValueError:
+            continue
+        if inside:
+            return real if os.path.isfile(real) else None
+    return None
+
+
+def trial_file(study_path: str, info: Mapping[str, Any], suffix: str = ".log") -> str | None:
+    """A trial's recorded log (or the file beside it with ``suffix``: ``.metrics.jsonl``), resolved, if it
+    lies inside the study's own folders (:func:`inside_study_folders`), else None. A relative path is read
+    against the folder the trial ran in, as it was recorded."""
+    log = info.get("log")
+    if not isinstance(log, str) or not log:
+        return None
+    if not os.path.isabs(log):
+        log = os.path.join(str(info.get("cwd") or os.path.dirname(os.path.abspath(study_path))), log)
+    if suffix != ".log":
+        if not log.endswith(".log"):
+            return None
+        log = log[: -len(".log")] + suffix
+    return inside_study_folders(study_path, log)

@@ -10,6 +10,9 @@ Events (one JSON object each, ``op`` says which):
 
 * ``trial``: a trial's whole record (asked, told, pruned...), appended or updated in place;
 * ``report`` / ``info``: an intermediate value, or info fields, of one trial;
+* ``metrics``: one polling round's points of a trial's other metrics, ``{name: [[step|null, ...], [value, ...]]}``,
+  folded into each metric's bounded history (:class:`~hposweep.core.history.MetricHistory`); one event per
+  round, however many lines the trial printed in it;
 * ``enqueue`` / ``dequeue``: the queue of params to run next (``front`` puts an entry first);
 * ``recover``: trials marked interrupted *and* their re-runs queued first, as one event, so a kill
   can never leave one half done (an interrupted trial without its re-run, or a re-run queued twice);
@@ -21,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hposweep.core.history import MetricHistory
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import CheckpointError
 
@@ -39,6 +43,17 @@ class StudyState:
         #: running trials by number: the runner, ask and the samplers need them every round, and
         #: scanning 10,000 trials each time is the slow way
         self.running: dict[int, Trial] = {}
+        #: every metric's bounded history by trial number, decoded when first used (see :meth:`history`)
+        self.histories: dict[int, dict[str, MetricHistory]] = {}
+        #: the snapshot's histories not decoded yet: a load must not build 10^5 objects nobody reads
+        self._raw_histories: dict[str, Any] = {}
+
+    def history(self, number: int) -> dict[str, MetricHistory]:
+        """The trial's metric histories by name (empty when it reported no other metric)."""
+        raw = self._raw_histories.pop(str(number), None)
+        if raw is not None:
+            self.histories[number] = {name: MetricHistory.from_json(h) for name, h in raw.items()}
+        return self.histories.get(number, {})
 
     def apply(self, ev: Mapping[str, Any]) -> None:
         """Apply one event. Raises CheckpointError (or KeyError/TypeError/ValueError on a malformed one)."""
@@ -47,6 +62,18 @@ class StudyState:
             self._put_trial(Trial.from_json(ev["trial"]))
         elif op == "report":
             self.trials[_number(ev["number"])].intermediate[int(ev["step"])] = float(ev["value"])
+        elif op == "metrics":
+            number = _number(ev["number"])
+            if number >= len(self.trials):
+                raise CheckpointError(f"metrics for trial {number}, which does not exist")
+            mine = self.history(number)
+            if not mine:
+                mine = self.histories.setdefault(number, {})
+            for name, (steps, values) in (ev.get("points") or {}).items():
+                h = mine.get(name)
+                if h is None:
+                    h = mine[name] = MetricHistory()
+                h.extend(zip(steps, map(float, values)))
         elif op == "info":
             self.trials[_number(ev["number"])].info.update(ev.get("fields") or {})
         elif op == "enqueue":
@@ -84,6 +111,9 @@ class StudyState:
             # Update in place: callers keep the Trial object that ask() returned.
             current = self.trials[t.number]
             was_finished = current.state.is_finished
+            if t.state is TrialState.RUNNING and current.state is not TrialState.RUNNING:
+                self.histories.pop(t.number, None)  # run again under its number: a new curve
+                self._raw_histories.pop(str(t.number), None)
             current.__dict__.update(t.__dict__)
             if current.state.is_finished and not was_finished:
                 self.finished.append(current)
@@ -114,15 +144,27 @@ class StudyState:
             raise ValueError("the queue holds an entry that is not a set of parameters")  # -> CheckpointError
         self.meta = dict(state.get("meta") or {})
         self.settings = dict(state.get("settings") or {})
+        raw = state.get("metric_history") or {}  # format 3; older checkpoints have none
+        if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+            raise ValueError("the metric histories are not a mapping of trials to metrics")
+        self.histories = {}
+        self._raw_histories = dict(raw)
 
     def to_json(self) -> dict[str, Any]:
         """The event-made part of a snapshot (the Study adds the space, directions, seed, ids...)."""
-        return {
+        out = {
             "settings": self.settings,
             "meta": self.meta,
             "queue": self.queue,
             "trials": [t.to_json() for t in self.trials],
         }
+        if self.histories or self._raw_histories:
+            histories = dict(self._raw_histories)
+            for number, by_name in self.histories.items():
+                if by_name:
+                    histories[str(number)] = {name: h.to_json() for name, h in by_name.items()}
+            out["metric_history"] = histories
+        return out
 
 
 def _number(raw: Any) -> int:

@@ -29,8 +29,9 @@ This module is over 500 lines because it is one job: the bytes of a checkpoint o
 checking lines and snapshots, reading them back, writing them so a kill or a full disk loses nothing).
 The lock is :mod:`hposweep.study.lock`, what events mean is :mod:`hposweep.study.reducer`.
 
-Format 2 added the checksums, the ids and the header; format 1 files still load (a writer converts
-them at once).
+Format 2 added the checksums, the ids and the header; format 3 adds every metric's bounded history
+(``metric_history`` in the snapshot, ``metrics`` events in the journal), which an older hposweep would
+drop or refuse. Format 1 and 2 files still load (a writer converts them at once).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import orjson
 from hposweep.errors import CheckpointError
 
 FORMAT_NAME = "hposweep-study"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: journal events folded into the snapshot once the journal holds this many events and at least as
 #: many bytes as the snapshot (so compaction stays amortised O(1) per event)
 COMPACT_MIN_EVENTS = 2000
