@@ -186,15 +186,15 @@ def test_show_reads_logs_only_in_the_study_logs_folder(proj: Path) -> None:
     edit(path, point)
     r = hp(proj, "show", "s.json", "0")
     assert r.returncode == 0 and "root:" not in r.stdout
-    assert "log not shown" in r.stdout and "/etc/passwd" in r.stdout and "s.logs" in r.stdout
+    assert "(log /etc/passwd is not shown: it is not a file inside the study's own folders)" in r.stdout
     assert "TOP-SECRET" not in hp(proj, "show", "s.json", "1").stdout
-    # A planted link in the logs folder is not followed.
-    log = proj / "s.logs" / "trial-0000.log"
+    # A planted link in the trial's own folder that points outside the study's folders is not followed.
+    log = proj / "s.trials" / "000000" / "hposweep.log"
     log.unlink()
     log.symlink_to(secret)
     edit(path, lambda s: s["trials"][0]["info"].update(log=str(log)))
     r = hp(proj, "show", "s.json", "0")
-    assert "TOP-SECRET" not in r.stdout and "symbolic link" in r.stdout, r.stdout
+    assert "TOP-SECRET" not in r.stdout and "is not shown: it is not a file inside the study's own folders" in r.stdout
 
 
 # --- item 9: permissions ------------------------------------------------------------------------------------
@@ -210,8 +210,8 @@ def test_checkpoint_files_are_private_by_default(proj: Path) -> None:
 def test_group_writable_files_and_logs_folder(proj: Path) -> None:
     path = made_study(proj, "--group-writable")
     assert mode(path) == 0o660 and mode(proj / "s.json.journal") == 0o660
-    logs = proj / "s.logs"
-    assert mode(logs) & 0o070 == 0o070 and mode(logs) & stat.S_ISGID
+    trials = proj / "s.trials"  # the trial folders' root: every trial's folder and log is made in it
+    assert mode(trials) & 0o070 == 0o070 and mode(trials) & stat.S_ISGID
     # Recorded: a later resume (or worker) keeps the files group-writable.
     assert hp(proj, "resume", "s.json", "-n", "3", "--no-progress").returncode == 0
     assert mode(path) == 0o660

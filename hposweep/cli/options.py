@@ -35,7 +35,7 @@ Takeover = Annotated[bool, typer.Option(
     "--takeover", help="Replace or continue a study that another live hposweep process is running (its workers "
     "stop at their next write and record nothing more). Without it, that is refused and says who holds it.")]
 GroupWritable = Annotated[bool, typer.Option(
-    "--group-writable", help="Make the checkpoint's files 0660 and its logs folder group-writable (setgid), for "
+    "--group-writable", help="Make the checkpoint's files 0660 and its trial folders group-writable (setgid), for "
     "workers of one Unix group on a cluster; recorded, so later workers keep it (default: files 0600).")]
 
 WarmStart = Annotated[list[str] | None, typer.Option(
