@@ -143,7 +143,8 @@ def show(
 
     Examples: hposweep show 7; hposweep show runs/sweep.json 7 --format json
     """
-    from hposweep.cli.inspect import open_study, parse_show_args, print_trial
+    from hposweep.cli.inspect import open_study
+    from hposweep.cli.show import parse_show_args, print_trial
 
     path, number = parse_show_args(where)
     study, choice = open_study(path)
