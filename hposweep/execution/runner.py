@@ -302,7 +302,7 @@ class Runner(StopRules):
         results = poll_many(procs, timeout)
         if not any(results.values()) and not any(p.done for p in results):
             return
-        if isinstance(self.fatal, StudyReplacedError):  # not ours any more: only watch our trials end
+        if self.fatal is not None:  # the checkpoint refuses writes (or is not ours): only see our trials end
             self._handle(results)
             return
         with self.study.batch():  # one lock round trip for all the reports and tells of this round

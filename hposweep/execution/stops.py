@@ -149,8 +149,8 @@ class StopRules:
             if not fresh.info.get("stop_requested"):
                 continue
             r.stop_requested = True
-            why = fresh.info.get("stop_reason")
-            self.display.message(f"trial {number}: stop requested{f' ({why})' if why else ''}: stopping it")
+            why = fresh.info.get("stop_reason") or "stop requested"
+            self.display.message(f"trial {number}: {why}: stopping it")
             r.proc.begin_terminate(self.opts.prune_grace, reason="stop requested")
 
     # --- stops decided by results: the target reached, an objective no trial prints (see outcome.py) -------
