@@ -416,6 +416,12 @@ class Runner(StopRules):
             value = tracker.primary.last
             self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED,
                             info={**info, "reason": STOP_REQUESTED_REASON}, user_attrs=attrs)
+        elif proc.timed_out and tracker.primary.last_step is not None:
+            # stopped by --timeout after reporting: keep what it learned (as Ray's time stopper keeps the last result)
+            step = tracker.primary.last_step
+            info.update(pruned_at_step=step, reason=f"timeout at step {step}")
+            self.study.tell(trial, [tracker.primary.last], state=TrialState.PRUNED, info=info, user_attrs=attrs)
+            self._fail_streak = 0
         elif r.interrupted:
             why = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
             self.study.update_info(trial, **info, reason=why)
