@@ -77,6 +77,8 @@ def options_from_settings(study: Any, *, jobs: int | None = None, time_budget: s
         lease=float(s.get("lease") or 60.0), executor=s.get("executor") or "local",
         ray_address=s.get("ray_address"), cpus_per_trial=float(s.get("cpus_per_trial") or 1.0),
         gpus_per_trial=float(s.get("gpus_per_trial") or 0.0), metric_target=s.get("metric_target"),
+        max_reruns=int(s.get("max_reruns", 3)), retries=int(s.get("retries") or 0), tracking=s.get("tracking"),
+        on_trial_end=s.get("on_trial_end"), on_trial_end_timeout=float(s.get("on_trial_end_timeout") or 30.0),
     )
     return opts, target
 

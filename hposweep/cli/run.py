@@ -30,22 +30,27 @@ from hposweep.cli.options import (
     Lease,
     LogEvery,
     MaxFailures,
+    MaxReruns,
     Metric,
     MetricRegex,
     NewCheckpoint,
     NoProgress,
     Objective,
+    OnTrialEnd,
+    OnTrialEndTimeout,
     PassMode,
     PruneGrace,
     Pruner,
     Quiet,
     RayAddress,
+    Retries,
     Sampler,
     Seed,
     Shell,
     Space,
     TimeBudget,
     Timeout,
+    Track,
     Trials,
 )
 from hposweep.cli.preflight import (
@@ -164,12 +169,18 @@ def run(
     ray_address: RayAddress = None,
     cpus_per_trial: CpusPerTrial = 1.0,
     gpus_per_trial: GpusPerTrial = 0.0,
+    retries: Retries = 0,
+    max_reruns: MaxReruns = 3,
+    track: Track = None,
+    on_trial_end: OnTrialEnd = None,
+    on_trial_end_timeout: OnTrialEndTimeout = 30.0,
     create_only: Annotated[bool, typer.Option("--create-only", hidden=True)] = False,
 ) -> None:
     """Run a sweep: each trial runs COMMAND with the trial's params.
 
     Example: hposweep run --space space.yaml --trials 50 -- python train.py --epochs 10
     """
+    from hposweep.execution.options import run_hook_options
     from hposweep.execution.runner import RunOptions
     from hposweep.spacefile import load_config
 
@@ -209,6 +220,8 @@ def run(
         time_budget=parse_duration_flag(time_budget, "--time-budget"), max_failures=max_failures, grace=grace,
         prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease, executor=executor, ray_address=ray_address,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, metric_target=settings.get("metric_target"),
+        **run_hook_options(retries=retries, max_reruns=max_reruns, track=track, settings=settings,
+                           on_trial_end=on_trial_end, on_trial_end_timeout=on_trial_end_timeout),
     )
     if executor not in ("local", "ray"):
         raise UsageError(f"--executor must be local or ray, got {executor!r}")

@@ -47,6 +47,13 @@ class RunOptions:
     #: stop starting trials once a complete trial's (first) objective reaches this value (W&B ``metric.target``)
     metric_target: float | None = None
     max_reruns: int = 3  # a trial lost with its Ray node this many times more is failed, not re-run again
+    #: a failed trial (exit, signal, timeout without reports) is run again with the same params this many times
+    retries: int = 0
+    #: experiment trackers as written in ``tracking:`` / ``--track`` (see hposweep.spacefile.tracking)
+    tracking: list[Any] | None = None
+    #: a shell command run after each trial, its JSON row on stdin (see :mod:`hposweep.execution.hooks`)
+    on_trial_end: str | None = None
+    on_trial_end_timeout: float = 30.0
 
     def to_settings(self) -> dict[str, Any]:
         return {
@@ -56,8 +63,38 @@ class RunOptions:
             "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
             "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
             "gpus_per_trial": self.gpus_per_trial, "metric_target": self.metric_target,
-            "max_reruns": self.max_reruns,
+            "max_reruns": self.max_reruns, "retries": self.retries, "tracking": self.tracking,
+            "on_trial_end": self.on_trial_end, "on_trial_end_timeout": self.on_trial_end_timeout,
         }
+
+
+def run_hook_options(*, retries: int, max_reruns: int, track: list[str] | None, settings: dict[str, Any],
+                     on_trial_end: str | None, on_trial_end_timeout: float) -> dict[str, Any]:
+    """The RunOptions of ``--retries``, ``--max-reruns``, ``--track`` and ``--on-trial-end`` (the command line
+    wins over the space file's ``tracking:`` / ``on_trial_end:``), checked before anything is written."""
+    import math
+
+    from hposweep.errors import ConfigError, UsageError
+    from hposweep.spacefile.tracking import parse_tracking
+
+    if retries < 0:
+        raise UsageError("--retries must be 0 or more")
+    if max_reruns < 0:
+        raise UsageError("--max-reruns must be 0 or more")
+    if not (math.isfinite(on_trial_end_timeout) and on_trial_end_timeout > 0):
+        raise UsageError("--on-trial-end-timeout must be a positive number of seconds")
+    tracking: list[Any] | None = settings.get("tracking")
+    if track:
+        try:
+            parse_tracking(list(track))
+        except ConfigError as exc:
+            raise UsageError(f"--track: {exc.message.removeprefix('tracking: ')}", hint=exc.hint) from None
+        tracking = [t for t in track if t.strip().lower() != "none"] or None
+    hook = on_trial_end if on_trial_end is not None else settings.get("on_trial_end")
+    if hook is not None and not hook.strip():
+        raise UsageError("--on-trial-end is empty", hint="e.g. --on-trial-end 'notify-send \"trial {trial}: {state}\"'")
+    return {"retries": retries, "max_reruns": max_reruns, "tracking": tracking, "on_trial_end": hook,
+            "on_trial_end_timeout": float(on_trial_end_timeout)}
 
 
 @dataclass

@@ -31,6 +31,7 @@ from hposweep.execution.argv import build_argv, build_shell_command, trial_env, 
 from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
+from hposweep.execution.hooks import SweepHooks
 from hposweep.execution.leftovers import stop_leftovers
 from hposweep.execution.metrics import MetricReport, MetricTracker
 from hposweep.execution.options import (
@@ -72,6 +73,7 @@ class Runner(StopRules):
         self._announced: set[tuple[str, str]] = set()  # (objective, prefixed name) already said
         self._stop_message: str | None = None  # the RunResult message of a "target" or "config" stop
         self.fatal: CheckpointError | None = None
+        self.hooks = SweepHooks(options, cwd=self.cwd, warn=display.message)
         if options.executor == "ray":
             from hposweep.execution.executors import check_ray_resources, ray_init
 
@@ -111,6 +113,7 @@ class Runner(StopRules):
             if self.check_target(done):
                 break
         try:
+            self.hooks.sweep_start(self.study)
             while True:
                 try:
                     if not self._step():
@@ -127,6 +130,7 @@ class Runner(StopRules):
             for sig, handler in old.items():
                 signal.signal(sig, handler)
             self.save_budget(force=True)
+            self.hooks.sweep_end(self.study)
         return self._result()
 
     def _step(self) -> bool:
@@ -265,12 +269,14 @@ class Runner(StopRules):
             self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
             self._launch_error = exc
             self.display.trial_finished(trial)
+            self.hooks.trial_end(self.study, trial)
             return
         info["pid"] = proc.pid
         if isinstance(proc, TrialProcess) and proc.pid is not None:
             # what resume needs to recognise this trial's processes if hposweep dies (see find_leftovers)
             info["process"] = process_record(proc.pid, proc.token)
         self.study.update_info(trial, **info)
+        self.hooks.trial_start(trial)
         directions = list(self.study.directions)
         tracker = MetricTracker(self.opts.metrics, directions, params=dict(trial.params))
         run = RunningTrial(trial, proc, tracker, slot)
@@ -330,10 +336,18 @@ class Runner(StopRules):
         primary = self.opts.metrics[0]
         latest: dict[Any, float] = {}
         file = r.tracker.file
+        tracked: dict[Any, dict[str, float]] | None = {} if self.hooks.tracking else None
         for rep in reports:
             filed = file(rep)
             if filed is not None and filed[0] == primary:
                 latest[filed[1]] = rep.value
+            if tracked is not None:  # every metric, per step, for the trackers (one call per step per round)
+                step = filed[1] if filed is not None else rep.step
+                if step is None:
+                    step = r.tracker.primary.last_step or 0
+                tracked.setdefault(step, {})[filed[0] if filed is not None else rep.name] = rep.value
+        for step, metrics in (tracked or {}).items():
+            self.hooks.report(r.trial, step, metrics)
         for objective, name, values in r.tracker.settle():
             if (objective, name) not in self._announced:
                 self._announced.add((objective, name))
@@ -370,6 +384,9 @@ class Runner(StopRules):
             if isinstance(self.fatal, StudyReplacedError):
                 return  # not our study any more: write nothing
             self._finish_inner(r)
+            ended = self.study.trials[r.trial.number]
+            if ended.state is not TrialState.RUNNING:
+                self.hooks.trial_end(self.study, ended)
         except CheckpointError as exc:  # the checkpoint cannot be written, or the study was replaced
             if self.fatal is None:
                 self.stop_on_storage(exc)
@@ -416,7 +433,7 @@ class Runner(StopRules):
             value = tracker.primary.last
             self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED,
                             info={**info, "reason": STOP_REQUESTED_REASON}, user_attrs=attrs)
-        elif proc.timed_out and tracker.primary.last_step is not None:
+        elif proc.timed_out and tracker.primary.last_step is not None and tracker.primary.last is not None:
             # stopped by --timeout after reporting: keep what it learned (as Ray's time stopper keeps the last result)
             step = tracker.primary.last_step
             info.update(pruned_at_step=step, reason=f"timeout at step {step}")
