@@ -19,10 +19,6 @@ from typing import Any
 
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
     CheckpointError,
     HposweepError,
     StudyError,
@@ -46,6 +42,7 @@ from hposweep.execution.options import (
 from hposweep.execution.outcome import trial_outcome
 from hposweep.execution.processes import process_record
 from hposweep.execution.progress import Progress
+from hposweep.execution.retries import attempt_entry, keep_attempt_log, retryable
 from hposweep.execution.stops import STOP_REQUESTED_REASON, RunningTrial, StopRules
 from hposweep.study.api import Study
 from hposweep.study.discovery import logs_dir_for
@@ -73,6 +70,8 @@ class Runner(StopRules):
         self._announced: set[tuple[str, str]] = set()  # (objective, prefixed name) already said
         self._stop_message: str | None = None  # the RunResult message of a "target" or "config" stop
         self.fatal: CheckpointError | None = None
+        #: failed trials to run again (--retries): same number, same params, before any new trial
+        self.retry_queue: list[Trial] = []
         self.hooks = SweepHooks(options, cwd=self.cwd, warn=display.message)
         if options.executor == "ray":
             from hposweep.execution.executors import check_ray_resources, ray_init
@@ -90,6 +89,8 @@ class Runner(StopRules):
             return False
         if len(self.running) >= self.opts.jobs:
             return False
+        if self.retry_queue:
+            return True
         if self._counted() >= self.target:
             return False
         left = self.budget_left()
@@ -127,11 +128,12 @@ class Runner(StopRules):
                 r.interrupted = True
                 r.proc.kill()
                 self._finish(r)
+            self._give_up_retries()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
             self.save_budget(force=True)
             self.hooks.sweep_end(self.study)
-        return self._result()
+        return self.sweep_result()
 
     def _step(self) -> bool:
         """One round of the loop: start what may start, read what the trials printed. False: the sweep is over."""
@@ -184,39 +186,16 @@ class Runner(StopRules):
             return False
         return bool(self.study.running_trials) or bool(self.study.queue)
 
-    def _result(self) -> RunResult:
-        n_complete = len(self.study.trials_in(TrialState.COMPLETE))
-        if self.fatal is not None:
-            raise self.fatal
-        if self._launch_error is not None:
-            raise self._launch_error
-        if self.stop_reason == "interrupt":
-            return RunResult(EXIT_INTERRUPTED, "interrupted", self.started, "interrupt")
-        if self.stop_reason == "config":
-            assert self._stop_message is not None
-            return RunResult(EXIT_USAGE, self._stop_message, self.started, "config", config_error=n_complete == 0)
-        if self.stop_reason == "target":
-            assert self._stop_message is not None
-            return RunResult(EXIT_OK, self._stop_message, self.started, "target")
-        if self.stop_reason == "failures":
-            return RunResult(
-                EXIT_FAILED,
-                f"stopped after {self.opts.max_failures} failed trials in a row (--max-failures)",
-                self.started, "failures",
-            )
-        code = EXIT_OK if n_complete else EXIT_FAILED
-        msg = "sweep finished" if code == EXIT_OK else "no trial completed"
-        if self.stop_reason == "time_budget":
-            msg = "time budget ended the sweep" + ("" if code == EXIT_OK else "; no trial completed")
-        return RunResult(code, msg, self.started, self.stop_reason)
-
     def _free_slot(self) -> int:
         used = {r.slot for r in self.running.values()}
         return next(i for i in range(self.opts.jobs + 1) if i not in used)
 
     def _start_one(self) -> None:
         slot = self._free_slot()
-        trial = self.study.ask_within(self.target, info={"worker": f"{os.uname().nodename}:{os.getpid()}"})
+        if self.retry_queue:
+            trial: Trial | None = self.retry_queue.pop(0)
+        else:
+            trial = self.study.ask_within(self.target, info={"worker": f"{os.uname().nodename}:{os.getpid()}"})
         if trial is None:  # other workers took the last trials meanwhile
             return
         self.started += 1
@@ -449,6 +428,12 @@ class Runner(StopRules):
             record_lost_node(self.study, trial, info, attrs, self.opts.max_reruns, self.display.message)
         else:
             values, reason = self._outcome(r)
+            attempts = list(trial.info.get("attempts") or [])
+            if attempts or (reason is not None and self.opts.retries):
+                attempts.append(attempt_entry(info, reason, len(attempts) + 1))
+                info["attempts"] = attempts
+            if reason is not None and self._retry(r, info, reason, attempts):
+                return
             if values is not None and reason is None:
                 self.study.tell(trial, values, info=info, user_attrs=attrs)
             else:
@@ -468,6 +453,28 @@ class Runner(StopRules):
             self._fail_streak = 0
         tail = proc.tail(10) if trial.state is TrialState.FAILED else None
         self.display.trial_finished(trial, tail)
+
+    def _retry(self, r: RunningTrial, info: dict[str, Any], reason: str, attempts: list[dict[str, Any]]) -> bool:
+        """Queue attempt n+1 of a trial that failed on its own, while --retries allows (see retries.py)."""
+        if (len(attempts) > self.opts.retries or self.stop_reason is not None or r.objective_never_printed
+                or not retryable(r.proc)):
+            return False
+        attempts[-1]["log"] = keep_attempt_log(r.trial.info.get("log"), len(attempts))
+        self.study.update_info(r.trial, **info)
+        self.retry_queue.append(self.study.trials[r.trial.number])
+        self.display.message(f"trial {r.trial.number} failed ({reason}): running it again "
+                             f"(attempt {len(attempts) + 1} of {self.opts.retries + 1}, --retries)")
+        return True
+
+    def _give_up_retries(self) -> None:
+        """The sweep stopped before a queued attempt ran: the trial ends as its last attempt did."""
+        for trial in self.retry_queue:
+            try:
+                last = (trial.info.get("attempts") or [{}])[-1]
+                self.study.tell(trial, state=TrialState.FAILED, info={"reason": last.get("reason", "not retried")})
+            except HposweepError as exc:
+                self.display.message(f"trial {trial.number}: not recorded ({exc.message})")
+        self.retry_queue.clear()
 
     def _outcome(self, r: RunningTrial) -> tuple[list[float] | None, str | None]:
         out = trial_outcome(r.proc, r.tracker, self.opts.objective, self.opts.timeout, bool(self.opts.metric_regex))

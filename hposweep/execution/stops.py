@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hposweep.core.trial import Trial
-from hposweep.errors import CheckpointError
+from hposweep.core.trial import Trial, TrialState
+from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CheckpointError
 from hposweep.execution.metrics import MetricTracker
+from hposweep.execution.options import RunResult
 from hposweep.execution.outcome import misconfigured_messages, objective_ever_reported, target_reached
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class StopRules:
     _stop_message: str | None
     #: a checkpoint or log that cannot be written, or a study replaced under us: the sweep ends with it (exit 2)
     fatal: CheckpointError | None
+    _launch_error: Any
+    started: int
     _budget_used0: float
     _t0: float
     _last_meta_save: float
@@ -152,6 +155,33 @@ class StopRules:
             why = fresh.info.get("stop_reason") or "stop requested"
             self.display.message(f"trial {number}: {why}: stopping it")
             r.proc.begin_terminate(self.opts.prune_grace, reason="stop requested")
+
+    def sweep_result(self) -> RunResult:
+        """What the sweep did, once it ended: an exit code and a message (or the fatal error, raised)."""
+        n_complete = len(self.study.trials_in(TrialState.COMPLETE))
+        if self.fatal is not None:
+            raise self.fatal
+        if self._launch_error is not None:
+            raise self._launch_error
+        if self.stop_reason == "interrupt":
+            return RunResult(EXIT_INTERRUPTED, "interrupted", self.started, "interrupt")
+        if self.stop_reason == "config":
+            assert self._stop_message is not None
+            return RunResult(EXIT_USAGE, self._stop_message, self.started, "config", config_error=n_complete == 0)
+        if self.stop_reason == "target":
+            assert self._stop_message is not None
+            return RunResult(EXIT_OK, self._stop_message, self.started, "target")
+        if self.stop_reason == "failures":
+            return RunResult(
+                EXIT_FAILED,
+                f"stopped after {self.opts.max_failures} failed trials in a row (--max-failures)",
+                self.started, "failures",
+            )
+        code = EXIT_OK if n_complete else EXIT_FAILED
+        msg = "sweep finished" if code == EXIT_OK else "no trial completed"
+        if self.stop_reason == "time_budget":
+            msg = "time budget ended the sweep" + ("" if code == EXIT_OK else "; no trial completed")
+        return RunResult(code, msg, self.started, self.stop_reason)
 
     # --- stops decided by results: the target reached, an objective no trial prints (see outcome.py) -------
     def check_target(self, trial: Trial) -> bool:
