@@ -64,3 +64,24 @@ def test_a_missing_objective_is_not_retried(tmp_path: Path) -> None:
     r = sweep(tmp_path, "print('acc=0.5')\nopen('ran', 'a').write('x')\n", "--retries", "3")
     assert r.returncode == 2, r.stderr
     assert (tmp_path / "ran").read_text() == "x"
+
+
+def test_resume_command_replaces_the_command_for_the_trials_still_to_run(tmp_path: Path) -> None:
+    r = sweep(tmp_path, "print('loss=1')\n", trials=1)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "new.py").write_text("print('loss=0.5')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPOSWEEP_")}
+    r = subprocess.run([sys.executable, "-m", "hposweep", "resume", "st.json", "--trials", "2", "--no-progress",
+                        "--", sys.executable, "new.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert f"command: {sys.executable} new.py from trial 1 on" in r.stderr
+    study = Study.load(tmp_path / "st.json", readonly=True)
+    assert [t.value for t in study.trials] == [1.0, 0.5]
+    assert study.trials[0].info["argv"][1] == "train.py" and study.trials[1].info["argv"][1] == "new.py"
+    assert study.settings["command"][1] == "new.py"
+    (change,) = study.meta["command_changes"]
+    assert change["from"][1] == "train.py" and change["to"][1] == "new.py" and change["from_trial"] == 1
+    shown = subprocess.run([sys.executable, "-m", "hposweep", "show", "st.json", "1"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert "new.py" in shown.stdout, shown.stdout + shown.stderr

@@ -13,10 +13,12 @@ import typer
 
 from hposweep.cli.format import err, fmt_value, plural
 from hposweep.cli.options import (
+    Command,
     JsonOut,
     LogEvery,
     NoProgress,
     Quiet,
+    ResumeCommand,
     ResumeGrace,
     ResumeMaxFailures,
     ResumeTimeout,
@@ -85,6 +87,7 @@ def options_from_settings(study: Any, *, jobs: int | None = None, time_budget: s
 
 def resume(
     checkpoint: StudyFile,
+    command: Command = None,
     trials: Annotated[int | None, typer.Option(
         "--trials", "-n", metavar="N", help="Raise the target number of finished trials.")] = None,
     jobs: Annotated[int | None, typer.Option(
@@ -98,6 +101,7 @@ def resume(
     quiet: Quiet = False,
     json_out: JsonOut = False,
     log_every: LogEvery = 60.0,
+    new_command: ResumeCommand = None,
 ) -> None:
     """Continue a study where it stopped: interrupted trials are re-run first.
 
@@ -123,6 +127,11 @@ def resume(
     # In memory: close() writes them into the snapshot at the end of this session (the Study API has
     # no journal event for settings yet, so a resume killed with SIGKILL keeps the old ones).
     study.settings.update(changes)
+    from hposweep.execution.options import replace_command
+
+    changed = replace_command(study, new_command, command)
+    if changed:
+        err(f"[hposweep] {changed}")
     opts, target = options_from_settings(study, jobs=jobs, time_budget=time_budget)
     for key, value in changes.items():
         err(f"[hposweep] {key.replace('_', '-')}: {fmt_value(value)} from now on")

@@ -97,6 +97,42 @@ def run_hook_options(*, retries: int, max_reruns: int, track: list[str] | None, 
             "on_trial_end_timeout": float(on_trial_end_timeout)}
 
 
+def replace_command(study: Study, option: str | None, after_dashes: list[str] | None) -> str | None:
+    """``resume --command '...'`` (or the words after ``--``): the command for the trials still to run.
+
+    The study keeps every change in ``meta["command_changes"]`` (when, from what, to what); each trial's
+    ``info["argv"]`` says what it ran, so ``show`` tells old trials from new. Returns a line to print.
+    """
+    import shlex
+    import time
+
+    from hposweep.errors import UsageError
+
+    if option is not None and after_dashes:
+        raise UsageError("give the new command with --command or after `--`, not both")
+    if option is None and not after_dashes:
+        return None
+    shell = bool(study.settings.get("shell"))
+    new: list[str] | str
+    if option is not None:
+        if not option.strip():
+            raise UsageError("--command is empty")
+        new = option if shell else shlex.split(option)
+    else:
+        assert after_dashes is not None
+        new = " ".join(after_dashes) if shell else list(after_dashes)
+    old = study.settings.get("command")
+    if new == old:
+        return None
+    changes = list(study.meta.get("command_changes") or [])
+    changes.append({"at": time.time(), "from": old, "to": new, "from_trial": len(study.trials)})
+    study.settings["command"] = new
+    study.update_meta(command_changes=changes)
+    shown = new if isinstance(new, str) else shlex.join(new)
+    was = old if isinstance(old, str) else shlex.join(old or [])
+    return f"command: {shown} from trial {len(study.trials)} on (was: {was})"
+
+
 @dataclass
 class RunResult:
     exit_code: int
