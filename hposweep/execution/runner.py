@@ -456,7 +456,7 @@ class Runner(StopRules):
 
     def _retry(self, r: RunningTrial, info: dict[str, Any], reason: str, attempts: list[dict[str, Any]]) -> bool:
         """Queue attempt n+1 of a trial that failed on its own, while --retries allows (see retries.py)."""
-        if (len(attempts) > self.opts.retries or self.stop_reason is not None or r.objective_never_printed
+        if (not attempts or len(attempts) > self.opts.retries or self.stop_reason is not None or r.objective_never_printed
                 or not retryable(r.proc)):
             return False
         attempts[-1]["log"] = keep_attempt_log(r.trial.info.get("log"), len(attempts))
