@@ -62,6 +62,20 @@ PruneGrace = Annotated[float, typer.Option("--prune-grace", metavar="SECONDS", h
 Lease = Annotated[float, typer.Option(
     "--lease", metavar="SECONDS", help="Seconds without a heartbeat after which another worker re-runs a trial.")]
 
+Retries = Annotated[int, typer.Option(
+    "--retries", metavar="N", help="Run a failed trial (non-zero exit, signal, timeout without reports) again with the "
+    "same params, up to N more times, as attempts of the same trial.")]
+MaxReruns = Annotated[int, typer.Option(
+    "--max-reruns", metavar="N", help="Ray: re-run a trial lost with its node at most N times, then fail it.")]
+Track = Annotated[list[str] | None, typer.Option(
+    "--track", metavar="mlflow|wandb", help="Report the sweep and every trial to MLflow or W&B (repeat for both; "
+    "default: YAML `tracking:`). MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME and WANDB_MODE are honoured.")]
+OnTrialEnd = Annotated[str | None, typer.Option(
+    "--on-trial-end", metavar="CMD", help="Shell command run after each trial with the trial's JSON row on stdin; "
+    "{trial} {state} {value} are replaced, shell-quoted (default: YAML `on_trial_end:`). A failure is a warning.")]
+OnTrialEndTimeout = Annotated[float, typer.Option(
+    "--on-trial-end-timeout", metavar="SECONDS", help="Time limit of each --on-trial-end command.")]
+
 # --- where and how many ---------------------------------------------------------------------------------
 TimeBudget = Annotated[str | None, typer.Option("--time-budget", metavar="DURATION", help="Wall-clock limit for the whole sweep: 8h.")]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Trials to run at once.")]
@@ -98,6 +112,11 @@ ResumeGrace = Annotated[float | None, typer.Option(
 
 ResumeDryRun = Annotated[bool, typer.Option(
     "--dry-run", help="Print the command, folder and environment of the next trials; run and write nothing.")]
+RetryFailed = Annotated[bool, typer.Option(
+    "--retry-failed", help="Re-run the failed trials' params first; the failed trials stop counting toward the target.")]
+ResumeCommand = Annotated[str | None, typer.Option(
+    "--command", metavar="COMMAND", help="A new command for the trials still to run (or give it after `--`); "
+    "recorded with the time it changed.")]
 
 # --- reading a study ------------------------------------------------------------------------------------
 StudyFile = Annotated[str, typer.Argument(metavar="FILE", help="The study JSON file (or its folder).")]

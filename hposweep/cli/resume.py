@@ -20,11 +20,13 @@ import typer
 
 from hposweep.cli.format import err, fmt_value, plural
 from hposweep.cli.options import (
+    Command,
     GroupWritable,
     JsonOut,
     LogEvery,
     NoProgress,
     Quiet,
+    ResumeCommand,
     ResumeDryRun,
     ResumeGrace,
     ResumeMaxFailures,
@@ -125,12 +127,15 @@ def options_from_settings(study: Any, *, jobs: int | None = None, time_budget: s
         ray_address=s.get("ray_address"), cpus_per_trial=float(s.get("cpus_per_trial") or 1.0),
         gpus_per_trial=float(s.get("gpus_per_trial") or 0.0), metric_target=s.get("metric_target"),
         trial_cwd=bool(s.get("trial_cwd")),
+        max_reruns=int(s.get("max_reruns", 3)), retries=int(s.get("retries") or 0), tracking=s.get("tracking"),
+        on_trial_end=s.get("on_trial_end"), on_trial_end_timeout=float(s.get("on_trial_end_timeout") or 30.0),
     )
     return opts, target
 
 
 def resume(
     checkpoint: StudyFile,
+    command: Command = None,
     trials: Annotated[int | None, typer.Option(
         "--trials", "-n", metavar="N", help="Raise the target number of finished trials.")] = None,
     jobs: Annotated[int | None, typer.Option(
@@ -147,6 +152,7 @@ def resume(
     quiet: Quiet = False,
     json_out: JsonOut = False,
     log_every: LogEvery = 60.0,
+    new_command: ResumeCommand = None,
 ) -> None:
     """Continue a study where it stopped: interrupted trials are re-run first.
 
@@ -192,6 +198,11 @@ def resume(
     study.recover_running()
     if group_writable and not study.settings.get("group_writable"):
         changes["group_writable"] = True
+    from hposweep.execution.options import replace_command
+
+    changed = replace_command(study, new_command, command)
+    if changed:
+        err(f"[hposweep] {changed}")
     if changes:
         study.update_settings(**changes)
     opts, target = options_from_settings(study, jobs=jobs, time_budget=time_budget)

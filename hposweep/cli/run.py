@@ -31,16 +31,20 @@ from hposweep.cli.options import (
     Lease,
     LogEvery,
     MaxFailures,
+    MaxReruns,
     Metric,
     MetricRegex,
     NewCheckpoint,
     NoProgress,
     Objective,
+    OnTrialEnd,
+    OnTrialEndTimeout,
     PassMode,
     PruneGrace,
     Pruner,
     Quiet,
     RayAddress,
+    Retries,
     Sampler,
     Seed,
     Shell,
@@ -48,6 +52,7 @@ from hposweep.cli.options import (
     Takeover,
     TimeBudget,
     Timeout,
+    Track,
     TrialCwd,
     Trials,
     WarmStart,
@@ -182,12 +187,18 @@ def run(
     warm_start_metric: WarmStartMetric = None,
     constraint: ConstraintOpt = None,
     trial_cwd: TrialCwd = False,
+    retries: Retries = 0,
+    max_reruns: MaxReruns = 3,
+    track: Track = None,
+    on_trial_end: OnTrialEnd = None,
+    on_trial_end_timeout: OnTrialEndTimeout = 30.0,
     create_only: Annotated[bool, typer.Option("--create-only", hidden=True)] = False,
 ) -> None:
     """Run a sweep: each trial runs COMMAND with the trial's params.
 
     Example: hposweep run --space space.yaml --trials 50 -- python train.py --epochs 10
     """
+    from hposweep.execution.options import run_hook_options
     from hposweep.execution.runner import RunOptions
     from hposweep.spacefile import load_config
 
@@ -238,6 +249,8 @@ def run(
         prune_grace=prune_grace, jobs=jobs, gpus=None, lease=lease, executor=executor, ray_address=ray_address,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, metric_target=settings.get("metric_target"),
         trial_cwd=trial_cwd,
+        **run_hook_options(retries=retries, max_reruns=max_reruns, track=track, settings=settings,
+                           on_trial_end=on_trial_end, on_trial_end_timeout=on_trial_end_timeout),
     )
     if executor not in ("local", "ray"):
         raise UsageError(f"--executor must be local or ray, got {executor!r}")

@@ -49,6 +49,13 @@ class RunOptions:
     max_reruns: int = 3  # a trial lost with its Ray node this many times more is failed, not re-run again
     #: run each trial inside its own folder (``<study>.trials/000007``) instead of the user's folder
     trial_cwd: bool = False
+    #: a failed trial (exit, signal, timeout without reports) is run again with the same params this many times
+    retries: int = 0
+    #: experiment trackers as written in ``tracking:`` / ``--track`` (see hposweep.spacefile.tracking)
+    tracking: list[Any] | None = None
+    #: a shell command run after each trial, its JSON row on stdin (see :mod:`hposweep.execution.hooks`)
+    on_trial_end: str | None = None
+    on_trial_end_timeout: float = 30.0
 
     def to_settings(self) -> dict[str, Any]:
         return {
@@ -58,8 +65,75 @@ class RunOptions:
             "jobs": self.jobs, "gpus": self.gpus, "lease": self.lease, "executor": self.executor,
             "ray_address": self.ray_address, "cpus_per_trial": self.cpus_per_trial,
             "gpus_per_trial": self.gpus_per_trial, "metric_target": self.metric_target,
-            "max_reruns": self.max_reruns, "trial_cwd": self.trial_cwd,
+            "max_reruns": self.max_reruns, "trial_cwd": self.trial_cwd, "retries": self.retries,
+            "tracking": self.tracking, "on_trial_end": self.on_trial_end,
+            "on_trial_end_timeout": self.on_trial_end_timeout,
         }
+
+
+def run_hook_options(*, retries: int, max_reruns: int, track: list[str] | None, settings: dict[str, Any],
+                     on_trial_end: str | None, on_trial_end_timeout: float) -> dict[str, Any]:
+    """The RunOptions of ``--retries``, ``--max-reruns``, ``--track`` and ``--on-trial-end`` (the command line
+    wins over the space file's ``tracking:`` / ``on_trial_end:``), checked before anything is written."""
+    import math
+
+    from hposweep.errors import ConfigError, UsageError
+    from hposweep.spacefile.tracking import parse_tracking
+
+    if retries < 0:
+        raise UsageError("--retries must be 0 or more")
+    if max_reruns < 0:
+        raise UsageError("--max-reruns must be 0 or more")
+    if not (math.isfinite(on_trial_end_timeout) and on_trial_end_timeout > 0):
+        raise UsageError("--on-trial-end-timeout must be a positive number of seconds")
+    tracking: list[Any] | None = settings.get("tracking")
+    if track:
+        try:
+            parse_tracking(list(track))
+        except ConfigError as exc:
+            raise UsageError(f"--track: {exc.message.removeprefix('tracking: ')}", hint=exc.hint) from None
+        tracking = [t for t in track if t.strip().lower() != "none"] or None
+    hook = on_trial_end if on_trial_end is not None else settings.get("on_trial_end")
+    if hook is not None and not hook.strip():
+        raise UsageError("--on-trial-end is empty", hint="e.g. --on-trial-end 'notify-send \"trial {trial}: {state}\"'")
+    return {"retries": retries, "max_reruns": max_reruns, "tracking": tracking, "on_trial_end": hook,
+            "on_trial_end_timeout": float(on_trial_end_timeout)}
+
+
+def replace_command(study: Study, option: str | None, after_dashes: list[str] | None) -> str | None:
+    """``resume --command '...'`` (or the words after ``--``): the command for the trials still to run.
+
+    The study keeps every change in ``meta["command_changes"]`` (when, from what, to what); each trial's
+    ``info["argv"]`` says what it ran, so ``show`` tells old trials from new. Returns a line to print.
+    """
+    import shlex
+    import time
+
+    from hposweep.errors import UsageError
+
+    if option is not None and after_dashes:
+        raise UsageError("give the new command with --command or after `--`, not both")
+    if option is None and not after_dashes:
+        return None
+    shell = bool(study.settings.get("shell"))
+    new: list[str] | str
+    if option is not None:
+        if not option.strip():
+            raise UsageError("--command is empty")
+        new = option if shell else shlex.split(option)
+    else:
+        assert after_dashes is not None
+        new = " ".join(after_dashes) if shell else list(after_dashes)
+    old = study.settings.get("command")
+    if new == old:
+        return None
+    changes = list(study.meta.get("command_changes") or [])
+    changes.append({"at": time.time(), "from": old, "to": new, "from_trial": len(study.trials)})
+    study.settings["command"] = new
+    study.update_meta(command_changes=changes)
+    shown = new if isinstance(new, str) else shlex.join(new)
+    was = old if isinstance(old, str) else shlex.join(old or [])
+    return f"command: {shown} from trial {len(study.trials)} on (was: {was})"
 
 
 @dataclass

@@ -15,15 +15,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hposweep.core.trial import Trial, TrialState
-from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HposweepError, StudyError
+from hposweep.errors import CheckpointError, HposweepError, StudyError
 from hposweep.execution.argv import build_argv, build_shell_command, flag_styles, trial_env, write_params_file
 from hposweep.execution.environment import trial_base_env
 from hposweep.execution.executors import make_trial_process
 from hposweep.execution.executors.local import LaunchError, TrialProcess, poll_many
+from hposweep.execution.hooks import SweepHooks
 from hposweep.execution.leftovers import stop_leftovers
 from hposweep.execution.metric_points import RoundPoints
 from hposweep.execution.metrics import MetricReport, MetricTracker
@@ -36,39 +36,26 @@ from hposweep.execution.options import (
     pruning_steps_saved,
     summary_json,
 )
-from hposweep.execution.outcome import misconfigured_messages, objective_ever_reported, target_reached, trial_outcome
+from hposweep.execution.outcome import trial_outcome
 from hposweep.execution.processes import process_record
 from hposweep.execution.progress import Progress
+from hposweep.execution.retries import attempt_entry, keep_attempt_log, retryable
+from hposweep.execution.stops import STOP_REQUESTED_REASON, RunningTrial, StopRules
 from hposweep.execution.trialdirs import command_tokens, trial_paths
 from hposweep.study.api import Study
 from hposweep.study.discovery import logs_dir_for
 from hposweep.study.repeats import trial_seed
-
-if TYPE_CHECKING:
-    from hposweep.execution.executors.ray.driver import RayTrialProcess
+from hposweep.study.storage import StudyReplacedError, write_error
 
 
-@dataclass
-class _Running:
-    trial: Trial
-    proc: TrialProcess | RayTrialProcess
-    tracker: MetricTracker
-    slot: int
-    pruned_at: int | float | None = None
-    interrupted: bool = False
-    internal_error: str | None = None
-    #: exited 0, printed metrics, never the objective: the sweep's configuration, not this trial, is wrong
-    objective_never_printed: bool = False
-
-
-class Runner:
+class Runner(StopRules):
     def __init__(self, study: Study, options: RunOptions, display: Progress, *, target: int) -> None:
         self.study = study
         self.opts = options
         self.display = display
         self.target = target
         self.stop_reason: str | None = None
-        self.running: dict[int, _Running] = {}
+        self.running: dict[int, RunningTrial] = {}
         self.cwd = options.cwd or os.getcwd()
         self.logs_dir = options.logs_dir or logs_dir_for(study.path)
         self._git = git_commit(self.cwd)
@@ -81,57 +68,15 @@ class Runner:
         self._last_housekeeping = 0.0
         self._announced: set[tuple[str, str]] = set()  # (objective, prefixed name) already said
         self._stop_message: str | None = None  # the RunResult message of a "target" or "config" stop
+        self.fatal: CheckpointError | None = None
+        #: failed trials to run again (--retries): same number, same params, before any new trial
+        self.retry_queue: list[Trial] = []
+        self.hooks = SweepHooks(options, cwd=self.cwd, warn=display.message)
         if options.executor == "ray":
             from hposweep.execution.executors import check_ray_resources, ray_init
 
             ray_init(options.ray_address)
             check_ray_resources(options.cpus_per_trial, options.gpus_per_trial)
-
-    # --- signals -------------------------------------------------------------------------
-    def request_stop(self, hard: bool = False) -> None:
-        """First Ctrl-C/SIGTERM: stop gracefully (even if a time budget was already ending the
-        sweep); the next one: SIGKILL the running trials now."""
-        if self.stop_reason != "interrupt" and not hard:
-            self.stop_reason = "interrupt"
-            self.display.message(
-                "stopping: no new trials; running trials get SIGTERM "
-                f"and {self.opts.grace:g}s to exit (Ctrl-C again to kill them now)"
-            )
-            for r in self.running.values():
-                r.interrupted = True
-                r.proc.begin_terminate(self.opts.grace, reason="interrupted")
-        else:
-            for r in self.running.values():
-                r.interrupted = True
-                r.proc.begin_terminate(0.0, reason="killed")
-
-    def _install_signals(self) -> dict[int, Any]:
-        old: dict[int, Any] = {}
-
-        def handler(signum: int, frame: Any) -> None:
-            self.request_stop()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except ValueError:  # not the main thread (tests driving the runner)
-                pass
-        return old
-
-    # --- budget --------------------------------------------------------------------------
-    def budget_used(self) -> float:
-        return self._budget_used0 + (time.monotonic() - self._t0)
-
-    def _budget_left(self) -> float | None:
-        if self.opts.time_budget is None:
-            return None
-        return self.opts.time_budget - self.budget_used()
-
-    def _save_budget(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_meta_save > 30:
-            self._last_meta_save = now
-            self.study.update_meta(time_used=round(self.budget_used(), 3))
 
     # --- the loop ------------------------------------------------------------------------
     def _counted(self) -> int:
@@ -143,13 +88,15 @@ class Runner:
             return False
         if len(self.running) >= self.opts.jobs:
             return False
+        if self.retry_queue:
+            return True
         if self._counted() >= self.target:
             return False
-        left = self._budget_left()
+        left = self.budget_left()
         if left is not None and left <= 0:
             self.stop_reason = "time_budget"
             self.display.message("time budget spent: no new trials")
-            self._stop_all_for_budget()
+            self.stop_all_for_budget()
             return False
         if self.study.sampler_exhausted():
             if self.stop_reason is None and not self.running:
@@ -158,55 +105,65 @@ class Runner:
             return False
         return True
 
-    def _stop_all_for_budget(self) -> None:
-        for r in self.running.values():
-            r.interrupted = True
-            r.proc.begin_terminate(self.opts.grace, reason="time budget")
-
     def run(self) -> RunResult:
-        old = self._install_signals()
+        old = self.install_signals()
         if self.opts.executor == "local":
             stop_leftovers(self.study, self.display.message, grace=min(self.opts.grace, 5.0))
         for done in self.study.trials_in(TrialState.COMPLETE):  # resume: the target may be reached already
-            if self._check_target(done):
+            if self.check_target(done):
                 break
         try:
+            self.hooks.sweep_start(self.study)
             while True:
-                self._housekeeping()
-                while self._can_start():
-                    with self.study.batch():  # ask, start and record it under one lock round trip
-                        self._start_one()
-                    if self._launch_error is not None:
+                try:
+                    if not self._step():
                         break
-                if self._launch_error is not None and not self.running:
-                    break
-                if not self.running:
-                    if self._wait_for_others():
-                        time.sleep(min(1.0, self.opts.lease / 4))
-                        continue
-                    break
-                self._poll()
-                left = self._budget_left()
-                if left is not None and left <= 0 and self.stop_reason is None:
-                    self.stop_reason = "time_budget"
-                    self.display.message("time budget spent: stopping running trials")
-                    self._stop_all_for_budget()
-                self._save_budget()
+                except CheckpointError as exc:  # full disk, read-only folder, study replaced: exit 2, say so
+                    self.stop_on_storage(exc)
+                    if not self.running:
+                        break
         finally:
             for r in list(self.running.values()):
                 r.interrupted = True
                 r.proc.kill()
                 self._finish(r)
+            self._give_up_retries()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
-            self._save_budget(force=True)
-        return self._result()
+            self.save_budget(force=True)
+            self.hooks.sweep_end(self.study)
+        return self.sweep_result()
+
+    def _step(self) -> bool:
+        """One round of the loop: start what may start, read what the trials printed. False: the sweep is over."""
+        self._housekeeping()
+        while self._can_start():
+            with self.study.batch():  # ask, start and record it under one lock round trip
+                self._start_one()
+            if self._launch_error is not None:
+                break
+        if self._launch_error is not None and not self.running:
+            return False
+        if not self.running:
+            if self._wait_for_others():
+                time.sleep(min(1.0, self.opts.lease / 4))
+                return True
+            return False
+        self._poll()
+        self.check_log_errors()
+        left = self.budget_left()
+        if left is not None and left <= 0 and self.stop_reason is None:
+            self.stop_reason = "time_budget"
+            self.display.message("time budget spent: stopping running trials")
+            self.stop_all_for_budget()
+        self.save_budget()
+        return True
 
     def _housekeeping(self, force: bool = False) -> None:
         """Heartbeats for our trials, re-runs for trials whose worker died, news from other workers."""
         now = time.monotonic()
-        if not force and now - self._last_housekeeping < min(1.0, self.opts.lease / 4):
-            return
+        if self.fatal is not None or (not force and now - self._last_housekeeping < min(1.0, self.opts.lease / 4)):
+            return  # after a fatal storage error, write (and sync) nothing more
         self._last_housekeeping = now
         wall = time.time()
         beat_every = self.opts.lease / 4
@@ -214,6 +171,7 @@ class Runner:
             if wall - float(r.trial.info.get("heartbeat") or r.trial.started_at or 0) >= beat_every:
                 self.study.update_info(r.trial, heartbeat=wall)
         self.study.refresh()
+        self.check_stop_requests()
         mine = set(self.running)
         expired = [n for n in self.study.reap_expired(self.opts.lease) if n not in mine]
         for n in expired:
@@ -227,37 +185,16 @@ class Runner:
             return False
         return bool(self.study.running_trials) or bool(self.study.queue)
 
-    def _result(self) -> RunResult:
-        n_complete = len(self.study.trials_in(TrialState.COMPLETE))
-        if self._launch_error is not None:
-            raise self._launch_error
-        if self.stop_reason == "interrupt":
-            return RunResult(EXIT_INTERRUPTED, "interrupted", self.started, "interrupt")
-        if self.stop_reason == "config":
-            assert self._stop_message is not None
-            return RunResult(EXIT_USAGE, self._stop_message, self.started, "config", config_error=n_complete == 0)
-        if self.stop_reason == "target":
-            assert self._stop_message is not None
-            return RunResult(EXIT_OK, self._stop_message, self.started, "target")
-        if self.stop_reason == "failures":
-            return RunResult(
-                EXIT_FAILED,
-                f"stopped after {self.opts.max_failures} failed trials in a row (--max-failures)",
-                self.started, "failures",
-            )
-        code = EXIT_OK if n_complete else EXIT_FAILED
-        msg = "sweep finished" if code == EXIT_OK else "no trial completed"
-        if self.stop_reason == "time_budget":
-            msg = "time budget ended the sweep" + ("" if code == EXIT_OK else "; no trial completed")
-        return RunResult(code, msg, self.started, self.stop_reason)
-
     def _free_slot(self) -> int:
         used = {r.slot for r in self.running.values()}
         return next(i for i in range(self.opts.jobs + 1) if i not in used)
 
     def _start_one(self) -> None:
         slot = self._free_slot()
-        trial = self.study.ask_within(self.target, info={"worker": f"{os.uname().nodename}:{os.getpid()}"})
+        if self.retry_queue:
+            trial: Trial | None = self.retry_queue.pop(0)
+        else:
+            trial = self.study.ask_within(self.target, info={"worker": f"{os.uname().nodename}:{os.getpid()}"})
         if trial is None:  # other workers took the last trials meanwhile
             return
         self.started += 1
@@ -276,9 +213,10 @@ class Runner:
             else:
                 command = build_argv(command_tokens(self.opts, self.cwd), trial.params, trial.number,
                                      self.opts.pass_mode, known=known, flags=flags, seed=seed, trial_dir=trial_dir)
-            write_params_file(params_path, trial.params)
+            self._write_params(trial, params_path)
         except HposweepError as exc:
-            self.study.tell(trial, state=TrialState.FAILED, info={"reason": str(exc)})
+            if not isinstance(exc, CheckpointError):
+                self.study.tell(trial, state=TrialState.FAILED, info={"reason": str(exc)})
             raise
         try:
             os.unlink(metrics_path)  # a re-run starts with an empty metrics file
@@ -311,26 +249,47 @@ class Runner:
             self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": str(exc)})
             self._launch_error = exc
             self.display.trial_finished(trial)
+            self.hooks.trial_end(self.study, trial)
             return
         info["pid"] = proc.pid
         if isinstance(proc, TrialProcess) and proc.pid is not None:
             # what resume needs to recognise this trial's processes if hposweep dies (see find_leftovers)
             info["process"] = process_record(proc.pid, proc.token)
         self.study.update_info(trial, **info)
+        self.hooks.trial_start(trial)
         directions = list(self.study.directions)
         tracker = MetricTracker(self.opts.metrics, directions, params=dict(trial.params))
-        run = _Running(trial, proc, tracker, slot)
+        run = RunningTrial(trial, proc, tracker, slot)
         self.running[trial.number] = run
         self.display.trial_started(trial, slot)
+
+    def _write_params(self, trial: Trial, params_path: str) -> None:
+        """The trial's folder and params file; a full disk there stops the sweep (exit 2), the trial just
+        asked queued again for ``resume`` (it never started)."""
+        where = os.path.dirname(params_path)
+        try:
+            os.makedirs(where, exist_ok=True)
+            where = params_path
+            write_params_file(params_path, trial.params)
+        except OSError as exc:
+            err = write_error(where, exc)
+            try:
+                self.study.recover_running([trial.number], reason=f"not started: {err.message}")
+            except CheckpointError:
+                pass  # it stays running in the checkpoint; resume re-runs it
+            raise err from None
 
     def _poll(self) -> None:
         procs = [r.proc for r in self.running.values()]
         timeout = 0.2
-        left = self._budget_left()
+        left = self.budget_left()
         if left is not None:
             timeout = max(0.0, min(timeout, left))
         results = poll_many(procs, timeout)
         if not any(results.values()) and not any(p.done for p in results):
+            return
+        if self.fatal is not None:  # the checkpoint refuses writes (or is not ours): only see our trials end
+            self._handle(results)
             return
         with self.study.batch():  # one lock round trip for all the reports and tells of this round
             self._handle(results)
@@ -347,7 +306,7 @@ class Runner:
             if proc.done:
                 self._finish(r)
 
-    def _take_reports(self, r: _Running, reports: list[MetricReport]) -> None:
+    def _take_reports(self, r: RunningTrial, reports: list[MetricReport]) -> None:
         """Fold one round's reports into the trial; tell the study the objective's latest value per step.
 
         A trial may print a million lines a minute, mostly redraws of the same step; the study (and its
@@ -357,11 +316,19 @@ class Runner:
         primary = self.opts.metrics[0]
         latest: dict[Any, float] = {}
         others = RoundPoints(r.tracker, primary)  # every other metric's points, for its history
+        tracked: dict[Any, dict[str, float]] | None = {} if self.hooks.tracking else None
         for rep in reports:
             filed = others.file(rep)
             if filed is not None and filed[0] == primary:
                 latest[filed[1]] = rep.value
+            if tracked is not None:  # every metric, per step, for the trackers (one call per step per round)
+                step = filed[1] if filed is not None else rep.step
+                if step is None:
+                    step = r.tracker.primary.last_step or 0
+                tracked.setdefault(step, {})[filed[0] if filed is not None else rep.name] = rep.value
         others.send(self.study, r.trial)
+        for step, metrics in (tracked or {}).items():
+            self.hooks.report(r.trial, step, metrics)
         for objective, name, values in r.tracker.settle():
             if (objective, name) not in self._announced:
                 self._announced.add((objective, name))
@@ -382,7 +349,7 @@ class Runner:
                 r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")
                 return
 
-    def _fail_internally(self, r: _Running, reason: str) -> None:
+    def _fail_internally(self, r: RunningTrial, reason: str) -> None:
         """Something went wrong handling this trial (not the trial's fault): stop it, record it failed."""
         r.internal_error = reason
         self.display.message(f"trial {r.trial.number}: {reason}")
@@ -392,10 +359,20 @@ class Runner:
             pass
         self._finish(r)
 
-    def _finish(self, r: _Running) -> None:
+    def _finish(self, r: RunningTrial) -> None:
         """Record a trial's end. Whatever goes wrong here, the trial leaves ``running``: failed with the reason."""
         try:
+            if isinstance(self.fatal, StudyReplacedError):
+                return  # not our study any more: write nothing
             self._finish_inner(r)
+            ended = self.study.trials[r.trial.number]
+            if ended.state is not TrialState.RUNNING:
+                self.hooks.trial_end(self.study, ended)
+        except CheckpointError as exc:  # the checkpoint cannot be written, or the study was replaced
+            if self.fatal is None:
+                self.stop_on_storage(exc)
+            else:
+                self.display.message(f"trial {r.trial.number}: not recorded ({exc.message})")
         except StudyError as exc:
             # Another worker re-ran this trial after our heartbeats stopped reaching the file.
             self.display.message(f"trial {r.trial.number}: result not recorded ({exc.message})")
@@ -410,7 +387,7 @@ class Runner:
         finally:
             self.running.pop(r.trial.number, None)
 
-    def _finish_inner(self, r: _Running) -> None:
+    def _finish_inner(self, r: RunningTrial) -> None:
         proc, tracker, trial = r.proc, r.tracker, r.trial
         duration = None
         if proc.started_at is not None and proc.ended_at is not None:
@@ -433,6 +410,16 @@ class Runner:
             self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED, info=info,
                             user_attrs=attrs)
             self._fail_streak = 0
+        elif r.stop_requested:  # the dashboard's "stop": pruned with what it learned; not a failure, not re-run
+            value = tracker.primary.last
+            self.study.tell(trial, [value] if value is not None else None, state=TrialState.PRUNED,
+                            info={**info, "reason": STOP_REQUESTED_REASON}, user_attrs=attrs)
+        elif proc.timed_out and tracker.primary.last_step is not None and tracker.primary.last is not None:
+            # stopped by --timeout after reporting: keep what it learned (as Ray's time stopper keeps the last result)
+            step = tracker.primary.last_step
+            info.update(pruned_at_step=step, reason=f"timeout at step {step}")
+            self.study.tell(trial, [tracker.primary.last], state=TrialState.PRUNED, info=info, user_attrs=attrs)
+            self._fail_streak = 0
         elif r.interrupted:
             why = f"stopped by hposweep ({proc.stop_reason or 'interrupted'})"
             self.study.update_info(trial, **info, reason=why)
@@ -443,6 +430,12 @@ class Runner:
             record_lost_node(self.study, trial, info, attrs, self.opts.max_reruns, self.display.message)
         else:
             values, reason = self._outcome(r)
+            attempts = list(trial.info.get("attempts") or [])
+            if attempts or (reason is not None and self.opts.retries):
+                attempts.append(attempt_entry(info, reason, len(attempts) + 1))
+                info["attempts"] = attempts
+            if reason is not None and self._retry(r, info, reason, attempts):
+                return
             if values is not None and reason is None:
                 self.study.tell(trial, values, info=info, user_attrs=attrs)
             else:
@@ -450,9 +443,9 @@ class Runner:
                     info["values_seen"] = values
                 self.study.tell(trial, state=TrialState.FAILED, info={**info, "reason": reason}, user_attrs=attrs)
         if trial.state is TrialState.FAILED and r.objective_never_printed:
-            self._stop_if_misconfigured(r)
+            self.stop_if_misconfigured(r)
         if trial.state is TrialState.COMPLETE:
-            self._check_target(trial)
+            self.check_target(trial)
         if trial.state is TrialState.FAILED:
             self._fail_streak += 1
             if self._fail_streak >= self.opts.max_failures > 0 and self.stop_reason is None:
@@ -463,40 +456,35 @@ class Runner:
         tail = proc.tail(10) if trial.state is TrialState.FAILED else None
         self.display.trial_finished(trial, tail)
 
-    def _outcome(self, r: _Running) -> tuple[list[float] | None, str | None]:
+    def _retry(self, r: RunningTrial, info: dict[str, Any], reason: str, attempts: list[dict[str, Any]]) -> bool:
+        """Queue attempt n+1 of a trial that failed on its own, while --retries allows (see retries.py)."""
+        if (not attempts or len(attempts) > self.opts.retries or self.stop_reason is not None
+                or r.objective_never_printed or not retryable(r.proc)):
+            return False
+        attempts[-1]["log"] = keep_attempt_log(r.trial.info.get("log"), len(attempts))
+        self.study.update_info(r.trial, **info)
+        self.retry_queue.append(self.study.trials[r.trial.number])
+        self.display.message(f"trial {r.trial.number} failed ({reason}): running it again "
+                             f"(attempt {len(attempts) + 1} of {self.opts.retries + 1}, --retries)")
+        return True
+
+    def _give_up_retries(self) -> None:
+        """The sweep stopped before a queued attempt ran: the trial ends as its last attempt did."""
+        for trial in self.retry_queue:
+            try:
+                last = (trial.info.get("attempts") or [{}])[-1]
+                self.study.tell(trial, state=TrialState.FAILED, info={"reason": last.get("reason", "not retried")})
+            except HposweepError as exc:
+                self.display.message(f"trial {trial.number}: not recorded ({exc.message})")
+        self.retry_queue.clear()
+
+    def _outcome(self, r: RunningTrial) -> tuple[list[float] | None, str | None]:
         out = trial_outcome(r.proc, r.tracker, self.opts.objective, self.opts.timeout, bool(self.opts.metric_regex))
         if out.launch_error is not None:
             self._launch_error = out.launch_error
         r.objective_never_printed = out.objective_never_printed
         return out.values, out.reason
 
-
-    # --- stops decided by results: the target reached, an objective no trial prints (see outcome.py) -------
-    def _check_target(self, trial: Trial) -> bool:
-        if self.opts.metric_target is None or self.stop_reason is not None:
-            return False
-        message = target_reached(trial, self.opts.metric_target, self.study.directions[0])
-        if message is None:
-            return False
-        self.stop_reason, self._stop_message = "target", message
-        more = "; the running trials finish" if set(self.running) - {trial.number} else ""
-        value = trial.values[0] if trial.values else float("nan")
-        self.display.message(f"{message} ({self.opts.metrics[0]}={value:g}): no new trials{more}")
-        return True
-
-    def _stop_if_misconfigured(self, r: _Running) -> None:
-        missing = r.tracker.missing()
-        others = [o.tracker for o in self.running.values() if o is not r]
-        if self.stop_reason is not None or not missing or objective_ever_reported(
-                self.study, self.opts.metrics[0], missing, r.trial.number, others):
-            return
-        self.stop_reason = "config"
-        self._stop_message, note = misconfigured_messages(r.trial, r.tracker, missing)
-        self.display.message(note)
-        for other in self.running.values():
-            if other is not r:
-                other.interrupted = True
-                other.proc.begin_terminate(self.opts.grace, reason="configuration error")
 
 
 __all__ = ["RunOptions", "RunResult", "Runner", "dumps_json", "parse_gpus", "pruning_steps_saved",

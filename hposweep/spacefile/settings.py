@@ -13,9 +13,10 @@ from hposweep.core.objectives import DIRECTIONS
 from hposweep.errors import ConfigError, did_you_mean
 from hposweep.spacefile import wandb_command
 from hposweep.spacefile.source import ValueTooLarge, key_mark, plain
+from hposweep.spacefile.tracking import parse_tracking
 
 SETTING_KEYS = ("parameters", "metric", "direction", "metrics", "sampler", "pruner", "trials", "seed", "command",
-                "constraints", "warm_start")
+                "constraints", "warm_start", "tracking", "on_trial_end")
 #: W&B sweep keys accepted at the top level so a W&B file loads as it is
 WANDB_KEYS = ("program", "method", "name", "description", "project", "entity", "early_terminate", "run_cap")
 WANDB_METHODS = {"random": "random", "grid": "grid", "bayes": "tpe"}
@@ -42,6 +43,8 @@ class StudySettings:
         self._trials_and_seed()
         self._command()
         self._constraints_and_warm_start()
+        self._tracking()
+        self._on_trial_end()
         return self.out
 
     def _constraints_and_warm_start(self) -> None:
@@ -284,3 +287,29 @@ class StudySettings:
         except wandb_command.MacroError as exc:
             hint = "see README's W&B table for the macros hposweep expands"
             raise self.error(key, f"W&B command {exc}", hint) from None
+
+    def _tracking(self) -> None:
+        """``tracking: mlflow`` / ``{mlflow: {experiment: ..}}`` / a list: kept as written (plain data), checked now."""
+        if "tracking" not in self.data:
+            return
+        try:
+            value = plain(self.data["tracking"])
+        except ValueTooLarge as exc:
+            raise self.error("tracking", f"is too large: {exc}", "write the options out; drop YAML aliases") from None
+        try:
+            configs = parse_tracking(value)
+        except ConfigError as exc:
+            message = exc.message.removeprefix("tracking: ")
+            raise self.error("tracking", message, exc.hint) from None
+        if configs:
+            self.out["tracking"] = value if isinstance(value, list) else [value]
+
+    def _on_trial_end(self) -> None:
+        """``on_trial_end: notify.sh {trial} {state} {value}``: a shell command run after each trial."""
+        if "on_trial_end" not in self.data:
+            return
+        cmd = self.data["on_trial_end"]
+        if not isinstance(cmd, str) or not cmd.strip():
+            raise self.error("on_trial_end", f"must be a shell command (a non-empty string), got {cmd!r}",
+                             "e.g. on_trial_end: notify-send 'trial {trial} {state} {value}'")
+        self.out["on_trial_end"] = str(cmd)

@@ -27,7 +27,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,6 +79,7 @@ class Study:
         constraints: Sequence[str] | None = None,
         warm_start: Sequence[Any] | None = None,
         warm_start_metric: Sequence[str] | None = None,
+        callbacks: Sequence[Callable[[Study, Trial], Any]] | None = None,
     ) -> None:
         if direction is not None and directions is not None:
             raise ConfigError("give direction or directions, not both")
@@ -154,6 +155,9 @@ class Study:
             self._pruner_built = True
         self.created_at = time.time()
         self._storage: Storage | None = None
+        #: ``fn(study, trial)`` after each tell, once the trial is recorded (not saved in the checkpoint; an
+        #: exception in one reaches the caller of tell, whose trial is recorded all the same)
+        self.callbacks: list[Callable[[Study, Trial], Any]] = list(callbacks or [])
 
     # --- the event-made state (kept by the reducer) -------------------------------------
     @property
@@ -378,7 +382,10 @@ class Study:
             if st.is_finished:
                 new.finish_seq = len(self._finished)
             self._emit({"op": "trial", "trial": new.to_json()})
-            return self.trials[t.number]
+            told = self.trials[t.number]
+        for callback in self.callbacks:
+            callback(self, told)
+        return told
 
     def report(self, trial: Trial | int, step: int, value: float) -> None:
         """Record an intermediate value of the (first) objective at ``step``."""

@@ -19,6 +19,7 @@ from typing import IO, Protocol
 from hposweep.errors import EXIT_USAGE, HposweepError
 from hposweep.execution.metrics import MetricParser, MetricReport, MetricsFileTailer, strip_ansi
 from hposweep.execution.safefiles import open_nofollow
+from hposweep.study.storage import StorageError, write_error
 
 
 class LaunchError(HposweepError):
@@ -114,6 +115,9 @@ class TrialHandle:
         #: why the process was stopped: "timeout", "terminated", "killed", "pruned", "node lost", or None
         self.stop_reason: str | None = None
         self._log: IO[bytes] | None = None
+        #: the trial's log could not be written (a full disk, a quota, a read-only folder): the runner stops
+        #: the sweep with this error; the trial itself goes on unlogged until it is stopped
+        self.log_error: StorageError | None = None
         self._done = False
 
     # --- shared pieces of start -----------------------------------------------------------------
@@ -135,10 +139,35 @@ class TrialHandle:
         self.log_path = os.fspath(log_path)
         self._log = open_nofollow(self.log_path)
 
+    def write_log(self, data: bytes) -> None:
+        """Append the trial's output to its log; a failed write is kept in :attr:`log_error`, never raised."""
+        if self._log is None:
+            return
+        try:
+            self._log.write(data)
+            self._log.flush()
+        except OSError as exc:
+            self._log_failed(exc)
+
     def close_log(self) -> None:
         if self._log is not None:
-            self._log.close()
-            self._log = None
+            log, self._log = self._log, None
+            try:
+                log.close()
+            except OSError as exc:
+                self._log_failed(exc, log)
+
+    def _log_failed(self, exc: OSError, log: IO[bytes] | None = None) -> None:
+        """Stop writing the log (what is in it stays); remember why, for the runner to stop the sweep."""
+        if self.log_error is None:
+            self.log_error = write_error(self.log_path or "the trial's log", exc)
+        log = log or self._log
+        self._log = None
+        if log is not None:
+            try:
+                log.close()  # the buffer's flush fails again, but the file is closed all the same
+            except OSError:
+                pass
 
     # --- state --------------------------------------------------------------------------------
     @property

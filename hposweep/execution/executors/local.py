@@ -221,9 +221,7 @@ class TrialProcess(TrialHandle):
                 reports += self.parsers[name].flush()
                 self._close_stream(fd)
                 return reports
-            if self._log is not None:
-                self._log.write(data)
-                self._log.flush()
+            self.write_log(data)
             reports += self.parsers[name].feed(data)
             if len(data) < _READ_SIZE:
                 return reports

@@ -202,11 +202,8 @@ class RayTrialProcess(TrialHandle):
     def _on_output(self, result: dict[str, Any]) -> list[MetricReport]:
         reports: list[MetricReport] = []
         for stream, data in result["out"]:
-            if self._log is not None:
-                self._log.write(data)
+            self.write_log(data)
             reports += self.parsers[stream].feed(data)
-        if self._log is not None and result["out"]:
-            self._log.flush()
         reports += self._take_metrics(result["metrics"], result["reset"])
         self._remote.returncode = result["returncode"]
         if self.stop_reason is None and result["stop_reason"] is not None:
@@ -258,16 +255,14 @@ class RayTrialProcess(TrialHandle):
 
     def _write_note(self, text: str) -> None:
         """A line for the human reading the log (after the trial's output; never parsed for metrics)."""
-        if self._log is not None:
-            self._log.write(f"\n[hposweep] {text}\n".encode())
-            self._log.flush()
+        self.write_log(f"\n[hposweep] {text}\n".encode())
 
     def _finish(self) -> list[MetricReport]:
         reports = self.tailer.flush() if self.tailer is not None and self._metrics_out is not None else []
-        for fh in (self._log, self._metrics_out):
-            if fh is not None:
-                fh.close()
-        self._log = self._metrics_out = None
+        self.close_log()
+        if self._metrics_out is not None:
+            self._metrics_out.close()
+        self._metrics_out = None
         self._pending = None
         self.ended_at = time.monotonic()
         self._done = True
