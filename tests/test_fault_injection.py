@@ -53,8 +53,6 @@ def test_kills_races_damage_and_backups_lose_and_mix_nothing(tmp_path: Path) -> 
     assert time.monotonic() - t0 < 90
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli/run.py: `run --force` does not refuse a study a worker holds (no --takeover yet; another helper adds it)"))
 def test_force_while_held_is_refused(tmp_path: Path) -> None:
     figs = _run(tmp_path, ["force-held"], 1, seed=3)
     summary = figs.to_json()  # type: ignore[attr-defined]

@@ -36,8 +36,8 @@ def start(tmp_path: Path, code: str, *extra: str, trials: int = 2) -> subprocess
 
 @pytest.fixture
 def full_logs(tmp_path: Path) -> Iterator[Path]:
-    """The study's logs folder on a 64 KiB tmpfs."""
-    logs = tmp_path / "st.logs"
+    """The study's trial folders on a 64 KiB tmpfs (each trial's log and params file are made there)."""
+    logs = tmp_path / "st.trials"
     logs.mkdir()
     res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(logs)], capture_output=True)
     if res.returncode != 0:
@@ -67,7 +67,7 @@ def test_a_full_disk_under_the_trial_log_is_exit_2_and_the_trial_is_not_left_run
             time.sleep(30)
         print("loss=0.5")
     """, trials=3)
-    assert_clean_exit_2(p, "cannot write st.logs/trial-0001.log: no space left")
+    assert_clean_exit_2(p, "cannot write st.trials/000001/hposweep.log: no space left")
     study = Study.load(tmp_path / "st.json", readonly=True)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.INTERRUPTED]
     assert study.queue  # its params come first on resume
@@ -77,7 +77,7 @@ def test_a_full_disk_for_the_params_file_is_exit_2_and_the_trial_is_queued_again
         tmp_path: Path, full_logs: Path) -> None:
     subprocess.run(["dd", "if=/dev/zero", f"of={full_logs}/filler", "bs=4k", "count=64"], capture_output=True)
     p = start(tmp_path, "print('loss=1')\n")
-    assert_clean_exit_2(p, "cannot write st.logs/trial-0000.params.json: no space left")
+    assert_clean_exit_2(p, "cannot write st.trials/000000/hposweep.params.json: no space left")
 
 
 def test_a_study_replaced_while_a_trial_runs_stops_the_sweep_with_its_own_message(tmp_path: Path) -> None:

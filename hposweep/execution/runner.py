@@ -363,7 +363,8 @@ class Runner(StopRules):
         """Record a trial's end. Whatever goes wrong here, the trial leaves ``running``: failed with the reason."""
         try:
             if isinstance(self.fatal, StudyReplacedError):
-                return  # not our study any more: write nothing
+                self.running.pop(r.trial.number, None)  # not our study any more: write nothing, wait no longer
+                return
             self._finish_inner(r)
             ended = self.study.trials[r.trial.number]
             if ended.state is not TrialState.RUNNING:
