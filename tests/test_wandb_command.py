@@ -73,3 +73,17 @@ def test_macro_errors_name_the_file_and_write_nothing(proj: Path, space: str, me
     assert r.stderr.startswith("error: " + message), r.stderr
     assert "Traceback" not in r.stderr
     assert not (proj / "hposweep-study.json").exists()
+
+
+def test_args_json_file_and_no_boolean_flags(proj: Path) -> None:
+    (proj / "train.py").write_text(TRAIN + "import json as j\nargs = sys.argv[1:]\n"
+                                   "open('params_seen.json', 'w').write(open(args[0]).read())\n")
+    space = ("program: train.py\nmetric: {name: val_loss, goal: minimize}\ncommand:\n  - ${interpreter}\n"
+             "  - ${program}\n  - ${args_json_file}\n  - ${args_no_boolean_flags}\n"
+             "parameters:\n  aug: {values: [true]}\n  plain: {values: [false]}\n  lr: {values: [0.01]}\n")
+    r = run(proj, space)
+    assert r.returncode == 0, r.stderr
+    argv = argvs(proj)[0]
+    assert argv[0].endswith("hposweep.params.json") and Path(argv[0]).is_absolute()
+    assert argv[1:] == ["--aug", "--lr=0.01"]  # true: a bare flag, false: nothing (W&B's rule)
+    assert json.loads((proj / "params_seen.json").read_text()) == {"aug": True, "plain": False, "lr": 0.01}

@@ -90,6 +90,9 @@ GpusPerTrial = Annotated[float, typer.Option("--gpus-per-trial", metavar="N", he
 TrialCwd = Annotated[bool, typer.Option(
     "--trial-cwd", help="Run each trial inside its own folder (<study>.trials/000007, also $HPOSWEEP_TRIAL_DIR); "
     "arguments naming existing files here are made absolute, $HPOSWEEP_CWD is this folder.")]
+AllowOverride = Annotated[bool, typer.Option(
+    "--allow-override", help="Run even when the command already sets a parameter of the space (both values are "
+    "passed, the command's first); without it, that is refused before anything is written.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the first trials' commands and environment; run nothing.")]
 
 # --- what is shown ----------------------------------------------------------------------------------------

@@ -377,3 +377,62 @@ def prepare_logs_folder(checkpoint: str, group_writable: bool) -> None:
     os.makedirs(logs, exist_ok=True)
     mode = stat.S_IMODE(os.stat(logs).st_mode)
     os.chmod(logs, mode | stat.S_IRWXG | stat.S_ISGID)
+
+
+def command_overrides(opts: Any, space: Any) -> list[tuple[str, str]]:
+    """(parameter, the command's token that already sets it) for every parameter the user's command sets
+    itself, while hposweep would append its own value too (``-- python train.py --epochs 3`` with ``epochs``
+    in the space runs ``--epochs 3 ... --epochs=10``, and which one wins is up to the program).
+
+    For a command hposweep appends to (``--pass args`` or ``hydra``) and for a template with ``{args}`` or
+    ``{args_no_hyphens}``: ``--name``, ``--name=...`` (and the same with ``-``/``_`` swapped, argparse's ``dest``
+    rule) for args; ``name=...`` and ``+name=...`` for Hydra overrides. A ``--shell`` string is split the way the
+    shell would.
+    """
+    import shlex
+
+    from hposweep.execution.argv import is_template
+
+    try:
+        tokens = shlex.split(opts.command) if isinstance(opts.command, str) else list(opts.command)
+    except ValueError:
+        return []
+    if is_template(opts.command):  # only ``{args}`` / ``{args_no_hyphens}`` append every parameter
+        styles = {"args" for t in tokens if t in ("{args}", "{args_no_boolean_flags}")}
+        styles |= {"hydra" for t in tokens if t == "{args_no_hyphens}"}
+    else:
+        styles = {opts.pass_mode} & {"args", "hydra"}
+    if not styles:
+        return []
+    found: list[tuple[str, str]] = []
+    for p in space:
+        spellings = {p.name, p.name.replace("_", "-"), p.name.replace("-", "_")}
+        for token in tokens[1:]:
+            head = token.split("=", 1)[0]
+            hit = "args" in styles and head.startswith("--") and head[2:] in spellings
+            hit = hit or ("hydra" in styles and "=" in token and head.lstrip("+~") in spellings)
+            if hit:
+                found.append((p.name, token))
+                break
+    return found
+
+
+def check_overrides(opts: Any, space: Any, *, allow: bool) -> list[str]:
+    """Refuse (exit 2, before anything is written) a command that sets a parameter of the space itself, unless
+    ``--allow-override``; with it, the lines that say which (for the start of the sweep and ``--dry-run``)."""
+    found = command_overrides(opts, space)
+    if not found:
+        return []
+    said = ", ".join(f"'{name}' (the command has {token!r})" for name, token in found)
+    if not allow:
+        raise UsageError(
+            f"the command already sets {plural_params(len(found))} of the space: {said}; every trial would pass "
+            "both the command's value and hposweep's, and which one wins depends on the program",
+            hint="remove it from the command (or from the space), or add --allow-override if that is what you mean",
+        )
+    return [f"--allow-override: the command's own value of {name!r} ({token}) is passed before hposweep's"
+            for name, token in found]
+
+
+def plural_params(n: int) -> str:
+    return "a parameter" if n == 1 else f"{n} parameters"

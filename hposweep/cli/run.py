@@ -16,6 +16,7 @@ import typer
 
 from hposweep.cli.format import err, fmt_params, fmt_spec, fmt_value, out, plural
 from hposweep.cli.options import (
+    AllowOverride,
     Command,
     CpusPerTrial,
     Direction,
@@ -64,6 +65,7 @@ from hposweep.cli.preflight import (
     check_command_expands,
     check_command_found,
     check_new_checkpoint,
+    check_overrides,
     check_sampler,
     check_seconds,
     check_seed,
@@ -171,6 +173,7 @@ def run(
     grace: Grace = 10.0,
     prune_grace: PruneGrace = 10.0,
     dry_run: DryRun = False,
+    allow_override: AllowOverride = False,
     force: Force = False,
     takeover: Takeover = False,
     group_writable: GroupWritable = False,
@@ -293,6 +296,8 @@ def run(
         raise UsageError("--trials must be at least 1")
     study.settings["trials"] = target
     check_command_expands(opts, cfg.space)
+    for note in check_overrides(opts, cfg.space, allow=allow_override):
+        err(f"[hposweep] {note}")
     if executor == "local":
         check_command_found(opts.command, shell=shell)
     check_sampler(cfg.space, directions, sampler_spec, seed_value)

@@ -45,10 +45,10 @@ from hposweep.errors import ConfigError
 from hposweep.execution.safefiles import open_nofollow
 
 PARAM_MODES = ("args", "hydra", "none")
-RESERVED = ("trial", "trial_dir", "args", "args_no_hyphens", "args_json")
+RESERVED = ("trial", "trial_dir", "args", "args_no_hyphens", "args_json", "args_json_file", "args_no_boolean_flags")
 #: placeholders that a parameter of the same name overrides (added later than the reserved ones)
 SOFT_RESERVED = ("seed",)
-_WHOLE_TOKEN = ("args", "args_no_hyphens")
+_WHOLE_TOKEN = ("args", "args_no_hyphens", "args_no_boolean_flags")
 #: ``{{``, ``}}``, or ``{name}`` not preceded by ``$`` (``${HOME}`` is the shell's)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][\w.\-/]*)\}")
 _HYDRA_SAFE = re.compile(r"[\w\-+./:@%~*$]+")
@@ -147,7 +147,8 @@ class _Substituter:
 
     def __init__(self, params: Mapping[str, Any], trial_number: int, known: Iterable[str] | None,
                  flags: Mapping[str, str] | None = None, seed: int | None = None,
-                 trial_dir: str | None = None) -> None:
+                 trial_dir: str | None = None, params_file: str | None = None) -> None:
+        self.params_file = params_file
         self.params = params
         self.trial_number = trial_number
         self.trial_dir = trial_dir
@@ -160,6 +161,9 @@ class _Substituter:
         """The tokens of ``{args}`` (``--name=value``) or ``{args_no_hyphens}`` (``name=value``)."""
         if name == "args_no_hyphens":
             return args_tokens(self.params, "hydra")
+        if name == "args_no_boolean_flags":  # W&B's: a true boolean is a bare ``--name``, a false one nothing
+            bools = {k: "flag" for k, v in self.params.items() if isinstance(v, bool)}
+            return args_tokens(self.params, "args", flags={**(self.flags or {}), **bools})
         return args_tokens(self.params, "args", flags=self.flags)
 
     def lookup(self, name: str) -> str | None:
@@ -173,6 +177,11 @@ class _Substituter:
             return self.trial_dir if self.trial_dir is not None else f"hposweep.trials/{self.trial_number:06d}"
         if name == "args_json":
             return params_json(self.params)
+        if name == "args_json_file":  # the trial's params file (``HPOSWEEP_PARAMS_FILE``), W&B's ${args_json_file}
+            if self.params_file is not None:
+                return self.params_file
+            folder = self.trial_dir if self.trial_dir is not None else f"hposweep.trials/{self.trial_number:06d}"
+            return f"{folder}/hposweep.params.json"
         if name in self.params:
             return format_value(self.params[name])
         if name in self.known:
@@ -195,6 +204,7 @@ def build_argv(
     flags: Mapping[str, str] | None = None,
     seed: int | None = None,
     trial_dir: str | None = None,
+    params_file: str | None = None,
 ) -> list[str]:
     """The trial's argv: the user's command with params substituted or appended (see module doc).
 
@@ -209,7 +219,7 @@ def build_argv(
         if mode == "none":
             return list(command)
         return list(command) + args_tokens(params, "hydra" if mode == "hydra" else "args", flags=flags)
-    sub = _Substituter(params, trial_number, known, flags, seed, trial_dir)
+    sub = _Substituter(params, trial_number, known, flags, seed, trial_dir, params_file)
     argv: list[str] = []
     for token in command:
         names = _placeholders(token)
@@ -238,6 +248,7 @@ def build_shell_command(
     flags: Mapping[str, str] | None = None,
     seed: int | None = None,
     trial_dir: str | None = None,
+    params_file: str | None = None,
 ) -> str:
     """The trial's shell command line: like :func:`build_argv`, every value ``shlex.quote``-d.
 
@@ -253,7 +264,7 @@ def build_shell_command(
         extra = args_tokens(params, "hydra" if mode == "hydra" else "args", flags=flags)
         return " ".join([command] + [shlex.quote(t) for t in extra])
     check_shell_template(command)
-    sub = _Substituter(params, trial_number, known, flags, seed, trial_dir)
+    sub = _Substituter(params, trial_number, known, flags, seed, trial_dir, params_file)
     text = _substitute(command, sub, quote=shlex.quote)
     assert text is not None
     return text

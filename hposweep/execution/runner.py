@@ -209,10 +209,11 @@ class Runner(StopRules):
             if self.opts.shell:
                 command: Any = build_shell_command(str(self.opts.command), trial.params, trial.number,
                                                    self.opts.pass_mode, known=known, flags=flags, seed=seed,
-                                                   trial_dir=trial_dir)
+                                                   trial_dir=trial_dir, params_file=os.path.abspath(params_path))
             else:
                 command = build_argv(command_tokens(self.opts, self.cwd), trial.params, trial.number,
-                                     self.opts.pass_mode, known=known, flags=flags, seed=seed, trial_dir=trial_dir)
+                                     self.opts.pass_mode, known=known, flags=flags, seed=seed, trial_dir=trial_dir,
+                                     params_file=os.path.abspath(params_path))
             self._write_params(trial, params_path)
         except HposweepError as exc:
             if not isinstance(exc, CheckpointError):
