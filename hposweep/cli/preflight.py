@@ -408,6 +408,8 @@ def command_overrides(opts: Any, space: Any) -> list[tuple[str, str]]:
     for p in space:
         spellings = {p.name, p.name.replace("_", "-"), p.name.replace("-", "_")}
         for token in tokens[1:]:
+            if "{" in token:  # ``--aug={aug}``: the same value hposweep passes, written by the user on purpose
+                continue
             head = token.split("=", 1)[0]
             hit = "args" in styles and head.startswith("--") and head[2:] in spellings
             hit = hit or ("hydra" in styles and "=" in token and head.lstrip("+~") in spellings)
@@ -436,3 +438,31 @@ def check_overrides(opts: Any, space: Any, *, allow: bool) -> list[str]:
 
 def plural_params(n: int) -> str:
     return "a parameter" if n == 1 else f"{n} parameters"
+
+
+def replace_held_study(checkpoint: str, *, takeover: bool) -> None:
+    """``run --force`` over a study that a live worker runs (its lock is held, or its trials' heartbeats are
+    fresh) is refused, saying who; with ``--takeover`` the study starts a new generation first, so those
+    workers stop at their next write instead of writing the old command's results into the new study."""
+    from hposweep.errors import CheckpointError
+    from hposweep.study.api import Study
+    from hposweep.study.discovery import live_holders
+
+    try:
+        old = Study.load(checkpoint, readonly=True)
+    except CheckpointError:
+        return  # unreadable: nobody can be running it; backup_study keeps its bytes
+    holders = live_holders(old)
+    if not holders:
+        return
+    who = describe_holders(holders)
+    if not takeover:
+        raise UsageError(
+            f"--force: {checkpoint} is in use by a live hposweep process: {who}",
+            hint="stop it first, or add --takeover to replace the study anyway (that process stops at its next "
+                 "write and records nothing in the new study)",
+        )
+    attached = Study.load(checkpoint, recover=False)
+    attached.take_over()
+    attached.close()
+    err(f"[hposweep] took over {checkpoint} from {who}; that process stops at its next write")

@@ -1,4 +1,4 @@
-"""``run``, ``create``, ``resume`` and ``worker``: turn flags (or a study's recorded settings) into a sweep.
+"""``run`` and ``create``: turn flags and a space file into a new study and a sweep (``resume``, ``worker``: :mod:`.resume`).
 
 Thin on purpose: flags are checked here, before anything is written, then a
 :class:`~hposweep.study.api.Study` and :class:`~hposweep.execution.runner.RunOptions` go to the
@@ -69,9 +69,9 @@ from hposweep.cli.preflight import (
     check_sampler,
     check_seconds,
     check_seed,
-    describe_holders,
     discard_new_study,
     prepare_logs_folder,
+    replace_held_study,
     spec_name,
 )
 from hposweep.cli.warmstart import warm_start_sources
@@ -337,34 +337,6 @@ def run(
         if getattr(exc, "exit_code", None) == EXIT_USAGE and not study.trials_in(TrialState.COMPLETE):
             discard_new_study(study, checkpoint, backup)
         raise
-
-
-def replace_held_study(checkpoint: str, *, takeover: bool) -> None:
-    """``run --force`` over a study that a live worker runs (its lock is held, or its trials' heartbeats are
-    fresh) is refused, saying who; with ``--takeover`` the study starts a new generation first, so those
-    workers stop at their next write instead of writing the old command's results into the new study."""
-    from hposweep.errors import CheckpointError
-    from hposweep.study.api import Study
-    from hposweep.study.discovery import live_holders
-
-    try:
-        old = Study.load(checkpoint, readonly=True)
-    except CheckpointError:
-        return  # unreadable: nobody can be running it; backup_study keeps its bytes
-    holders = live_holders(old)
-    if not holders:
-        return
-    who = describe_holders(holders)
-    if not takeover:
-        raise UsageError(
-            f"--force: {checkpoint} is in use by a live hposweep process: {who}",
-            hint="stop it first, or add --takeover to replace the study anyway (that process stops at its next "
-                 "write and records nothing in the new study)",
-        )
-    attached = Study.load(checkpoint, recover=False)
-    attached.take_over()
-    attached.close()
-    err(f"[hposweep] took over {checkpoint} from {who}; that process stops at its next write")
 
 
 def dry_run_trials(study: Any, opts: Any, checkpoint: str, n: int, *, heading: str | None = None) -> None:

@@ -287,6 +287,8 @@ class Runner(StopRules):
         if left is not None:
             timeout = max(0.0, min(timeout, left))
         results = poll_many(procs, timeout)
+        for r in [r for r in self.running.values() if r.proc.done and r.proc not in results]:
+            self._finish(r)  # ended in an earlier round whose handling was cut short (a write that failed)
         if not any(results.values()) and not any(p.done for p in results):
             return
         if self.fatal is not None:  # the checkpoint refuses writes (or is not ours): only see our trials end
