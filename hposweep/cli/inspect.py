@@ -198,16 +198,10 @@ def _best_plain(study: Study, best: Trial) -> None:
 
 def _summary_lines(study: Study, emit: Any) -> None:
     try:
-        from hposweep.study.summary import convergence_sparkline, importance_lines
+        from hposweep.study.summary import digest_lines
 
-        line = convergence_sparkline(study)
-        if line:
-            emit(f"convergence: {line}")
-        lines = importance_lines(study)
-        if lines:
-            emit("most important parameters:")
-        for text in lines:
-            emit("  " + text)
+        for text in digest_lines(study):
+            emit(text)
     except ImportError:
         pass
 

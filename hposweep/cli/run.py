@@ -418,16 +418,10 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
                 out(f"best trial {best.number}: {study.settings.get('metric', 'value')}={fmt_value(best.value)}  "
                      f"{fmt_params(best.params)}")
         if not study.is_multi_objective and study.best_trial is not None:
-            from hposweep.study.summary import convergence_sparkline, importance_lines
+            from hposweep.study.summary import digest_lines
 
-            line = convergence_sparkline(study)
-            if line:
-                out(f"convergence (best so far): {line}")
-            lines = importance_lines(study)
-            if lines:
-                out("most important parameters:")
-                for text in lines:
-                    out("  " + text)
+            for text in digest_lines(study, "convergence (best so far)"):
+                out(text)
         n_pruned = summary["states"].get("pruned", 0)
         if n_pruned:
             out(f"pruning stopped {plural(n_pruned, 'trial')} early and saved "

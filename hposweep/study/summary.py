@@ -101,3 +101,17 @@ def importance_lines(study: Study, top: int = 3, *, n_bootstrap: int = 0, bar_wi
     if not result.reliable:
         lines.append(f"(rough estimate: {result.n_trials} trials; 20 or more give a steadier ranking)")
     return lines
+
+
+def digest_lines(study: Study, convergence_label: str = "convergence") -> list[str]:
+    """The convergence sparkline and the top importances as printed lines: what ``best`` and the end of a
+    sweep show under the best trial (empty parts are left out)."""
+    lines: list[str] = []
+    spark = convergence_sparkline(study)
+    if spark:
+        lines.append(f"{convergence_label}: {spark}")
+    top = importance_lines(study)
+    if top:
+        lines.append("most important parameters:")
+        lines += ["  " + text for text in top]
+    return lines
