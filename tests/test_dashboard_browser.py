@@ -120,15 +120,44 @@ def read(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def text_of(driver: Any, css: str) -> str:
-    return str(shots.wait_for(driver, css)[0].text)
+    shots.wait_for(driver, css)
+    return live_text(driver, css)
+
+
+def live_text(driver: Any, css: str) -> str:
+    """The element's text read inside the page in one step: the dashboard re-renders live parts (log tail,
+    state, table) while a test reads them, so a selenium element handle can go stale between find and read."""
+    return str(driver.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css))
+
+
+def live_attrs(driver: Any, css: str, attr: str) -> list[str]:
+    """One attribute of every element matching ``css``, read inside the page in one step (see live_text)."""
+    return list(driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]));",
+        css, attr))
+
+
+def click(driver: Any, css: str, tries: int = 20) -> None:
+    """Click the element matching ``css``, finding it again if a live re-render replaced it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(tries):
+        try:
+            shots.wait_for(driver, css)[0].click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    raise AssertionError(f"{css!r} kept being replaced; could not click it")
 
 
 def test_pages_load_and_every_figure_draws(driver: Any, server: Server, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(server.base + "/")
-    rows = shots.wait_for(driver, "tr[data-study]", 2)
-    assert {r.find_element(By.CSS_SELECTOR, "a").text for r in rows} == {"sweep.json", "other.json"}
+    shots.wait_for(driver, "tr[data-study]", 2)
+    names = driver.execute_script("return Array.from(document.querySelectorAll('tr[data-study] a')).map(a => a.innerText)")
+    assert set(names) == {"sweep.json", "other.json"}
 
     sid = sid_of(server, "sweep.json")
     out = os.environ.get("HPOSWEEP_DASHBOARD_SCREENSHOT") or str(tmp_path / "study.png")
@@ -141,12 +170,10 @@ def test_pages_load_and_every_figure_draws(driver: Any, server: Server, tmp_path
     from selenium.webdriver.support.ui import Select
 
     Select(driver.find_element(By.ID, "filter-state")).select_by_value("pruned")
-    assert [r.get_attribute("data-number") for r in driver.find_elements(By.CSS_SELECTOR, "#trials-table tbody tr")] \
-        == ["3"]
+    assert live_attrs(driver, "#trials-table tbody tr", "data-number") == ["3"]
     Select(driver.find_element(By.ID, "filter-state")).select_by_value("")
     driver.find_element(By.ID, "filter-text").send_keys("exit code 1")
-    assert [r.get_attribute("data-state") for r in driver.find_elements(By.CSS_SELECTOR, "#trials-table tbody tr")] \
-        == ["failed"]
+    assert live_attrs(driver, "#trials-table tbody tr", "data-state") == ["failed"]
     driver.find_element(By.ID, "filter-text").clear()
     driver.find_element(By.ID, "filter-text").send_keys(" ")  # an input event with an empty-ish filter
     driver.find_element(By.ID, "filter-text").clear()
@@ -154,8 +181,7 @@ def test_pages_load_and_every_figure_draws(driver: Any, server: Server, tmp_path
     driver.find_element(By.ID, "filter-max").send_keys("1.5")
     study = Study.load(server_folder(server) / "sweep.json", readonly=True)
     expected = sorted(str(t.number) for t in study.trials if t.value is not None and t.value <= 1.5)
-    rows = driver.find_elements(By.CSS_SELECTOR, "#trials-table tbody tr")
-    shown = sorted(r.get_attribute("data-number") for r in rows)
+    shown = sorted(live_attrs(driver, "#trials-table tbody tr", "data-number"))
     assert shown == expected and 0 < len(expected) < 14
 
     driver.get(f"{server.base}/study/{sid}/trial/0")
@@ -216,16 +242,16 @@ def test_stop_button_stops_a_running_trial(driver: Any, server: Server) -> None:
         assert text_of(driver, "#trial-state") == "running"
         first = len(text_of(driver, "#log-tail").splitlines())
         end = time.monotonic() + 5
-        while len(driver.find_element(By.ID, "log-tail").text.splitlines()) <= first and time.monotonic() < end:
+        while len(live_text(driver, "#log-tail").splitlines()) <= first and time.monotonic() < end:
             time.sleep(0.1)
-        assert len(driver.find_element(By.ID, "log-tail").text.splitlines()) > first  # the log tail is live
-        driver.find_element(By.ID, "stop-trial").click()
+        assert len(live_text(driver, "#log-tail").splitlines()) > first  # the log tail is live
+        click(driver, "#stop-trial")
         driver.switch_to.alert.accept()
         end = time.monotonic() + 8
-        while driver.find_element(By.ID, "trial-state").text != "pruned" and time.monotonic() < end:
+        while live_text(driver, "#trial-state") != "pruned" and time.monotonic() < end:
             time.sleep(0.1)
-        assert driver.find_element(By.ID, "trial-state").text == "pruned"
-        assert "stop requested at" in driver.find_element(By.ID, "stop-note").text
+        assert live_text(driver, "#trial-state") == "pruned"
+        assert "stop requested at" in live_text(driver, "#stop-note")
         proc.wait(10)
         with pytest.raises(ProcessLookupError):
             os.kill(child, 0)
