@@ -156,7 +156,8 @@ def test_pages_load_and_every_figure_draws(driver: Any, server: Server, tmp_path
 
     driver.get(server.base + "/")
     shots.wait_for(driver, "tr[data-study]", 2)
-    names = driver.execute_script("return Array.from(document.querySelectorAll('tr[data-study] a')).map(a => a.innerText)")
+    names = driver.execute_script(
+        "return Array.from(document.querySelectorAll('tr[data-study] a')).map(a => a.innerText)")
     assert set(names) == {"sweep.json", "other.json"}
 
     sid = sid_of(server, "sweep.json")
@@ -231,8 +232,6 @@ def test_a_trial_that_finishes_appears_without_a_reload(driver: Any, server: Ser
 
 
 def test_stop_button_stops_a_running_trial(driver: Any, server: Server) -> None:
-    from selenium.webdriver.common.by import By
-
     path = server_folder(server) / "other.json"
     proc = writer(path, "stop")
     try:
