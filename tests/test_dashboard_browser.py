@@ -240,10 +240,13 @@ def test_stop_button_stops_a_running_trial(driver: Any, server: Server) -> None:
         driver.get(f"{server.base}/study/{sid_of(server, 'other.json')}/trial/{n}")
         assert text_of(driver, "#trial-state") == "running"
         first = len(text_of(driver, "#log-tail").splitlines())
+        driver.execute_script("window.__pre = document.getElementById('log-tail')")
         end = time.monotonic() + 5
         while len(live_text(driver, "#log-tail").splitlines()) <= first and time.monotonic() < end:
             time.sleep(0.1)
         assert len(live_text(driver, "#log-tail").splitlines()) > first  # the log tail is live
+        # ... and updated in place: a reader scrolled up in it keeps their place
+        assert driver.execute_script("return document.getElementById('log-tail') === window.__pre") is True
         click(driver, "#stop-trial")
         driver.switch_to.alert.accept()
         end = time.monotonic() + 8

@@ -326,9 +326,19 @@
           el("h3", {text: "Environment set by hposweep"}),
           kv(Object.keys(rp.env).map(function (k) { return [k, rp.env[k]]; })),
           el("p", {cls: "note", text: "Everything else came from the environment `hposweep run` started in."}));
-        log.replaceChildren(el("h2", {text: "Log" + (r.state === "running" ? " (live)" : "")}),
-          d.log === null ? el("p", {cls: "note", text: "No log inside the study's logs folder."})
-            : el("pre", {id: "log-tail", text: d.log.join("\n")}));
+        // The log is updated in place, not rebuilt: a reader scrolled up in it, or selecting a line, keeps
+        // their place; one following the end stays at the end.
+        var title = "Log" + (r.state === "running" ? " (live)" : ""), pre = document.getElementById("log-tail");
+        if (d.log !== null && pre) {
+          var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4, text = d.log.join("\n");
+          if (pre.textContent !== text) pre.textContent = text;
+          if (atEnd) pre.scrollTop = pre.scrollHeight;
+          log.querySelector("h2").textContent = title;
+        } else {
+          log.replaceChildren(el("h2", {text: title}),
+            d.log === null ? el("p", {cls: "note", text: "No log inside the study's logs folder."})
+              : el("pre", {id: "log-tail", text: d.log.join("\n")}));
+        }
         info.replaceChildren(el("h2", {text: "Run info"}), kv(Object.keys(r.info).filter(function (k) { return k !== "notes"; })
           .map(function (k) { return [k, fmt(r.info[k])]; })));
       }).catch(function (e) { head.replaceChildren(el("p", {cls: "error", text: e.message})); });
