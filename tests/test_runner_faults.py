@@ -77,7 +77,12 @@ def test_a_full_disk_for_the_params_file_is_exit_2_and_the_trial_is_queued_again
         tmp_path: Path, full_logs: Path) -> None:
     subprocess.run(["dd", "if=/dev/zero", f"of={full_logs}/filler", "bs=4k", "count=64"], capture_output=True)
     p = start(tmp_path, "print('loss=1')\n")
-    assert_clean_exit_2(p, "cannot write st.trials/000000/hposweep.params.json: no space left")
+    err = assert_clean_exit_2(p, "cannot write st.trials/000000/hposweep.params.json: no space left")
+    # a full disk is not a configuration mistake: the study stays (its hint says the trials are safe), so
+    # `resume` runs the queued trial once there is room, instead of a new sweep starting from nothing
+    assert "removed st.json" not in err
+    study = Study.load(tmp_path / "st.json", readonly=True)
+    assert study.queue and not study.trials_in(TrialState.COMPLETE)
 
 
 def test_a_study_replaced_while_a_trial_runs_stops_the_sweep_with_its_own_message(tmp_path: Path) -> None:

@@ -334,7 +334,11 @@ def run(
     try:
         sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
     except (HposweepError, typer.Exit) as exc:
-        if getattr(exc, "exit_code", None) == EXIT_USAGE and not study.trials_in(TrialState.COMPLETE):
+        from hposweep.study.storage import StorageError
+
+        # A write that failed (a full disk) is not a configuration mistake: what was recorded stays.
+        if (getattr(exc, "exit_code", None) == EXIT_USAGE and not isinstance(exc, StorageError)
+                and not study.trials_in(TrialState.COMPLETE)):
             discard_new_study(study, checkpoint, backup)
         raise
 
