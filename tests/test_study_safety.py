@@ -136,7 +136,7 @@ def test_held_by_names_live_workers_and_the_lock_holder(tmp_path: Path) -> None:
     study.update_info(t, heartbeat=time.time())
     other = Study.load(path, recover=False)
     assert [h.get("worker") for h in other.held_by(lease=60)] == ["host:123"]
-    assert other.held_by(lease=60)[0]["trial"] == t.number
+    assert other.held_by(lease=60)[0]["trials"] == [t.number]
     r, w = os.pipe()
 
     def hold() -> int:

@@ -653,13 +653,17 @@ class Study:
         self._storage.close()
 
     def held_by(self, lease: float) -> list[dict[str, Any]]:
-        """Who else is using this study's checkpoint now: the lock's holder, and workers whose running
-        trials sent a heartbeat within ``lease`` seconds. Empty when nobody is (a ``--force`` is safe).
+        """Who else is using this study's checkpoint now: the lock's holder, and each worker whose running
+        trials are alive (a heartbeat within ``lease`` seconds and, on this host, its process still there),
+        as ``{"worker", "host", "pid", "trials", "heartbeat_age"}``. Empty when nobody is (``--force`` is
+        safe). The same rule as ``run --force`` and ``resume`` apply (:func:`~hposweep.study.holders.live_holders`).
 
         For ``run --force`` / ``--takeover``: refuse to replace a study that is held, unless asked to
         take it over (:meth:`take_over`), after which the old workers stop at their next sync.
         """
-        return held_by(self, lease)
+        from hposweep.study.holders import live_holders
+
+        return live_holders(self, lease=lease)
 
     def take_over(self) -> None:
         """Start a new generation of this study: every other process attached to it stops writing at
@@ -778,18 +782,3 @@ class Study:
                         **{k: t.info[k] for k in ("repeat_of", "repeat_seed") if k in t.info}} for t in targets]
             self._emit({"op": "recover", "trials": trials, "requeue": requeue})
         return [t.number for t in targets]
-
-
-def held_by(study: Study, lease: float, *, now: float | None = None) -> list[dict[str, Any]]:
-    """See :meth:`Study.held_by`."""
-    now = time.time() if now is None else now
-    out: list[dict[str, Any]] = []
-    if study._storage is not None:
-        lock = study._storage.held_elsewhere()
-        if lock is not None:
-            out.append(lock)
-    for t in study.running_trials:
-        beat = t.info.get("heartbeat") or t.started_at
-        if isinstance(beat, (int, float)) and now - float(beat) <= lease:
-            out.append({"trial": t.number, "worker": t.info.get("worker"), "heartbeat_age": now - float(beat)})
-    return out
