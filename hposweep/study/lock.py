@@ -138,9 +138,39 @@ class FcntlLock:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            return {"lock": self.path, "kind": "fcntl"}
+            holder: dict[str, Any] = {"lock": self.path, "kind": "fcntl"}
+            pid = flock_holder_pid(self.path)
+            if pid is not None:
+                holder.update(host=socket.gethostname(), pid=pid)
+            return holder
         self._lock.release()
         return None
+
+
+def flock_holder_pid(path: str) -> int | None:
+    """The pid holding a ``flock``/``fcntl`` lock on ``path``, read from Linux's ``/proc/locks`` (which
+    names each lock's file as ``MAJOR:MINOR:INODE``, the device numbers in hex), so "the study is in use"
+    can say by whom. None when unknown: not Linux, a lock taken on another host, or a pid from another
+    pid namespace (reported as -1 or 0 there)."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", "rb") as fh:
+            text = fh.read(1 << 20).decode("ascii", "replace")
+    except OSError:
+        return None
+    want = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in text.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's line has "->" after the number
+        if len(fields) < 6 or fields[1] == "->":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == want and int(fields[4]) > 0:
+                return int(fields[4])
+        except ValueError:
+            continue
+    return None
 
 
 class LeaseLock:
