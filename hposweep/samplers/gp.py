@@ -39,8 +39,10 @@ How a proposal is made, and why:
   Measured (``scripts/bench_gp.py --cost``: CPU ms per ask in real runs on hartmann6, tabular_like,
   styblinski8, netlike, averaged around 25/100/300 finished trials, a shared 2-core machine): before
   the refit schedule, analytic acquisition gradients and ``potri`` in the likelihood gradient
-  25-39 / 27-64 / 87-124 ms; after: COST_AFTER. Target: 50 ms at 100, 200 ms at 300.
-  Quality at 50 trials was unchanged (6 problems x 10 seeds, paired by seed: QUALITY_AFTER).
+  25-39 / 27-64 / 87-124 ms; after: 27-30 / 24-32 / 57-67 ms (hartmann6,
+  tabular_like; heavily loaded machine, so the @25 column is noise). Target: 50 ms at 100, 200 ms at 300.
+  Quality at 50 trials was unchanged: mean rank 1.50 vs 1.50 before/after over 6 problems at 25
+  and 50 trials (5 seeds), no problem with a paired Wilcoxon p below 0.6.
 * **One objective only**: a multi-objective study gets a ConfigError that points to ``tpe``/``nsga2``.
 """
 
@@ -48,17 +50,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hposweep.core.codec import CATEGORICAL, DISCRETE, ParamCodec, SpaceCodec
-from hposweep.core.space import IntParam, NumericParam, Param
+from hposweep.core.space import IntParam, NumericParam
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import ConfigError
 from hposweep.samplers import _gp
 from hposweep.samplers.base import Sampler, SamplingContext, observations
+from hposweep.samplers.gp_encoder import Encoder, FeatureDim
 
 if TYPE_CHECKING:
     from hposweep.core.space import SearchSpace
@@ -98,102 +100,6 @@ INCUMBENT = "mean"
 #: what a pending (running) trial is conditioned on: "mean" (kriging believer), "worst"/"best" observed
 #: value (constant liar), "none" (ignored). Measured by ``scripts/bench_parallel.py asks``: see PARALLEL_EVIDENCE.
 PENDING = "mean"
-
-
-# --- encoding ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FeatureDim:
-    """One searchable parameter's place among the features, and its codec."""
-
-    codec: ParamCodec
-    start: int
-    width: int
-
-    @property
-    def param(self) -> Param:
-        return self.codec.param
-
-    @property
-    def is_cat(self) -> bool:
-        return self.codec.kind == CATEGORICAL
-
-    @property
-    def n_values(self) -> int | None:
-        return None if self.is_cat else self.codec.n_values
-
-    @property
-    def is_discrete(self) -> bool:
-        return self.codec.kind == DISCRETE
-
-
-@dataclass
-class Encoder:
-    """Params <-> GP features for one space: numbers in the codec's unit coordinate, categoricals one-hot."""
-
-    space: SearchSpace
-    dims: list[FeatureDim] = field(init=False)
-    groups: np.ndarray = field(init=False)
-    n_features: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.dims, col, groups = [], 0, []
-        for j, c in enumerate(SpaceCodec(self.space).params):
-            width = c.n_cells if c.kind == CATEGORICAL else 1
-            self.dims.append(FeatureDim(c, col, width))
-            groups += [j] * width
-            col += width
-        self.groups = np.array(groups, dtype=int)
-        self.n_features = col
-
-    @property
-    def n_params(self) -> int:
-        return len(self.dims)
-
-    def snap_numeric(self, d: FeatureDim, z: np.ndarray) -> np.ndarray:
-        """Legal values only, in [0, 1] (the codec's vectorised round trip)."""
-        return d.codec.snap_unit(z)
-
-    def from_unit(self, U: np.ndarray) -> np.ndarray:
-        """Points of [0, 1]^params (one coordinate per parameter) to legal feature rows."""
-        out = np.zeros((U.shape[0], self.n_features))
-        for j, d in enumerate(self.dims):
-            if d.is_cat:
-                k = np.minimum((U[:, j] * d.width).astype(int), d.width - 1)
-                out[np.arange(U.shape[0]), d.start + k] = 1.0
-            else:
-                out[:, d.start] = self.snap_numeric(d, U[:, j])
-        return out
-
-    def encode(self, params: dict[str, Any]) -> np.ndarray:
-        row = np.zeros(self.n_features)
-        for d in self.dims:
-            x = d.codec.encode(params[d.param.name]) if d.param.name in params else math.nan
-            if math.isnan(x):
-                if not d.is_cat:
-                    row[d.start] = 0.5  # inactive: imputed at the middle
-            elif d.is_cat:
-                row[d.start + int(x)] = 1.0
-            else:
-                row[d.start] = x
-        return row
-
-    def decode(self, row: np.ndarray) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for d in self.dims:
-            if d.is_cat:
-                out[d.param.name] = d.codec.value_at(int(np.argmax(row[d.start:d.start + d.width])))
-            else:
-                out[d.param.name] = d.codec.from_unit(float(row[d.start]))
-        return out
-
-    def impute_inactive(self, rows: np.ndarray) -> np.ndarray:
-        """Set the features of parameters inactive in each row to the 'inactive' vector."""
-        if not self.space.is_conditional:
-            return rows
-        rows = rows.copy()
-        for i in range(rows.shape[0]):
-            rows[i] = self.encode(self.space.complete(self.decode(rows[i])))
-        return rows
 
 
 # --- observations -----------------------------------------------------------------------------
