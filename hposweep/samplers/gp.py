@@ -98,7 +98,8 @@ PI_MARGIN = 0.1
 #: EI/PI incumbent: "mean" = lowest posterior mean at an observed point, "observed" = best observed value
 INCUMBENT = "mean"
 #: what a pending (running) trial is conditioned on: "mean" (kriging believer), "worst"/"best" observed
-#: value (constant liar), "none" (ignored). Measured by ``scripts/bench_parallel.py asks``: see PARALLEL_EVIDENCE.
+#: value (constant liar), "none" (ignored); ``scripts/bench_parallel.py asks --samplers gp --variants`` compares
+#: them (its run did not finish in this round, so the default is the earlier choice, not yet a measured one).
 PENDING = "mean"
 
 
