@@ -2,7 +2,11 @@
 
     python scripts/bench_gp.py --samplers gp,cmaes,tpe,auto,optuna-tpe,optuna-gp,optuna-cmaes,random \\
         --seeds 10 --budget 100 --jobs 2
-    python scripts/bench_gp.py --cost            # CPU seconds per `gp` ask at 100 and 500 finished trials
+    python scripts/bench_gp.py --cost            # CPU ms per `gp` ask at 25, 100 and 300 finished trials
+    # quality before/after a change: the same runs against an older tree, then both reported together
+    PYTHONPATH=/work/main python scripts/bench_gp.py --samplers gp --budget 50 --label=-before --out q.jsonl
+    python scripts/bench_gp.py --samplers gp --budget 50 --out q.jsonl
+    python scripts/bench_gp.py --load q.jsonl --samplers gp-before,gp --budget 50
 
 Problems: the public ones of ``../shared/bench/problems.py`` (``--bench-dir``) plus three of our own
 below, so that nothing is tuned to four functions: an 8-d Styblinski-Tang (continuous, more
@@ -138,7 +142,7 @@ def run_optuna(space: dict[str, Any], f: Callable, seed: int, budget: int, kind:
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
 
 
-def _apply_variant(sampler: str) -> str:
+def apply_variant(sampler: str) -> str:
     """``gp|INCUMBENT=observed|_gp.LS_PRIOR_SCALE=1.0``: set module constants (for tuning runs only).
 
     A worker process runs many tasks: constants patched for an earlier task are restored first.
@@ -159,7 +163,7 @@ def _apply_variant(sampler: str) -> str:
 
 def _task(args: tuple[str, str, int, int, str]) -> tuple[str, str, int, list, float]:
     problem, label, seed, budget, bench_dir = args
-    sampler = _apply_variant(label)
+    sampler = apply_variant(label)
     space, f = load_problems(Path(bench_dir))[problem]
     if sampler == "random":
         values, cpu = run_optuna(space, f, seed, budget, "random") if _has_optuna() else \
@@ -201,14 +205,14 @@ def compare(a: argparse.Namespace) -> None:
         out = open(a.out, "a") if a.out else None  # noqa: SIM115
         with Pool(a.jobs) as pool:
             for i, (p, s, seed, values, cpu) in enumerate(pool.imap_unordered(_task, tasks, chunksize=1)):
-                row = {"problem": p, "sampler": s, "seed": seed, "values": values, "cpu": cpu}
+                row = {"problem": p, "sampler": s + a.label, "seed": seed, "values": values, "cpu": cpu}
                 rows.append(row)
                 if out:
                     out.write(json.dumps(row) + "\n")
                     out.flush()
                 if a.verbose:
                     print(f"[{i + 1}/{len(tasks)} {time.time() - t0:.0f}s] {p} {s}", file=sys.stderr)
-    report(rows, names, pnames, a.budget)
+    report(rows, [s + a.label for s in names] if not a.load else names, pnames, a.budget)
 
 
 def report(rows: list[dict[str, Any]], names: list[str], pnames: list[str], budget: int) -> None:
@@ -244,34 +248,80 @@ def report(rows: list[dict[str, Any]], names: list[str], pnames: list[str], budg
             r = _rank_table(best, names, subset, b)
             print(f"{'rank @' + str(b):13s}" + "".join(f"{r[s]:>15.2f}" for s in names))
     print(f"\n{'cpu s/ask':13s}" + "".join(f"{np.mean(cpus[s]):>15.3f}" for s in names))
+    if len(names) == 2:
+        paired_table(rows, names, pnames, budget)
+
+
+def paired_table(rows: list[dict[str, Any]], names: list[str], pnames: list[str], budget: int) -> None:
+    """Two samplers: best value at ``budget`` seed by seed (same seed, same start-up design), how often
+    each is better, and a Wilcoxon signed-rank p-value (small: a real difference, not seed noise)."""
+    from scipy.stats import wilcoxon
+
+    final = {(r["problem"], r["sampler"], r["seed"]): min(r["values"][:budget]) for r in rows}
+    a, b = names
+    print(f"\npaired by seed, best at {budget} trials: {a} vs {b}")
+    print(f"{'problem':13s}{'seeds':>6s}{'mean ' + a:>18s}{'mean ' + b:>18s}{a + ' better':>14s}{b + ' better':>14s}"
+          f"{'p':>8s}")
+    for p in pnames:
+        seeds = sorted(s for (q, n, s) in final if q == p and n == a and (p, b, s) in final)
+        x, y = np.array([final[p, a, s] for s in seeds]), np.array([final[p, b, s] for s in seeds])
+        pval = float(wilcoxon(x, y).pvalue) if np.any(x != y) else 1.0
+        print(f"{p:13s}{len(seeds):6d}{x.mean():18.5g}{y.mean():18.5g}{int((x < y).sum()):14d}{int((y < x).sum()):14d}"
+              f"{pval:8.3f}")
+
+
+def _ask_times(space_d: dict[str, Any], f: Callable, n: int, sampler: str) -> np.ndarray:
+    """CPU seconds of each of ``n`` asks of one optimization run (seed 0), hposweep or ``optuna-gp``."""
+    if sampler == "optuna-gp":
+        import warnings
+
+        import optuna
+
+        warnings.filterwarnings("ignore")
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        ostudy = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=0))
+        times = []
+        for _ in range(n):
+            t0 = time.process_time()
+            t = ostudy.ask()
+            p = {k: t.suggest_float(k, s["low"], s["high"], log=s.get("log", False)) if s["type"] == "float" else
+                 t.suggest_int(k, s["low"], s["high"], log=s.get("log", False)) if s["type"] == "int" else
+                 t.suggest_categorical(k, s["choices"]) for k, s in space_d.items()}
+            times.append(time.process_time() - t0)
+            ostudy.tell(t, f(p))
+        return np.array(times)
+    import hposweep
+
+    study = hposweep.Study(hposweep.SearchSpace.from_dict(space_d), direction="minimize", sampler=sampler, seed=0)
+    times = []
+    for _ in range(n):
+        t0 = time.process_time()
+        trial = study.ask()
+        times.append(time.process_time() - t0)
+        study.tell(trial, f(dict(trial.params)))
+    return np.array(times)
 
 
 def cost(a: argparse.Namespace) -> None:
-    """CPU seconds of one `gp` ask with N finished random trials (median of 5 asks, warm)."""
-    import hposweep
-    from hposweep.core.trial import Trial, TrialState
-    from hposweep.samplers import SamplingContext, make_sampler
-    from hposweep.samplers.random import sample_space
+    """Milliseconds (CPU) per ask during a real optimization run, averaged over the 10 asks around each
+    of ``--cost-at`` finished trials (clustered points are what make a GP slow, so random trials would
+    flatter it). Optuna's GPSampler runs the same problems in the same process when it is importable
+    (it needs torch), as the anchor: the machine's speed changes from run to run, the ratio less."""
+    import importlib.util
 
     problems = load_problems(Path(a.bench_dir))
-    for pname in ("hartmann6", "tabular_like", "styblinski8"):
+    samplers = [a.cost_sampler]
+    if importlib.util.find_spec("optuna") and importlib.util.find_spec("torch"):
+        samplers.append("optuna-gp")
+    else:
+        print("(optuna-gp anchor skipped: optuna and torch are not both importable)")
+    print(f"{'problem':13s} {'sampler':10s}" + "".join(f"{f'@{n}':>9s}" for n in a.cost_at) + "   ms/ask")
+    for pname in a.cost_problems.split(","):
         space_d, f = problems[pname]
-        space = hposweep.SearchSpace.from_dict(space_d)
-        rng = np.random.default_rng(0)
-        trials = []
-        for i in range(max(a.cost_at) + 5):
-            params = space.complete(sample_space(space, rng))
-            trials.append(Trial(i, params, TrialState.COMPLETE, [f(params)]))
-        for n in a.cost_at:
-            sampler = make_sampler(a.cost_sampler)
-            times = []
-            for k in range(6):
-                ctx = SamplingContext(number=n + k, finished=trials[:n + k], running=trials[n + k:n + k + 1])
-                t0 = time.process_time()
-                sampler.sample(space, ctx, np.random.default_rng(k))
-                times.append(time.process_time() - t0)
-            print(f"{a.cost_sampler} {pname:13s} {n:4d} finished: {np.median(times[1:]):.3f} s/ask "
-                  f"(max {max(times[1:]):.3f})")
+        for s in samplers:
+            times = _ask_times(space_d, f, max(a.cost_at) + 5, s)
+            cells = [1000 * float(np.mean(times[max(0, n - 5):n + 5])) for n in a.cost_at]
+            print(f"{pname:13s} {s:10s}" + "".join(f"{c:9.1f}" for c in cells))
 
 
 def main() -> None:
@@ -282,8 +332,11 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--bench-dir", default=str(DEFAULT_BENCH))
-    ap.add_argument("--cost", action="store_true", help="measure CPU seconds per ask instead")
-    ap.add_argument("--cost-at", type=lambda s: [int(x) for x in s.split(",")], default=[100, 500])
+    ap.add_argument("--cost", action="store_true", help="measure CPU milliseconds per ask instead")
+    ap.add_argument("--label", default="", help="append this to the sampler names in the saved rows, e.g. "
+                    "'-before' for a run with PYTHONPATH pointing at an older tree; compare with --load")
+    ap.add_argument("--cost-at", type=lambda s: [int(x) for x in s.split(",")], default=[25, 100, 300])
+    ap.add_argument("--cost-problems", default="hartmann6,tabular_like,styblinski8,netlike")
     ap.add_argument("--cost-sampler", default="gp")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--out", help="append one JSON line per run here (partial results survive a timeout)")

@@ -1,6 +1,8 @@
-"""Parallel sweeps: speed-up of --jobs, and throughput of workers sharing one study file.
+"""Parallel sweeps: speed-up of --jobs, throughput of workers sharing one study file, and the quality
+of proposals made while other trials are still running.
 
     python scripts/bench_parallel.py [--trials 12] [--sleep 1.0] [--quick]
+    python scripts/bench_parallel.py asks [--samplers tpe,gp] [--variants] [--seeds 10] [--budget 100]
 
 1. `--jobs 2` against `--jobs 1` on sleep-bound trials (each trial sleeps --sleep seconds): the
    speed-up should be close to 2 (target >= 1.9).
@@ -8,16 +10,27 @@
    trials: what the file lock and the journal cost when workers contend.
 3. The same with 4 workers on a study that already holds 0, 1,000 and 5,000 trials: how the cost of
    an ask/tell under the lock grows with the study.
+4. ``asks``: 4 simulated workers against one worker. Each trial takes a random time (uniform 0.5-1.5,
+   seeded by seed and trial number), so trials finish out of order; a freed worker asks at once, so
+   every ask after the first four sees 3 running trials with their params and no value. Quality is
+   the best value among the first N *finished* trials, N = 25/50/100: the same work done. Per sampler
+   it prints the mean best value per problem and the mean rank of "sequential" against each parallel
+   variant over problems (ties averaged), plus Wilcoxon signed-rank p-values seed by seed.
+   ``--variants`` adds the alternatives to the defaults: tpe without its constant liar, gp with a
+   constant liar at the worst / best observed value or ignoring running trials.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 SPACE = "metric: loss\nparameters:\n  x: {type: float, low: 0, high: 1}\n"
 
@@ -70,13 +83,151 @@ def workers_throughput(n_workers: int, trials: int, existing: int) -> float:
     return trials / elapsed
 
 
+def simulate(space_d: dict[str, Any], f: Any, label: str, seed: int, budget: int, workers: int) -> list[float]:
+    """Values in the order trials finished: ``workers`` in flight, a freed worker asks at once."""
+    import numpy as np
+
+    import hposweep
+
+    name, _, opts = label.partition(":")
+    spec: Any = name
+    if opts:
+        spec = {"name": name, **{k: _literal(v) for k, v in (o.split("=", 1) for o in opts.split(";"))}}
+    study = hposweep.Study(hposweep.SearchSpace.from_dict(space_d), direction="minimize", sampler=spec, seed=seed,
+                           settings={"trials": budget, "jobs": workers})
+    events: list[tuple[float, int, Any]] = []
+    now, asked, values = 0.0, 0, []
+
+    def start() -> None:
+        nonlocal asked
+        trial = study.ask()
+        duration = 0.5 + np.random.default_rng([seed, trial.number, 0xD0]).random()
+        heapq.heappush(events, (now + duration, trial.number, trial))
+        asked += 1
+
+    for _ in range(min(workers, budget)):
+        start()
+    while events:
+        now, _, trial = heapq.heappop(events)
+        v = f(dict(trial.params))
+        study.tell(trial, v)
+        values.append(v)
+        if asked < budget:
+            start()
+    return values
+
+
+def _literal(v: str) -> Any:
+    import json
+
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def _asks_task(args: tuple[str, str, int, int, int]) -> tuple[str, str, int, int, list[float]]:
+    import sys
+
+    problem, label, seed, budget, workers = args
+    scripts = str(Path(__file__).resolve().parent)
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    from bench_gp import DEFAULT_BENCH, apply_variant, load_problems
+
+    sampler_label = apply_variant(label)  # "gp|PENDING=worst" patches a module constant for this run
+    space, f = load_problems(DEFAULT_BENCH)[problem]
+    return problem, label, seed, workers, simulate(space, f, sampler_label, seed, budget, workers)
+
+
+VARIANTS = {"tpe": ["tpe:constant_liar=false"], "gp": ["gp|PENDING=worst", "gp|PENDING=best"]}
+
+
+def asks(a: argparse.Namespace) -> None:
+    """Sequential against 4 workers (see the module docstring, item 4)."""
+    import json
+    from multiprocessing import Pool
+
+    import numpy as np
+    from scipy.stats import rankdata, wilcoxon
+
+    problems = a.problems.split(",")
+    bases = a.samplers.split(",")
+    parallel = {b: [b] + (VARIANTS.get(b.split(":")[0], []) if a.variants else []) for b in bases}
+    runs = [(b, 1) for b in bases] + [(v, a.workers) for b in bases for v in parallel[b]]
+    tasks = [(p, lab, seed, a.budget, w) for lab, w in runs for seed in range(a.seeds) for p in problems]
+    rows = [json.loads(line) for path in a.load for line in Path(path).read_text().splitlines() if line.strip()]
+    if not a.load:
+        out = open(a.out, "a") if a.out else None  # noqa: SIM115
+        with Pool(a.jobs) as pool:
+            for p, lab, seed, w, values in pool.imap_unordered(_asks_task, tasks, chunksize=1):
+                rows.append({"problem": p, "sampler": lab, "seed": seed, "workers": w, "values": values})
+                if out:
+                    out.write(json.dumps(rows[-1]) + "\n")
+                    out.flush()
+    best: dict[tuple[str, str, int, int], float] = {}
+    budgets = [b for b in (25, 50, 100, 200) if b <= a.budget]
+    for r in rows:
+        for b in budgets:
+            if len(r["values"]) >= b:
+                best[r["problem"], f"{r['sampler']}@{r['workers']}", r["seed"], b] = min(r["values"][:b])
+    seeds = range(a.seeds)
+    print(f"{a.workers} workers vs 1, {a.seeds} seeds, best value among the first N finished trials "
+          f"(N = {'/'.join(map(str, budgets))})")
+    for b0 in bases:
+        cols = [f"{b0}@1"] + [f"{v}@{a.workers}" for v in parallel[b0]]
+        print(f"\n{'problem':14s}" + "".join(f"{c:>30s}" for c in cols))
+        for p in problems:
+            cells = ["/".join(f"{np.mean([best[p, c, s, b] for s in seeds]):.4g}" for b in budgets) for c in cols]
+            print(f"{p:14s}" + "".join(f"{x:>30s}" for x in cells))
+        print(f"mean rank over {len(problems)} problems (1 = best of these {len(cols)}; the target: a parallel "
+              f"default within 0.3 of sequential)")
+        for b in budgets:
+            ranks = np.mean([rankdata([round(float(np.mean([best[p, c, s, b] for s in seeds])), 12) for c in cols])
+                             for p in problems], axis=0)
+            print(f"{'rank @' + str(b):14s}" + "".join(f"{r:>30.2f}" for r in ranks))
+        pair = [np.mean([rankdata([round(float(np.mean([best[p, c, s, b] for s in seeds])), 12) for c in cols[:2]])
+                         for p in problems], axis=0) for b in budgets]
+        print("  sequential vs the default in parallel alone: " + ", ".join(
+            f"@{b} {r[0]:.2f} vs {r[1]:.2f}" for r, b in zip(pair, budgets, strict=True)))
+        for c in cols[1:]:
+            pvals = []
+            for p in problems:
+                x = np.array([best[p, cols[0], s, budgets[-1]] for s in seeds])
+                y = np.array([best[p, c, s, budgets[-1]] for s in seeds])
+                pvals.append(f"{p} {float(wilcoxon(x, y).pvalue) if np.any(x != y) else 1.0:.2f}"
+                             f"{'+' if y.mean() < x.mean() else '-'}")
+            print(f"  {c} vs sequential @{budgets[-1]}, Wilcoxon p (+: parallel better): " + ", ".join(pvals))
+    if len(bases) > 1:
+        allc = [f"{b0}@1" for b0 in bases] + [f"{v}@{a.workers}" for b0 in bases for v in parallel[b0]]
+        print(f"\nmean rank of all {len(allc)} over {len(problems)} problems")
+        print(f"{'budget':14s}" + "".join(f"{c:>30s}" for c in allc))
+        for b in budgets:
+            ranks = np.mean([rankdata([round(float(np.mean([best[p, c, s, b] for s in seeds])), 12) for c in allc])
+                             for p in problems], axis=0)
+            print(f"{'rank @' + str(b):14s}" + "".join(f"{r:>30.2f}" for r in ranks))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=12)
     ap.add_argument("--sleep", type=float, default=1.0)
     ap.add_argument("--worker-trials", type=int, default=80)
     ap.add_argument("--quick", action="store_true", help="skip the large-study rows")
+    ap.add_argument("mode", nargs="?", default="throughput", choices=["throughput", "asks"])
+    ap.add_argument("--samplers", default="tpe,gp", help="asks: hposweep samplers, e.g. tpe:constant_liar=false")
+    ap.add_argument("--variants", action="store_true", help="asks: also the alternatives of VARIANTS")
+    ap.add_argument("--problems", default="branin,hartmann6,ackley5,tabular_like,styblinski8,netlike")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--jobs", type=int, default=1, help="asks: processes running simulations")
+    ap.add_argument("--out", help="asks: append one JSON line per run here")
+    ap.add_argument("--load", nargs="*", default=[], help="asks: report on saved JSON lines instead of running")
     a = ap.parse_args()
+    if a.mode == "asks":
+        asks(a)
+        return
     t1, t2 = jobs_speedup(a.trials, a.sleep)
     print(f"{'measure':52s} {'value':>10s}")
     print(f"{f'--jobs 1, {a.trials} trials of sleep {a.sleep:g}s (s)':52s} {t1:10.2f}")

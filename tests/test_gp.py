@@ -150,6 +150,47 @@ def test_same_seed_same_trials_and_a_new_sampler_reproduces_an_ask() -> None:
     assert fresh.sample(space, ctx, np.random.default_rng([3, 7])) == a.trials[7].params
 
 
+def test_hyperparameters_refit_on_a_schedule_that_a_resumed_study_repeats() -> None:
+    from hposweep.samplers.gp import REFIT_ALL_UNTIL, refit_point
+
+    assert [refit_point(n) for n in (10, REFIT_ALL_UNTIL)] == [10, REFIT_ALL_UNTIL]
+    assert refit_point(101) == 100 and refit_point(103) == 100 and refit_point(104) == 104
+    assert all(n - refit_point(n) < max(1, n // 25) for n in range(1, 400))
+    space = _space_2d()
+    spec = {"name": "gp", "n_startup_trials": 4}
+    study = _run(space, _bowl, spec, 57, seed=2)
+    # trial 56 uses hyperparameters fitted on the first 56 - (56 % 2) = 56 trials, 55 on those of trial 54:
+    # a fresh sampler (a resume) refits on that prefix and proposes the same point
+    for number in (55, 56):
+        fresh = GPSampler(n_startup_trials=4)
+        fresh.bind_seed(2)
+        ctx = SamplingContext(number=number, finished=study.trials[:number], running=[])
+        assert fresh.sample(space, ctx, np.random.default_rng([2, number])) == study.trials[number].params
+
+
+def test_analytic_acquisition_gradient_matches_finite_differences() -> None:
+    from hposweep.samplers.gp import _Fit
+
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 4))
+    y = np.sin(3 * X).sum(1)
+    y = (y - y.mean()) / y.std()
+    groups = np.array([0, 1, 2, 2])
+    model = _gp.GPModel(X, y, groups, _gp.fit_hyperparameters(X, y, groups, _gp.Prior.for_dim(3), rng))
+    Q = rng.random((5, 4))
+    mu, sd, _, _ = model.predict_with_gradient(Q)
+    assert np.allclose((mu, sd), model.predict(Q), atol=1e-7)
+    for acq in ("ei", "pi", "lcb"):
+        sampler, fit = GPSampler(acquisition=acq), _Fit(30, model, float(y.min()))
+        _, grad = sampler._score_and_gradient(model, fit, Q)
+        numeric = np.zeros_like(grad)
+        for f in range(4):
+            step = np.zeros(4)
+            step[f] = 1e-6
+            numeric[:, f] = (sampler._score(model, fit, Q + step) - sampler._score(model, fit, Q - step)) / 2e-6
+        assert np.allclose(grad, numeric, rtol=1e-4, atol=1e-4 * np.abs(numeric).max())
+
+
 def test_parallel_asks_differ_and_failures_count_as_bad() -> None:
     space = _space_2d()
     study = _run(space, _bowl, {"name": "gp", "n_startup_trials": 4}, 6)

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_solve, solve_triangular
+from scipy.linalg import cho_solve, lapack, solve_triangular
 from scipy.optimize import minimize
 from scipy.special import erfcx, log_ndtr, ndtr
 
@@ -85,6 +85,16 @@ def group_sq_diffs(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def cholesky_inverse(L: np.ndarray) -> np.ndarray:
+    """``K^-1`` from the lower Cholesky factor of ``K`` (LAPACK ``potri``: about a third of the cost of
+    solving ``L X = I`` and multiplying, which the likelihood gradient did before)."""
+    inv, info = lapack.dpotri(L, lower=1)
+    if info != 0:
+        Linv = solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
+        return Linv.T @ Linv
+    return np.tril(inv) + np.tril(inv, -1).T
+
+
 def neg_log_posterior(theta: np.ndarray, sq_diffs: np.ndarray, y: np.ndarray,
                       prior: Prior) -> tuple[float, np.ndarray]:
     """Negative (log marginal likelihood + log prior) and its gradient in ``theta``.
@@ -106,8 +116,7 @@ def neg_log_posterior(theta: np.ndarray, sq_diffs: np.ndarray, y: np.ndarray,
         return 1e25, np.zeros_like(theta)
     alpha = cho_solve((L, True), y, check_finite=False)
     nll = 0.5 * float(y @ alpha) + float(np.log(np.diag(L)).sum()) + 0.5 * n * LOG_2PI
-    Linv = solve_triangular(L, np.eye(n), lower=True, check_finite=False)
-    W = np.outer(alpha, alpha) - Linv.T @ Linv
+    W = np.outer(alpha, alpha) - cholesky_inverse(L)
     grad = np.empty_like(theta)
     A = W * (s2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e)
     grad[:P] = -0.5 * inv_ls2 * np.tensordot(sq_diffs, A, axes=([1, 2], [0, 1]))
@@ -164,16 +173,47 @@ class GPModel:
         var = np.maximum(self.s2 - (v * v).sum(0), 1e-12)
         return mu, np.sqrt(var)
 
-    def with_fantasies(self, Xf: np.ndarray) -> GPModel:
-        """Condition also on ``Xf`` at the current posterior mean (pending trials: "kriging believer").
+    def predict_with_gradient(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation at ``Xq`` and their gradients in each feature (m x F).
 
-        The mean is unchanged, the variance at and near the pending points collapses, so a parallel
-        ask does not propose the same point again.
+        Matern-5/2: ``dk/dx_f = -(5/3) s2 (1 + sqrt5 r) exp(-sqrt5 r) (x_f - x'_f) / l_f²`` (no 1/r, so
+        it is smooth at r = 0). ``dmu = dKs alpha``, ``dvar = -2 dKs K^-1 Ks^T``: two triangular solves
+        per call instead of one posterior per finite-difference step.
+        """
+        Za, Zb = Xq * self.inv_ls, self.X * self.inv_ls
+        d2 = (Za * Za).sum(1)[:, None] + (Zb * Zb).sum(1)[None, :] - 2.0 * Za @ Zb.T
+        r = np.sqrt(np.maximum(d2, 0.0))
+        e = np.exp(-SQRT5 * r)
+        Ks = self.s2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e
+        G = -(5.0 / 3.0) * self.s2 * (1.0 + SQRT5 * r) * e
+        mu = Ks @ self.alpha
+        v = solve_triangular(self.L, Ks.T, lower=True, check_finite=False)
+        var = self.s2 - (v * v).sum(0)  # as predict does: K^-1 itself loses the small variances near the data
+        B = solve_triangular(self.L, v, lower=True, trans="T", check_finite=False).T  # Ks K^-1
+        inv_ls2 = self.inv_ls ** 2
+        H1, H2 = G * self.alpha[None, :], G * B
+
+        def grad(H: np.ndarray) -> np.ndarray:  # sum_i H_i (x_f - X_if) / l_f², for every row and feature
+            return inv_ls2 * (Xq * H.sum(1)[:, None] - H @ self.X)
+
+        dmu, dvar = grad(H1), -2.0 * grad(H2)
+        floored = var <= 1e-12
+        sd = np.sqrt(np.maximum(var, 1e-12))
+        dsd = np.where(floored[:, None], 0.0, dvar / (2.0 * sd[:, None]))
+        return mu, sd, dmu, dsd
+
+    def with_fantasies(self, Xf: np.ndarray, value: float | None = None) -> GPModel:
+        """Condition also on ``Xf`` (pending trials) at the posterior mean ("kriging believer"), or at
+        the fixed ``value`` when given ("constant liar").
+
+        At the mean, the mean is unchanged and the variance at and near the pending points collapses,
+        so a parallel ask does not propose the same point again; a liar at the worst value also pushes
+        the mean up there.
         """
         if Xf.shape[0] == 0:
             return self
-        mu, _ = self.predict(Xf)
-        return GPModel(np.vstack([self.X, Xf]), np.concatenate([self.y, mu]), self.groups, self.theta)
+        y_f = self.predict(Xf)[0] if value is None else np.full(Xf.shape[0], float(value))
+        return GPModel(np.vstack([self.X, Xf]), np.concatenate([self.y, y_f]), self.groups, self.theta)
 
 
 # --- acquisition functions (all to MAXIMIZE; minimization problems, standardized outputs) ---------
@@ -197,6 +237,27 @@ def log_h(z: np.ndarray) -> np.ndarray:
 def log_expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
     """log E[max(best - f, 0)] for f ~ N(mu, sigma²)."""
     return np.log(sigma) + log_h((best - mu) / sigma)
+
+
+def log_ei_gradient(mu: np.ndarray, sigma: np.ndarray, best: float, dmu: np.ndarray,
+                    dsigma: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`log_expected_improvement` given the gradients of ``mu`` and ``sigma``.
+
+    ``EI = sigma h(z)`` with ``h' = Phi``, so ``dlogEI = dsigma / sigma + Phi(z) / h(z) dz``; the ratio
+    is taken in logs, which stays finite where both underflow.
+    """
+    z = (best - mu) / sigma
+    ratio = np.exp(log_ndtr(z) - log_h(z))
+    dz = (-dmu - z[:, None] * dsigma) / sigma[:, None]
+    return dsigma / sigma[:, None] + ratio[:, None] * dz
+
+
+def log_pi_gradient(mu: np.ndarray, sigma: np.ndarray, best: float, dmu: np.ndarray,
+                    dsigma: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`log_probability_of_improvement`: ``phi(z) / Phi(z) dz`` (in logs)."""
+    z = (best - mu) / sigma
+    ratio = np.exp(-0.5 * z * z - 0.5 * LOG_2PI - log_ndtr(z))
+    return ratio[:, None] * (-dmu - z[:, None] * dsigma) / sigma[:, None]
 
 
 def log_probability_of_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
