@@ -277,7 +277,7 @@ def main() -> None:
                 print(why, file=sys.stderr)
                 samplers.remove(s)
         done = {(r["sampler"], r["problem"], r["seed"]) for r in runs if r["budget"] >= a.budget}
-        jobs = [(s, p, seed, a.budget) for p in names for s in samplers for seed in range(a.seeds)
+        jobs = [(s, p, seed, a.budget) for s in samplers for p in names for seed in range(a.seeds)  # cheap first
                 if applies(s, problems()[p][0]) and (s, p, seed) not in done]
         skipped = sorted({f"{s} on {p}" for p in names for s in samplers if not applies(s, problems()[p][0])})
         if skipped:
