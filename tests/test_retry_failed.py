@@ -251,3 +251,29 @@ def test_a_kill_while_queueing_retries_queues_no_duplicate(tmp_path: Path, monke
     trial = again.ask_within(4)
     assert trial is not None and trial.info["retry_of"] == 0 and trial.params == again.trial(0).params
     assert again.ask_within(4) is None  # 3 counted + 1 running reach the target
+
+
+def test_the_fixed_command_survives_a_killed_resume(proj: Path) -> None:
+    """``resume --retry-failed --command FIXED`` killed before it compacted: workers and a later resume still run
+    FIXED (the command change is a durable settings event, not only an in-memory change)."""
+    failed = buggy_sweep(proj, trials=6, seed=5)
+    fixed = (proj / "train.py").read_text().replace('params["x"] > 0.5', "False")
+    (proj / "train_fixed.py").write_text(fixed)
+    proc = subprocess.Popen(HPOSWEEP + ["resume", "s.json", "--retry-failed", "--command",
+                                        f"{sys.executable} train_fixed.py", "--no-progress"],
+                            cwd=proj, env=env(proj, SLEEP="60"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(seen(proj)) < 7:
+            time.sleep(0.1)
+        assert len(seen(proj)) >= 7, "the first retry never started"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert Study.load(str(proj / "s.json"), readonly=True).settings["command"][-1] == "train_fixed.py"
+    r = hpo(proj, "worker", "s.json", "--lease", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert {s["script"] for s in seen(proj)[6:]} == {"train_fixed.py"}
+    assert sum(t["state"] == "complete" for t in records(proj)) == 6
+    assert all(records(proj)[t["number"]]["retried_as"] is not None for t in failed)
