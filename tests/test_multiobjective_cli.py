@@ -61,7 +61,7 @@ def test_front_pick_and_resume(proj: Path) -> None:
                                                                          key=lambda t: -t["values"]["val_acc"])]
     csv_out = hp(proj, "best", "--format", "csv").stdout.splitlines()
     assert csv_out[0] == ("number,state,value_0,value_1,param_x,duration,last_step,started_at,finished_at,reason,"
-                          "feasible")
+                          "feasible,retried_as")
     assert [int(line.split(",")[0]) for line in csv_out[1:]] == [t["number"] for t in front]
     picked = json.loads(hp(proj, "best", "--pick", "max val_acc where latency_ms<20", "--format", "json").stdout)
     ok = [t for t in front if t["values"]["latency_ms"] < 20]

@@ -17,7 +17,7 @@ from hposweep.study.rows import TAIL_COLUMNS, trial_columns, trial_record, trial
 from tests.test_report import rich_study
 
 RECORD_KEYS = ["number", "state", "value", "params", "metrics", "duration", "last_step", "started_at",
-               "finished_at", "reason", "feasible"]
+               "finished_at", "reason", "feasible", "retried_as"]
 
 
 def captured(fn: Any, *args: Any) -> str:
@@ -56,7 +56,8 @@ def clashing_study() -> Study:
 def test_columns_without_trials_and_with_clashing_names() -> None:
     study = clashing_study()
     assert trial_columns(study) == ["number", "state", "value_0", "value_1", "param_value", "param_state",
-                                    "duration", "last_step", "started_at", "finished_at", "reason", "feasible"]
+                                    "duration", "last_step", "started_at", "finished_at", "reason", "feasible",
+                                    "retried_as"]
     assert trial_rows(study) == []
     t = study.ask()
     study.tell(t, [1.0, 2.0], user_attrs={"value": t.params["value"], "state": "x"})

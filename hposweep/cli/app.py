@@ -116,7 +116,8 @@ def trials_cmd(
         help="table (plain tab-separated rows when stdout is not a terminal), tsv, json or csv.")] = "table",
     state: Annotated[str | None, typer.Option(
         "--state", metavar="STATE",
-        help="Only trials in this state: complete, failed, pruned, interrupted, running.")] = None,
+        help="Only trials in this state: complete, failed, pruned, interrupted, running; `prior`: the "
+             "warm-start priors (listed after the trials in the table, never counted).")] = None,
     sort: Annotated[str | None, typer.Option(
         "--sort", metavar="KEY",
         help="number (default) or value (complete best first, then pruned, then the rest).")] = None,

@@ -22,6 +22,7 @@ from hposweep.errors import EXIT_FAILED, EXIT_OK, UsageError
 from hposweep.execution.argv import args_tokens, flag_styles, format_value
 from hposweep.study.api import Study
 from hposweep.study.discovery import Choice, choose_checkpoint, state_label
+from hposweep.study.retry import is_retired
 from hposweep.study.rows import (
     HEAD_COLUMNS,
     TIMESTAMP_COLUMNS,
@@ -33,6 +34,8 @@ from hposweep.study.rows import (
     value_columns,
 )
 
+#: ``trials --state prior`` and the reading table's state of a warm-start prior (not a trial of this study)
+PRIOR_STATE = "prior"
 BEST_FORMATS = ("table", "json", "yaml", "args", "args0", "env", "csv")
 TRIAL_FORMATS = ("table", "tsv", "json", "csv")
 
@@ -114,6 +117,12 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
 def _nothing_complete(study: Study, choice: Choice | None) -> int:
     """No best trial: say so, and when hposweep picked this study among others, name the others that
     have results (the newest study of a folder is often a fresh, empty one)."""
+    from hposweep.study.summary import no_feasible_line
+
+    infeasible = no_feasible_line(study)
+    if infeasible is not None:
+        sys.stderr.write(infeasible + "\n")
+        return EXIT_FAILED
     states = ", ".join(f"{n} {s}" for s, n in _state_counts(study).items()) or "no trials"
     if choice is not None and choice.chosen and choice.others:
         with_results = []
@@ -253,13 +262,19 @@ def write_csv(study: Study, trials: Sequence[Trial]) -> None:
         writer.writerow(["" if row[c] is None else format_value(row[c]) for c in columns])
 
 
-def _table_cells(study: Study, trials: list[Trial]) -> tuple[list[str], list[list[Any]]]:
+def _table_cells(study: Study, trials: list[Trial], n_priors: int = 0) -> tuple[list[str], list[list[Any]]]:
     """Headers and cells of the reading table (rich or plain): the schema's columns minus the timestamps
     and the columns empty in every row, objective columns headed by their metric names; ``reason``
-    whenever a trial failed, so why it failed is on its line."""
+    whenever a trial failed, so why it failed is on its line. The last ``n_priors`` trials are warm-start
+    priors: state ``prior`` (``prior (pruned)``), and where they came from in ``reason``."""
     from hposweep.cli.format import fmt_duration
 
     rows = trial_rows(study, trials)
+    for t, row in zip(trials[len(trials) - n_priors:], rows[len(rows) - n_priors:]):
+        row["state"] = PRIOR_STATE if t.state is TrialState.COMPLETE else f"{PRIOR_STATE} ({t.state.value})"
+        where = t.info.get("warm_start")
+        if isinstance(where, dict):
+            row["reason"] = f"warm start from {where.get('source')} #{where.get('number')}"
     vcols = value_columns(study)
     any_failed = any(t.state is TrialState.FAILED for t in trials)
     columns = [c for c in trial_columns(study, trials) if c not in TIMESTAMP_COLUMNS
@@ -268,21 +283,27 @@ def _table_cells(study: Study, trials: list[Trial]) -> tuple[list[str], list[lis
     headers = dict(zip(vcols, metric_names(study), strict=True))
     cells = []
     for t, row in zip(trials, rows, strict=True):
-        if t.state is TrialState.PRUNED and t.info.get("pruned_at_step") is not None:
+        if t.number < 0:  # a prior: labelled above
+            pass
+        elif t.state is TrialState.PRUNED and t.info.get("pruned_at_step") is not None:
             row["state"] += f"@{t.info['pruned_at_step']}"
         elif t.state is TrialState.RUNNING:
             row["state"] = state_label(study, t)
+        elif is_retired(t):  # the link is in the row already: no scan of the study per row
+            row["state"] = f"failed (retried as #{row['retried_as']})" if row["retried_as"] is not None \
+                else "failed (retry queued)"
         row["duration"] = fmt_duration(row["duration"])
         cells.append([row[c] for c in columns])
     return [headers.get(c, c) for c in columns], cells
 
 
-def _trials_table(study: Study, trials: list[Trial], title: str, plain: bool | None = None) -> None:
+def _trials_table(study: Study, trials: list[Trial], title: str, plain: bool | None = None, n_priors: int = 0) -> None:
     """A rich table on a terminal; elsewhere (pipes, CI logs, ``--format tsv``) a header line and one
-    tab-separated line per trial, never wrapped or cut, whatever the width."""
+    tab-separated line per trial, never wrapped or cut, whatever the width. The last ``n_priors`` of
+    ``trials`` are warm-start priors, shown with the state ``prior``."""
     from hposweep.cli.format import fmt_value
 
-    headers, cells = _table_cells(study, trials)
+    headers, cells = _table_cells(study, trials, n_priors)
     if plain is None:
         plain = not sys.stdout.isatty()
     if plain:
@@ -323,20 +344,29 @@ def _sort_key(study: Study, sort: str | None) -> Any:
     raise UsageError(f"unknown --sort {sort!r}", hint="use number or value")
 
 
+def _prior_key(study: Study, sort: str | None) -> Any:
+    """Priors are numbered -1, -2, ...: in number order that is -1 first, as they were read."""
+    return (lambda t: -t.number) if sort in (None, "number") else _sort_key(study, sort)
+
+
 def print_trials(study: Study, fmt: str, state: str | None, sort: str | None, top: int | None) -> None:
     from hposweep.cli.format import plural
 
     if fmt not in TRIAL_FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", hint="choose one of: " + ", ".join(TRIAL_FORMATS))
     trials = list(study.trials)
-    if state:
+    priors_only = state == PRIOR_STATE
+    if priors_only:
+        trials = sorted(study.prior_trials, key=_prior_key(study, sort))
+    elif state:
         try:
             st = TrialState(state)
         except ValueError:
-            raise UsageError(f"unknown --state {state!r}",
-                             hint="one of: " + ", ".join(s.value for s in TrialState)) from None
+            raise UsageError(f"unknown --state {state!r}", hint="one of: " + ", ".join(s.value for s in TrialState)
+                             + f", or {PRIOR_STATE} (the warm-start priors)") from None
         trials = [t for t in trials if t.state is st]
-    trials.sort(key=_sort_key(study, sort))
+    if not priors_only:
+        trials.sort(key=_sort_key(study, sort))
     if top is not None:
         if top < 0:
             raise UsageError("--top must be a positive number")
@@ -346,7 +376,14 @@ def print_trials(study: Study, fmt: str, state: str | None, sort: str | None, to
     elif fmt == "csv":
         write_csv(study, trials)
     else:
-        _trials_table(study, trials, title=plural(len(trials), "trial"), plain=True if fmt == "tsv" else None)
+        # the reading table lists the warm-start priors after the trials (not counted, state "prior");
+        # JSON and CSV hold this study's trials only, unless asked for --state prior
+        priors = [] if priors_only or state or top is not None else sorted(study.prior_trials, key=_prior_key(study, sort))
+        title = plural(len(trials), "warm-start prior" if priors_only else "trial")
+        if priors:
+            title += f" (and {plural(len(priors), 'warm-start prior')}, not counted)"
+        _trials_table(study, trials + priors, title=title, plain=True if fmt == "tsv" else None,
+                      n_priors=len(trials) if priors_only else len(priors))
 
 
 def load_announced(path: str | None) -> Study:

@@ -31,6 +31,7 @@ from hposweep.cli.options import (
     ResumeGrace,
     ResumeMaxFailures,
     ResumeTimeout,
+    RetryFailed,
     StudyFile,
     Takeover,
 )
@@ -153,12 +154,16 @@ def resume(
     json_out: JsonOut = False,
     log_every: LogEvery = 60.0,
     new_command: ResumeCommand = None,
+    retry_failed: RetryFailed = False,
 ) -> None:
     """Continue a study where it stopped: interrupted trials are re-run first.
 
     --timeout, --max-failures and --grace replace the recorded values from now on (they are saved).
+    --retry-failed (after fixing a bug) runs the failed trials' params again first, in trial-number order;
+    the failed trials stay listed as `failed (retried as #N)` and stop counting toward the target.
     A study that another live process is running is refused (join it with `hposweep worker`).
-    Example: hposweep resume hposweep-study.json --trials 80 --timeout 2h
+    Examples: hposweep resume hposweep-study.json --trials 80 --timeout 2h;
+    hposweep resume study.json --retry-failed --command 'python train_fixed.py'
     """
     from hposweep.study.api import Study
     from hposweep.study.discovery import live_holders
@@ -181,7 +186,7 @@ def resume(
     path = find_checkpoint(checkpoint)
     preview = checked_study(path)
     if dry_run:
-        _resume_dry_run(preview, changes, jobs=jobs, trials=trials)
+        _resume_dry_run(preview, changes, jobs=jobs, trials=trials, retry_failed=retry_failed)
         return
     holders = live_holders(preview)
     if holders and not takeover:
@@ -195,6 +200,8 @@ def resume(
     if holders:
         study.take_over()
         err(f"[hposweep] took over {path} from {describe_holders(holders)}; that process stops at its next write")
+    if retry_failed:  # before recover_running: the re-runs of interrupted trials still go first
+        announce_retries(study, study.retry_failed())
     study.recover_running()
     if group_writable and not study.settings.get("group_writable"):
         changes["group_writable"] = True
@@ -224,13 +231,31 @@ def resume(
     sweep(study, opts, target, quiet=quiet, no_progress=no_progress, json_out=json_out, log_every=log_every)
 
 
-def _resume_dry_run(study: Any, changes: dict[str, Any], *, jobs: int | None, trials: int | None) -> None:
-    """What ``resume`` would run next, from the study loaded read-only: interrupted (and running) trials are
-    queued first in memory, exactly as resume would; nothing is run and nothing is written."""
+def announce_retries(study: Any, numbers: list[int]) -> None:
+    """One line on stderr: which failed trials ``--retry-failed`` queued, or that there were none."""
+    from hposweep.study.retry import is_retired
+
+    if not numbers:
+        retried = sum(1 for t in study.trials if is_retired(t))
+        already = f" ({plural(retried, 'failed trial')} already retried)" if retried else ""
+        err(f"[hposweep] --retry-failed: no failed trial to retry{already}; continuing")
+        return
+    shown = ", ".join(f"#{n}" for n in numbers[:20]) + (", ..." if len(numbers) > 20 else "")
+    err(f"[hposweep] --retry-failed: re-running {plural(len(numbers), 'failed trial')} first ({shown}); "
+        "they no longer count toward the target")
+
+
+def _resume_dry_run(study: Any, changes: dict[str, Any], *, jobs: int | None, trials: int | None,
+                    retry_failed: bool = False) -> None:
+    """What ``resume`` would run next, from the study loaded read-only: failed trials (with
+    ``--retry-failed``) and interrupted (and running) trials are queued first in memory, exactly as resume
+    would; nothing is run and nothing is written."""
     from hposweep.cli.format import out
     from hposweep.cli.run import dry_run_trials
 
     study.settings.update(changes)
+    if retry_failed:
+        announce_retries(study, study.retry_failed())  # in memory only, as below
     study.recover_running()  # in memory only: a read-only study has no storage
     opts, target = options_from_settings(study, jobs=jobs)
     if trials is not None:

@@ -426,6 +426,10 @@ def _print_summary(study: Any, result: Any, *, json_out: bool, quiet: bool) -> N
 
             for text in digest_lines(study, "convergence (best so far)"):
                 out(text)
+        from hposweep.study.summary import study_notes
+
+        for text in study_notes(study):
+            out(text)
         n_pruned = summary["states"].get("pruned", 0)
         if n_pruned:
             out(f"pruning stopped {plural(n_pruned, 'trial')} early and saved "
@@ -457,9 +461,14 @@ def create(
     takeover: Takeover = False,
     group_writable: GroupWritable = False,
     trial_cwd: TrialCwd = False,
+    warm_start: WarmStart = None,
+    warm_start_metric: WarmStartMetric = None,
+    constraint: ConstraintOpt = None,
 ) -> None:
     """Create a study without running it, for `hposweep worker` processes to share.
 
+    --warm-start, --warm-start-metric and --constraint work as for `run` (checked the same way, before
+    anything is written), so the workers' sampler starts from the priors and honours the constraints.
     Example: hposweep create --space space.yaml --trials 100 --checkpoint /nfs/sweep.json -- python train.py
     """
     run(command=command, space=space, trials=trials, metric=metric, direction=direction, sampler=sampler,
@@ -468,4 +477,5 @@ def create(
         objective=objective, grace=grace, prune_grace=prune_grace, dry_run=False, force=force, takeover=takeover,
         group_writable=group_writable, no_progress=True,
         quiet=True, json_out=False, lease=lease, executor="local", ray_address=None, cpus_per_trial=1.0,
-        gpus_per_trial=0.0, trial_cwd=trial_cwd, create_only=True)
+        gpus_per_trial=0.0, trial_cwd=trial_cwd, warm_start=warm_start, warm_start_metric=warm_start_metric,
+        constraint=constraint, create_only=True)

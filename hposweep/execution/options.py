@@ -129,8 +129,11 @@ def replace_command(study: Study, option: str | None, after_dashes: list[str] | 
         return None
     changes = list(study.meta.get("command_changes") or [])
     changes.append({"at": time.time(), "from": old, "to": new, "from_trial": len(study.trials)})
-    study.settings["command"] = new
-    study.update_meta(command_changes=changes)
+    with study.batch():
+        # a settings event, not only the in-memory setting: a resume killed before it compacts must leave
+        # the new command recorded, or workers and the next resume would run the old one again
+        study.update_settings(command=new)
+        study.update_meta(command_changes=changes)
     shown = new if isinstance(new, str) else shlex.join(new)
     was = old if isinstance(old, str) else shlex.join(old or [])
     return f"command: {shown} from trial {len(study.trials)} on (was: {was})"

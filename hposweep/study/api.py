@@ -41,6 +41,8 @@ from hposweep.pruners.base import Pruner
 from hposweep.samplers import Sampler, SamplingContext, make_sampler
 from hposweep.study.feasibility import Feasibility
 from hposweep.study.reducer import StudyState
+from hposweep.study.retry import CARRIED as RETRY_CARRIED
+from hposweep.study.retry import RETRY_OF, retry_candidates, retry_event
 from hposweep.study.storage import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -240,7 +242,22 @@ class Study:
 
     @property
     def n_finished(self) -> int:
-        return len(self._finished)
+        """Finished trials that count toward the target: a failed trial retried by ``resume --retry-failed``
+        no longer does (its retry counts instead); :attr:`finished_trials` still lists it."""
+        return len(self._finished) - len(self._st.retired)
+
+    def retry_failed(self) -> list[int]:
+        """Queue the params of every failed trial not retried yet, ahead of new sampling and in trial-number
+        order; those trials stop counting toward the target. Returns their numbers (empty: none failed).
+
+        One journal event per trial (:func:`hposweep.study.retry.retry_event`), under one lock: a kill
+        half-way leaves some queued and marked, and calling this again queues only the others.
+        """
+        with self._transaction():
+            todo = retry_candidates(self.trials)
+            for t in reversed(todo):  # each goes to the front of the queue: the lowest number ends up first
+                self._emit(retry_event(t))
+        return [t.number for t in todo]
 
     def trials_in(self, *states: TrialState) -> list[Trial]:
         return [t for t in self.trials if t.state in states]
@@ -314,7 +331,7 @@ class Study:
         """
         with self._transaction():
             if target is not None:
-                if len(self._finished) + len(self._running) >= target:
+                if self.n_finished + len(self._running) >= target:
                     return None
             number = len(self.trials)
             rng = self._rng(number)
@@ -777,8 +794,8 @@ class Study:
                 new.finished_at = time.time()
                 new.info.setdefault("reason", reason)
                 trials.append(new.to_json())
-            # a re-run of a repeat stays a repeat of the same trial, with the same seed
+            # a re-run of a repeat stays a repeat of the same trial, with the same seed; of a retry, a retry
             requeue = [{"params": t.params, "rerun_of": t.number,
-                        **{k: t.info[k] for k in ("repeat_of", "repeat_seed") if k in t.info}} for t in targets]
+                        **{k: t.info[k] for k in (*RETRY_CARRIED, RETRY_OF) if k in t.info}} for t in targets]
             self._emit({"op": "recover", "trials": trials, "requeue": requeue})
         return [t.number for t in targets]

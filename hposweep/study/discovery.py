@@ -28,6 +28,7 @@ from hposweep.study.holders import (  # noqa: F401  (re-exported: callers find t
     trial_staleness,
     worker_gone,
 )
+from hposweep.study.retry import is_retired, retry_label, retry_links
 from hposweep.study.storage import looks_like_checkpoint
 
 if TYPE_CHECKING:
@@ -114,7 +115,10 @@ def fmt_age(seconds: float | None) -> str:
 def state_label(study: Study, t: Trial, *, now: float | None = None) -> str:
     """A trial's state for reading: ``running (stale, last heartbeat 4 min ago)`` for a running trial
     nobody runs any more (its heartbeat is older than the lease, or its process on this host is gone),
-    so a killed sweep's trials do not look alive; ``resume`` re-runs them."""
+    so a killed sweep's trials do not look alive; ``resume`` re-runs them. A failed trial re-run by
+    ``resume --retry-failed``: ``failed (retried as #12)``."""
+    if is_retired(t):
+        return retry_label(t, retry_links(study.trials)) or t.state.value
     if t.state is not TrialState.RUNNING:
         return t.state.value
     age = trial_staleness(t, study_lease(study), now=now)

@@ -16,6 +16,8 @@ Events (one JSON object each, ``op`` says which):
 * ``enqueue`` / ``dequeue``: the queue of params to run next (``front`` puts an entry first);
 * ``recover``: trials marked interrupted *and* their re-runs queued first, as one event, so a kill
   can never leave one half done (an interrupted trial without its re-run, or a re-run queued twice);
+  ``resume --retry-failed`` uses it too: a failed trial marked ``retried`` and its params queued, one
+  event per trial (:mod:`hposweep.study.retry`);
 * ``meta`` / ``settings``: runtime bookkeeping and settings fields.
 """
 
@@ -27,6 +29,7 @@ from typing import Any
 from hposweep.core.history import MetricHistory
 from hposweep.core.trial import Trial, TrialState
 from hposweep.errors import CheckpointError
+from hposweep.study.retry import is_retired
 
 
 class StudyState:
@@ -47,6 +50,9 @@ class StudyState:
         self.histories: dict[int, dict[str, MetricHistory]] = {}
         #: the snapshot's histories not decoded yet: a load must not build 10^5 objects nobody reads
         self._raw_histories: dict[str, Any] = {}
+        #: numbers of failed trials re-queued by ``resume --retry-failed`` (``info["retried"]``): they no
+        #: longer count toward the target; kept here because the runner asks for the count every round
+        self.retired: set[int] = set()
 
     def history(self, number: int) -> dict[str, MetricHistory]:
         """The trial's metric histories by name (empty when it reported no other metric)."""
@@ -123,6 +129,10 @@ class StudyState:
             self.running[current.number] = current
         else:
             self.running.pop(current.number, None)
+        if is_retired(current):
+            self.retired.add(current.number)
+        else:
+            self.retired.discard(current.number)
 
     def reset_from(self, state: Mapping[str, Any]) -> None:
         """Replace everything by a snapshot's content, keeping the Trial objects callers hold current."""
@@ -135,6 +145,7 @@ class StudyState:
             old.__dict__.update(new.__dict__)
         self.trials = self.trials[: len(trials)] + trials[len(self.trials):]
         self.running = {t.number: t for t in self.trials if t.state is TrialState.RUNNING}
+        self.retired = {t.number for t in self.trials if is_retired(t)}
         self.finished = sorted(
             (t for t in self.trials if t.state.is_finished),
             key=lambda t: (t.finish_seq if t.finish_seq is not None else 1 << 60, t.finished_at or 0, t.number),

@@ -27,6 +27,10 @@ key            type                         meaning
                                             infeasible one, which constraint it broke)
 ``feasible``   bool or null                 a complete trial of a study with constraints: whether it meets
                                             them; null for any other state and without constraints
+``retried_as`` int or null                  a failed trial re-run by ``resume --retry-failed``: the number
+                                            of the trial that re-runs its params (it no longer counts toward
+                                            the target; readers show ``failed (retried as #N)``); null
+                                            otherwise, and while the retry waits in the queue
 ============== ============================ ==========================================================
 
 Every key is always present (``null`` when unknown). Non-finite floats (``nan``, ``inf``) are written as
@@ -37,7 +41,7 @@ the strings ``"nan"``, ``"inf"``, ``"-inf"`` so the output is strict JSON. ``sho
 in this order::
 
     number, state, value | value_0, value_1, ..., param_<name>..., duration, last_step,
-    started_at, finished_at, reason, feasible, metric_<name>...
+    started_at, finished_at, reason, feasible, retried_as, metric_<name>...
 
 * the objective columns are ``value`` for one objective and ``value_<i>`` (``i`` from 0, the order of
   ``directions``) for several, whatever the metrics are called, so one script reads any study;
@@ -60,11 +64,12 @@ metric names and values rounded for reading; it is for people, not for parsing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hposweep.core import objectives
 from hposweep.core.trial import Trial
+from hposweep.study.retry import is_retired, retry_links
 
 if TYPE_CHECKING:
     from hposweep.study.api import Study
@@ -73,7 +78,7 @@ PARAM_PREFIX = "param_"
 METRIC_PREFIX = "metric_"
 #: the fixed columns before the objective values, and after the parameters
 HEAD_COLUMNS = ("number", "state")
-TAIL_COLUMNS = ("duration", "last_step", "started_at", "finished_at", "reason", "feasible")
+TAIL_COLUMNS = ("duration", "last_step", "started_at", "finished_at", "reason", "feasible", "retried_as")
 #: columns the terminal table leaves out (the report's table too)
 TIMESTAMP_COLUMNS = ("started_at", "finished_at")
 
@@ -137,8 +142,17 @@ def _feasible(study: Study, t: Trial) -> bool | None:
     return study.is_feasible(t)
 
 
-def trial_record(study: Study, t: Trial) -> dict[str, Any]:
-    """The record form of ``t`` (see the module docstring): JSON-ready, every key present."""
+def retried_as(t: Trial, links: Mapping[int, int]) -> int | None:
+    """The ``retried_as`` field: the trial re-running a retried failed trial (``links``: from
+    :func:`hposweep.study.retry.retry_links`, computed once per listing)."""
+    return links.get(t.number) if is_retired(t) else None
+
+
+def trial_record(study: Study, t: Trial, links: Mapping[int, int] | None = None) -> dict[str, Any]:
+    """The record form of ``t`` (see the module docstring): JSON-ready, every key present.
+
+    ``links``: :func:`~hposweep.study.retry.retry_links` of the study, when the caller builds many records.
+    """
     rec: dict[str, Any] = {"number": t.number, "state": t.state.value}
     vals = [json_safe(v) for v in _objective_values(study, t)]
     if len(vals) == 1:
@@ -153,11 +167,13 @@ def trial_record(study: Study, t: Trial) -> dict[str, Any]:
     rec["finished_at"] = t.finished_at
     rec["reason"] = _reason(t, study)
     rec["feasible"] = _feasible(study, t)
+    rec["retried_as"] = retried_as(t, retry_links(study.trials) if links is None and is_retired(t) else links or {})
     return rec
 
 
 def trial_records(study: Study, trials: Iterable[Trial]) -> list[dict[str, Any]]:
-    return [trial_record(study, t) for t in trials]
+    links = retry_links(study.trials)
+    return [trial_record(study, t, links) for t in trials]
 
 
 def trial_columns(study: Study, trials: Sequence[Trial] | None = None) -> list[str]:
@@ -176,6 +192,7 @@ def trial_rows(study: Study, trials: Sequence[Trial] | None = None) -> list[dict
     params = param_names(study, trials)
     metrics = reported_metric_names(trials)
     vcols = value_columns(study)
+    links = retry_links(study.trials)
     rows = []
     for t in trials:
         row: dict[str, Any] = {"number": t.number, "state": t.state.value}
@@ -188,6 +205,7 @@ def trial_rows(study: Study, trials: Sequence[Trial] | None = None) -> list[dict
         row["finished_at"] = t.finished_at
         row["reason"] = _reason(t, study)
         row["feasible"] = _feasible(study, t)
+        row["retried_as"] = retried_as(t, links)
         for m in metrics:
             row[METRIC_PREFIX + m] = t.user_attrs.get(m)
         rows.append(row)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hposweep.core.trial import Trial, TrialState
+from hposweep.study.retry import is_retired, retry_links
 from hposweep.study.rows import metric_names, trial_columns, trial_rows, value_columns
 
 if TYPE_CHECKING:
@@ -22,8 +23,10 @@ SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 #: below this many complete trials an importance estimate is noise, so the summary leaves it out
 MIN_TRIALS_FOR_IMPORTANCE = 10
 
-__all__ = ["best_so_far", "convergence_sparkline", "importance_lines", "metric_names", "sparkline",
-           "trial_columns", "trial_rows", "value_columns"]
+__all__ = ["best_so_far", "convergence_sparkline", "importance_lines", "metric_names", "no_feasible_line",
+           "prior_lines", "retry_lines", "sparkline", "study_notes", "trial_columns", "trial_rows", "value_columns"]
+#: how many retried trials the summary names one by one
+MAX_RETRIES_NAMED = 10
 
 
 def best_so_far(study: Study, objective: int = 0) -> list[tuple[int, float]]:
@@ -115,3 +118,60 @@ def digest_lines(study: Study, convergence_label: str = "convergence") -> list[s
         lines.append("most important parameters:")
         lines += ["  " + text for text in top]
     return lines
+
+
+def prior_lines(study: Study) -> list[str]:
+    """``warm start: 40 prior observations from old.json (not counted as trials)``: one line per source, so a
+    reader of the summary knows the sampler started from more than this study's trials."""
+    by_source: dict[str, int] = {}
+    for t in study.prior_trials:
+        where = t.info.get("warm_start")
+        source = str(where.get("source")) if isinstance(where, dict) and where.get("source") else "an earlier study"
+        by_source[source] = by_source.get(source, 0) + 1
+    return [f"warm start: {n} prior observation{'s' if n != 1 else ''} from {source} (not counted as trials)"
+            for source, n in by_source.items()]
+
+
+def retry_lines(study: Study) -> list[str]:
+    """``retried 3 failed trials (resume --retry-failed): #1 as #6 (complete), ...``; empty when none was."""
+    retired = [t for t in study.trials if is_retired(t)]
+    if not retired:
+        return []
+    links = retry_links(study.trials)
+    parts = []
+    for t in retired[:MAX_RETRIES_NAMED]:
+        number = links.get(t.number)
+        parts.append(f"#{t.number} as #{number} ({study.trials[number].state.value})" if number is not None
+                     else f"#{t.number} (queued)")
+    more = f", and {len(retired) - MAX_RETRIES_NAMED} more" if len(retired) > MAX_RETRIES_NAMED else ""
+    noun = "failed trial" if len(retired) == 1 else "failed trials"
+    return [f"retried {len(retired)} {noun} (they no longer count toward the target): {', '.join(parts)}{more}"]
+
+
+def study_notes(study: Study) -> list[str]:
+    """What the end-of-sweep summary says beyond the counts and the best: that no trial is feasible,
+    warm-start priors, retried trials."""
+    infeasible = no_feasible_line(study)
+    return ([infeasible] if infeasible else []) + prior_lines(study) + retry_lines(study)
+
+
+def no_feasible_line(study: Study) -> str | None:
+    """``no feasible trial: 5 complete trials all violate a constraint; the closest is #3 (memory_gb <= 10:
+    12.3)`` when the study has constraints and complete trials, none feasible; else None (``best`` exits 1
+    with it; the end-of-sweep summary prints it where the best trial would be)."""
+    if not study.settings.get("constraints"):
+        return None
+    complete = study.trials_in(TrialState.COMPLETE)
+    if not complete or any(study.is_feasible(t) for t in complete):
+        return None
+    feasibility = study.feasibility
+    closest = min(complete, key=lambda t: (feasibility.violation(t), t.number))
+    broken = []
+    for c in feasibility.constraints:
+        v = feasibility.metric(closest, c.metric)
+        if c.violation(v) > 0:
+            broken.append(f"{c}: {'never reported' if v is None or math.isnan(v) else format(v, 'g')}")
+    noun = "complete trial" if len(complete) == 1 else "complete trials"
+    every = "violates" if len(complete) == 1 else "all violate"
+    return (f"no feasible trial: {len(complete)} {noun} {every} a constraint; the closest is "
+            f"#{closest.number} ({'; '.join(broken)})")
