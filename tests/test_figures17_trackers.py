@@ -83,3 +83,29 @@ def test_export_wandb_logs_every_metrics_history(tmp_path: Path, monkeypatch: py
         assert {h["_step"]: h["loss"] for h in rows} == trial.intermediate
         for name in ("acc", "lr_now"):
             assert {h["_step"]: h[name] for h in rows} == expected(trial.number, name), name
+
+
+def test_run_track_wandb_logs_every_metric_per_step_live(tmp_path: Path) -> None:
+    pytest.importorskip("wandb", reason="wandb is not installed (pip install 'hposweep[wandb]')")
+    from test_integrations_wandb import run_contents
+
+    (tmp_path / "space.yaml").write_text("metric: loss\nparameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    (tmp_path / "train.py").write_text(
+        "import os\nn = int(os.environ['HPOSWEEP_TRIAL'])\n"
+        "for s in range(3):\n    print(f'step={s} loss={1.0 / (s + 1) + n} acc={0.1 * s + n}', flush=True)\n")
+    env = {k: v for k, v in ENV.items() if not k.startswith(("HPOSWEEP_", "WANDB_"))}
+    env["WANDB_SILENT"] = "true"
+    r = subprocess.run([sys.executable, "-m", "hposweep", "run", "--space", "space.yaml", "--trials", "2",
+                        "--no-progress", "--seed", "0", "-c", "st.json", "--track", "wandb", "--",
+                        sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    files = sorted(glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb")))
+    runs = sorted((run_contents(f) for f in files), key=lambda c: c["config"]["hposweep_trial"])
+    assert [c["config"]["hposweep_trial"] for c in runs] == [0, 1]
+    for n, contents in enumerate(runs):
+        rows = [h for h in contents["history"] if "acc" in h]
+        assert [h["_step"] for h in rows] == [0, 1, 2]
+        assert [h["acc"] for h in rows] == pytest.approx([0.1 * s + n for s in range(3)])
+        assert [h["loss"] for h in rows] == pytest.approx([1.0 / (s + 1) + n for s in range(3)])
