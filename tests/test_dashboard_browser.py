@@ -293,3 +293,30 @@ def test_read_only_page_offers_no_writes(driver: Any, folder: Path) -> None:
         assert status == 403
     finally:
         srv.stop()
+
+
+def test_infeasible_trials_are_drawn_apart_and_every_metric_has_its_history(driver: Any, tmp_path: Path) -> None:
+    from test_figures17 import constrained_study
+
+    _, bad = constrained_study(tmp_path / "constrained.json")
+    srv = Server(str(tmp_path))
+    try:
+        from hposweep.dashboard.catalog import study_id
+
+        driver.get(f"{srv.base}/study/{study_id(str(tmp_path / 'constrained.json'))}")
+        for sec in ("history", "slices", "contours", "metrics"):
+            shots.wait_for(driver, f"#sec-{sec} {shots.DRAWN}")
+        drawn = driver.execute_script(
+            "var d = document.querySelector('#sec-history .js-plotly-plot');"
+            "var t = d.data.filter(t => t.name === 'infeasible')[0];"
+            "var legend = Array.from(d.querySelectorAll('.legendtext')).map(e => e.textContent);"
+            "var points = d.querySelectorAll('.scatterlayer .trace')[d.data.indexOf(t)].querySelectorAll('path.point');"
+            "return {numbers: t.customdata, symbol: t.marker.symbol, legend: legend, points: points.length}")
+        assert drawn["numbers"] == bad and drawn["symbol"] == "x"
+        assert "infeasible" in drawn["legend"] and drawn["points"] == len(bad)  # drawn, not only in the data
+        titles = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#sec-metrics .js-plotly-plot'))"
+            ".map(d => d.layout.title.text)")
+        assert sorted(titles) == ["History of acc", "History of mem"]
+    finally:
+        srv.stop()

@@ -81,3 +81,38 @@ def test_study_callbacks_are_called_after_each_tell() -> None:
     study.tell(study.ask(), 0.5)
     study.tell(study.ask(), state="failed")
     assert seen == [(0, "complete"), (1, "failed")]
+
+
+def test_a_slow_hook_does_not_hold_up_other_trials_and_every_hook_runs_before_exit(tmp_path: Path) -> None:
+    # each hook takes 2 s; run inline, they would hold the loop 2 s per trial, so trials 2 and 3 would
+    # start at least 2 s after trials 0 and 1 ended
+    (tmp_path / "hook.py").write_text("import sys, time\ntime.sleep(2)\n"
+                                      "open(f'hook-{sys.argv[1]}.done', 'w').write(sys.stdin.read())\n")
+    (tmp_path / "space.yaml").write_text("metric: loss\nparameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    (tmp_path / "quick.py").write_text("import time\ntime.sleep(0.3)\nprint('loss=1')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPOSWEEP_")}
+    r = subprocess.run([sys.executable, "-m", "hposweep", "run", "--space", "space.yaml", "--trials", "4",
+                        "--jobs", "2", "--no-progress", "--seed", "0", "-c", "st.json",
+                        "--on-trial-end", f"{sys.executable} hook.py {{trial}}", "--", sys.executable, "quick.py"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    trials = Study.load(tmp_path / "st.json", readonly=True).trials
+    assert [t.state.value for t in trials] == ["complete"] * 4
+    starts = sorted(float(t.started_at or 0.0) for t in trials)
+    first_end = min(float(t.finished_at or 0.0) for t in trials)
+    assert starts[-1] - first_end < 1.5, "the last trial waited for a hook"
+    for t in trials:  # every hook ran to its end before `hposweep run` exited, with its own row
+        assert json.loads((tmp_path / f"hook-{t.number}.done").read_text())["number"] == t.number
+    assert "failed" not in r.stderr
+
+
+def test_hook_queue_keeps_order_with_one_worker_and_reports_failures(tmp_path: Path) -> None:
+    from hposweep.core.trial import TrialState
+    from hposweep.execution.hooks import HookQueue
+
+    q = HookQueue("echo {trial} >> order.txt; test {trial} != 2", cwd=str(tmp_path), timeout=10, workers=1)
+    for n in range(5):
+        q.submit(Trial(number=n, state=TrialState.COMPLETE, params={}, values=[float(n)]), {"number": n})
+    q.close()
+    assert (tmp_path / "order.txt").read_text().split() == ["0", "1", "2", "3", "4"]
+    assert q.warnings() == ["warning: trial 2: the --on-trial-end command failed (exit code 1); the sweep goes on"]

@@ -268,12 +268,18 @@ def pick_trial(study: Study, which: str) -> Trial | None:
 
 
 def params_download(study: Study, t: Trial, fmt: str) -> tuple[str, str]:
-    """``(text, file name)`` of a trial's params as ``--name=value`` arguments, YAML or JSON."""
-    from hposweep.execution.argv import args_tokens
+    """``(text, file name)`` of a trial's params as ``--name=value`` arguments, YAML or JSON.
+
+    The arguments are the ones the runner passed the trial (the same :func:`~hposweep.execution.argv.args_tokens`
+    with the space's :func:`~hposweep.execution.argv.flag_styles`): a ``pass: flag`` bool is a bare ``--use_bn``
+    or nothing, ``pass: flag_no`` gives ``--no-use_bn``, as ``hposweep best --format args`` prints them.
+    """
+    from hposweep.execution.argv import args_tokens, flag_styles
 
     stem = f"trial-{t.number}-params"
     if fmt == "args":
-        return " ".join(shlex.quote(tok) for tok in args_tokens(t.params, "args")) + "\n", stem + ".txt"
+        tokens = args_tokens(t.params, "args", flags=flag_styles(study.space))
+        return " ".join(shlex.quote(tok) for tok in tokens) + "\n", stem + ".txt"
     if fmt == "yaml":
         import yaml
 

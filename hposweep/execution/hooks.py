@@ -5,16 +5,27 @@ Neither may fail a trial or the sweep: a tracker is behind :class:`~hposweep.int
 (one warning, then off), and the command's failure (non-zero exit, its timeout, not found) is a warning.
 The command runs in its own session, so a signal to a trial's group (or to hposweep's) never reaches it,
 and its own time limit ends its whole group.
+
+Nor may the command slow the sweep: it runs off the runner's loop (:class:`HookQueue`), on as many
+threads as the sweep runs trials at once, started in the order the trials ended (one at a time, so in
+strict order, under ``--jobs 1``). Its trial's row is taken when the trial ends, on the loop's thread
+(the study is not shared with the threads); its warnings are printed from the loop's thread too, at
+the runner's next call. The sweep's end waits for the commands still to run, each within its own
+time limit, so ``hposweep run`` never exits with a notification unsent.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import queue
 import re
 import shlex
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +49,14 @@ def expand_hook_command(template: str, trial: Trial) -> str:
 
 def run_hook_command(template: str, trial: Trial, row: Mapping[str, Any], *, cwd: str, timeout: float) -> str | None:
     """Run the user's command for one finished trial; None when it succeeded, else why it did not."""
-    command = expand_hook_command(template, trial)
-    env = {**os.environ, "HPOSWEEP_TRIAL": str(trial.number), "HPOSWEEP_TRIAL_STATE": trial.state.value}
+    return run_expanded_hook(expand_hook_command(template, trial), trial.number, trial.state.value, row,
+                             cwd=cwd, timeout=timeout)
+
+
+def run_expanded_hook(command: str, number: int, state: str, row: Mapping[str, Any], *, cwd: str,
+                      timeout: float) -> str | None:
+    """:func:`run_hook_command` once the placeholders are filled in (what a :class:`HookQueue` thread runs)."""
+    env = {**os.environ, "HPOSWEEP_TRIAL": str(number), "HPOSWEEP_TRIAL_STATE": state}
     try:
         proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -63,6 +80,63 @@ def run_hook_command(template: str, trial: Trial, row: Mapping[str, Any], *, cwd
     return None
 
 
+class HookQueue:
+    """The ``--on-trial-end`` commands of one sweep, run on worker threads so the runner's loop never waits.
+
+    ``workers`` threads (started when first needed) take the trials in the order they were submitted;
+    :meth:`close` waits for every submitted command, bounded by each one's time limit.
+    """
+
+    def __init__(self, template: str, *, cwd: str, timeout: float, workers: int = 1) -> None:
+        self.template = template
+        self.cwd = cwd
+        self.timeout = timeout
+        self.workers = max(1, workers)
+        #: (trial number, state, the command with its placeholders filled in, the row): fixed when submitted
+        self._todo: queue.Queue[tuple[int, str, str, dict[str, Any]] | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._warnings: queue.Queue[str] = queue.Queue()
+        self._submitted = 0
+
+    def submit(self, trial: Trial, row: Mapping[str, Any]) -> None:
+        self._submitted += 1
+        self._todo.put((trial.number, trial.state.value, expand_hook_command(self.template, trial), dict(row)))
+        if len(self._threads) < min(self.workers, self._submitted):
+            th = threading.Thread(target=self._work, name=f"hposweep-hook-{len(self._threads)}", daemon=True)
+            self._threads.append(th)
+            th.start()
+
+    def _work(self) -> None:
+        while (item := self._todo.get()) is not None:
+            number, state, command, row = item
+            try:
+                why = run_expanded_hook(command, number, state, row, cwd=self.cwd, timeout=self.timeout)
+            except Exception as exc:  # noqa: BLE001 - a hook never fails the sweep, nor stops its thread
+                why = f"{type(exc).__name__}: {exc}"
+            if why is not None:
+                self._warnings.put(f"warning: trial {number}: the --on-trial-end command failed ({why}); "
+                                   "the sweep goes on")
+
+    def warnings(self) -> list[str]:
+        """The warnings of the commands that failed since the last call."""
+        out = []
+        while True:
+            try:
+                out.append(self._warnings.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        """Wait for every submitted command (each within its time limit, plus a margin to kill and reap it)."""
+        for _ in self._threads:
+            self._todo.put(None)
+        waves = math.ceil(self._submitted / self.workers) if self._submitted else 0
+        deadline = time.monotonic() + waves * (self.timeout + 5.0)
+        for th in self._threads:
+            th.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [th for th in self._threads if th.is_alive()]  # only a command that ignores its kill
+
+
 class SweepHooks:
     """The trackers and the ``--on-trial-end`` command of one sweep, called by the runner."""
 
@@ -71,6 +145,8 @@ class SweepHooks:
         self.cwd = cwd
         self.command = options.on_trial_end
         self.timeout = options.on_trial_end_timeout
+        self.queue = None if self.command is None else HookQueue(self.command, cwd=cwd, timeout=self.timeout,
+                                                                  workers=options.jobs)
         configs = parse_tracking(options.tracking)
         self.tracking = bool(configs)
         if configs:
@@ -80,10 +156,16 @@ class SweepHooks:
         else:
             self.tracker = Tracker()
 
+    def _say_warnings(self) -> None:
+        if self.queue is not None:
+            for text in self.queue.warnings():
+                self.warn(text)
+
     def sweep_start(self, study: Study) -> None:
         self.tracker.on_sweep_start(study)
 
     def trial_start(self, trial: Trial) -> None:
+        self._say_warnings()
         self.tracker.on_trial_start(trial)
 
     def report(self, trial: Trial, step: Any, metrics: Mapping[str, float]) -> None:
@@ -92,7 +174,8 @@ class SweepHooks:
     def trial_end(self, study: Study, trial: Trial) -> None:
         log = trial.info.get("log")
         self.tracker.on_trial_end(trial, log if isinstance(log, str) else None)
-        if self.command is None:
+        self._say_warnings()
+        if self.queue is None:
             return
         from hposweep.study.rows import trial_record
 
@@ -100,12 +183,16 @@ class SweepHooks:
             row = trial_record(study, trial)
         except Exception as exc:  # noqa: BLE001 - a hook never fails the sweep
             row = {"number": trial.number, "state": trial.state.value, "error": str(exc)}
-        why = run_hook_command(self.command, trial, row, cwd=self.cwd, timeout=self.timeout)
-        if why is not None:
-            self.warn(f"warning: trial {trial.number}: the --on-trial-end command failed ({why}); the sweep goes on")
+        self.queue.submit(trial, row)
 
     def sweep_end(self, study: Study) -> None:
-        self.tracker.on_sweep_end(study)
+        """The trackers' end, then every ``--on-trial-end`` command still running or queued (bounded)."""
+        try:
+            self.tracker.on_sweep_end(study)
+        finally:
+            if self.queue is not None:
+                self.queue.close()
+                self._say_warnings()
 
 
-__all__ = ["SweepHooks", "expand_hook_command", "run_hook_command"]
+__all__ = ["HookQueue", "SweepHooks", "expand_hook_command", "run_expanded_hook", "run_hook_command"]

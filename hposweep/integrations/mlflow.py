@@ -12,6 +12,9 @@ the runs that exist and add only what is missing (an export run twice creates no
 The parent's id is also kept in the study (``meta.mlflow_parent_run``), so every worker of a shared
 study continues the same parent.
 
+``export`` replays every metric's per-step history the study kept (checkpoint format 3), not only the
+objective's, as the live tracker logged them while the trial ran.
+
 ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_NAME`` work as MLflow users expect: the tracker's own
 options (YAML ``{mlflow: {tracking_uri: .., experiment: ..}}``, ``--tracking-uri``) win, then those
 variables, then MLflow's defaults.
@@ -31,7 +34,7 @@ from hposweep.core.objectives import metric_names
 from hposweep.core.trial import Trial, TrialState
 from hposweep.integrations.extras import require
 from hposweep.integrations.optuna_journal import command_text
-from hposweep.integrations.tracking import Tracker
+from hposweep.integrations.tracking import Tracker, history_by_step
 
 #: MLflow's run statuses for hposweep's trial states (a pruned trial ended as planned: FINISHED)
 RUN_STATUS = {
@@ -297,6 +300,17 @@ class MlflowTracker(Tracker):
                 self.client.set_terminated(self.parent_id, status="FINISHED")
 
     # --- after the fact ------------------------------------------------------------------------------
+    def _log_history(self, run_id: str, study: Any, trial: Trial) -> None:
+        """Every metric's per-step history the study kept for the trial (the objective's and each other's)."""
+        from mlflow.entities import Metric
+
+        ts = _ms(trial.started_at or time.time()) or 0
+        items = [Metric(metric_key(name), value, ts, step) for step, metrics in history_by_step(study, trial)
+                 for name, value in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i:i + 1000])
+        self._logged.setdefault(trial.number, set()).update(m.key for m in items)
+
     def export(self, study: Any) -> tuple[int, int]:
         """Record ``study``'s finished trials that MLflow does not have yet: (written, already there)."""
         self.on_sweep_start(study)
@@ -312,15 +326,8 @@ class MlflowTracker(Tracker):
                     skipped += 1
                     continue
                 run_id = run.info.run_id if run is not None else self._start_child(trial)
-                if run is None and trial.intermediate:
-                    from mlflow.entities import Metric
-
-                    key = metric_key(self.names[0])
-                    start = trial.started_at or time.time()
-                    items = [Metric(key, float(v), _ms(start) or 0, int(s)) for s, v in trial.intermediate.items()]
-                    for i in range(0, len(items), 1000):
-                        self.client.log_batch(run_id, metrics=items[i:i + 1000])
-                    self._logged.setdefault(trial.number, set()).add(key)
+                if run is None:
+                    self._log_history(run_id, study, trial)
                 self._end_child(run_id, trial, None)
                 written += 1
         self.on_sweep_end(study)

@@ -47,6 +47,20 @@ class Tracker:
         pass
 
 
+def history_by_step(study: Any, trial: Trial) -> list[tuple[int, dict[str, float]]]:
+    """Every metric the study kept for ``trial`` (the objective's reports and each other metric's bounded
+    history), merged into ``(step, {metric: value})`` in step order: what ``export`` replays into a tracker.
+
+    Trackers count steps in integers (MLflow's ``step``, W&B's ``_step``), so a fractional step (epoch 1.5)
+    is logged at its integer part; the later point of a step wins, as a redrawn progress line does.
+    """
+    by_step: dict[int, dict[str, float]] = {}
+    for name, points in study.metric_history(trial).items():
+        for step, value in points:
+            by_step.setdefault(int(step), {})[name] = float(value)
+    return sorted(by_step.items())
+
+
 def stderr_warning(message: str) -> None:
     sys.stderr.write(f"[hposweep] warning: {message}\n")
     sys.stderr.flush()
@@ -124,4 +138,5 @@ class TrackerGroup(Tracker):
             t.on_sweep_end(study)
 
 
-__all__ = ["TRACKERS", "SafeTracker", "Tracker", "TrackerConfig", "TrackerGroup", "parse_tracking", "stderr_warning"]
+__all__ = ["TRACKERS", "SafeTracker", "Tracker", "TrackerConfig", "TrackerGroup", "history_by_step", "parse_tracking",
+           "stderr_warning"]

@@ -22,7 +22,7 @@ from hposweep.core.objectives import metric_names
 from hposweep.core.trial import Trial, TrialState
 from hposweep.integrations.extras import require
 from hposweep.integrations.optuna_journal import command_text
-from hposweep.integrations.tracking import Tracker
+from hposweep.integrations.tracking import Tracker, history_by_step
 
 #: exit code W&B records for a run (0: the run ended as planned, which a pruned trial did)
 EXIT_CODE = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAILED: 1, TrialState.INTERRUPTED: 130}
@@ -133,15 +133,15 @@ class WandbTracker(Tracker):
             run.finish(exit_code=130)
 
     def export(self, study: Any) -> int:
-        """One run per finished trial of ``study``, its intermediate values as history; returns the count."""
+        """One run per finished trial of ``study``, every metric's per-step history as its history; the count."""
         self.on_sweep_start(study)
         count = 0
         for trial in study.trials:
             if trial.state is TrialState.RUNNING:
                 continue
             run = self._start(trial)
-            for step, value in sorted(trial.intermediate.items()):
-                run.log({self.names[0]: value}, step=step)
+            for step, metrics in history_by_step(study, trial):  # every metric the study kept, not only the objective
+                run.log(metrics, step=step)
             self.on_trial_end(trial, None)
             count += 1
         return count
@@ -149,7 +149,15 @@ class WandbTracker(Tracker):
 
 def export_wandb(study: Any, *, project: str | None = None, entity: str | None = None, mode: str | None = None,
                  dir: str | None = None, study_path: str | None = None) -> int:
-    """``hposweep export wandb``: see :meth:`WandbTracker.export`."""
+    """``hposweep export wandb``: see :meth:`WandbTracker.export`.
+
+    Ends with ``wandb.teardown()``: ``run.finish()`` returns before W&B's service has written an offline
+    run's file (seen with wandb 0.31: now and then the last run file held only its header), so a
+    ``wandb sync`` or a reader right after the export could miss runs. Teardown waits for the files.
+    """
     tracker = WandbTracker(project=project, entity=entity, mode=mode, dir=dir)
     tracker.study_path = os.path.abspath(study_path) if study_path else None
-    return tracker.export(study)
+    try:
+        return tracker.export(study)
+    finally:
+        _wandb().teardown()

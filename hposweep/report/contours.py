@@ -24,10 +24,12 @@ from hposweep.report.style import (
     Figure,
     axis,
     hover,
+    infeasible_trace,
     layout,
     linspace,
     objective_value,
     reverse_scale,
+    split_feasible,
     with_value,
 )
 from hposweep.study.summary import metric_names
@@ -106,15 +108,22 @@ def contour_figure(study: Study, a: Param, b: Param, objective: int = 0) -> Figu
             "contours": {"coloring": "heatmap"},
             "hovertemplate": f"{label_a}=%{{x}}<br>{label_b}=%{{y}}<br>~{label_m}=%{{z:.4g}}<extra></extra>",
         }
-    points = {
+    # infeasible trials shape the surface (their objective value was observed) but are marked apart
+    feasible, infeasible = split_feasible(study, trials)
+    data = [surface, {
         "type": "scatter", "mode": "markers", "name": "trials",
-        "x": [_position(a, t.params[a.name]) for t in trials], "y": [_position(b, t.params[b.name]) for t in trials],
-        "text": [hover(t, names) for t in trials], "hoverinfo": "text",
+        "x": [_position(a, t.params[a.name]) for t in feasible],
+        "y": [_position(b, t.params[b.name]) for t in feasible],
+        "text": [hover(t, names) for t in feasible], "hoverinfo": "text",
         "marker": {"color": "rgba(255,255,255,0.9)", "size": 6, "line": {"color": "#222", "width": 1}},
-    }
+    }]
+    if infeasible:
+        data.append(infeasible_trace(study, infeasible, [_position(a, t.params[a.name]) for t in infeasible],
+                                     [_position(b, t.params[b.name]) for t in infeasible], names))
+    legend = {"orientation": "h", "x": 0, "y": -0.18}
     fig_layout = layout(f"{a.name} × {b.name}", height=420, xaxis=_axis_for(a), yaxis=_axis_for(b),
-                        showlegend=False)
-    return {"data": [surface, points], "layout": fig_layout}
+                        showlegend=bool(infeasible), legend=legend)
+    return {"data": data, "layout": fig_layout}
 
 
 def _kernel(grid: Sequence[float], at: np.ndarray, bw: float) -> np.ndarray:

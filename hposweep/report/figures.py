@@ -1,5 +1,9 @@
 """Figures of one objective over the trials: history, importance, slices, learning curves, Pareto front.
 
+In a study with constraints, complete trials that break one are drawn apart as grey crosses under one
+legend entry, "infeasible" (:func:`~hposweep.report.style.infeasible_trace`), in every figure that plots
+trials; they never make the best-so-far line nor the Pareto front.
+
 Each builder is a pure function of a study (or of importance results) that returns a plotly.js
 figure dict, or None / [] when there is nothing to draw; the report and a live dashboard call
 the same ones. Building the dicts directly (not through ``plotly.graph_objects``) keeps large
@@ -14,7 +18,7 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 from hposweep.core.space import CategoricalParam, NumericParam, Param
-from hposweep.core.trial import TrialState
+from hposweep.core.trial import Trial, TrialState
 from hposweep.report.format import format_param
 from hposweep.report.style import (
     COLORSCALE,
@@ -23,9 +27,11 @@ from hposweep.report.style import (
     axis,
     front,
     hover,
+    infeasible_trace,
     layout,
     log_axis,
     objective_value,
+    split_feasible,
     with_value,
 )
 from hposweep.study.summary import best_so_far, metric_names
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
 
 #: intermediate curves drawn at most (the latest trials), to keep the file and the browser light
 MAX_CURVES = 500
+#: metrics other than the objective drawn at most, one figure each
+MAX_METRIC_FIGURES = 12
 IMPORTANCE_TITLE = "Parameter importance (PED-ANOVA; bar: estimate on all trials, whisker: bootstrap 5-95%)"
 
 
@@ -47,22 +55,25 @@ def history_figure(study: Study, objective: int = 0) -> Figure | None:
     data: list[dict[str, Any]] = []
     ys: list[float] = []
     for state in (TrialState.COMPLETE, TrialState.PRUNED):
-        trials = with_value(study, objective, (state,))
-        if not trials:
-            continue
-        y = [objective_value(t, objective) for t in trials]
-        ys += [v for v in y if v is not None]
-        style = STATE_STYLE[state]
-        data.append({
-            "type": "scatter", "mode": "markers", "name": state.value,
-            "x": [t.number for t in trials], "y": y,
-            "text": [hover(t, names) for t in trials], "hoverinfo": "text",
-            "marker": {"color": style["color"], "symbol": style["symbol"], "size": 7,
-                       "opacity": 0.85 if state is TrialState.COMPLETE else 0.6},
-        })
+        trials, infeasible = split_feasible(study, with_value(study, objective, (state,)))
+        if trials:
+            y = [objective_value(t, objective) for t in trials]
+            ys += [v for v in y if v is not None]
+            style = STATE_STYLE[state]
+            data.append({
+                "type": "scatter", "mode": "markers", "name": state.value,
+                "x": [t.number for t in trials], "y": y,
+                "text": [hover(t, names) for t in trials], "hoverinfo": "text",
+                "marker": {"color": style["color"], "symbol": style["symbol"], "size": 7,
+                           "opacity": 0.85 if state is TrialState.COMPLETE else 0.6},
+            })
+        if infeasible:
+            y = [objective_value(t, objective) for t in infeasible]
+            ys += [v for v in y if v is not None]
+            data.append(infeasible_trace(study, infeasible, [t.number for t in infeasible], y, names))
     if not data:
         return None
-    best = best_so_far(study, objective)
+    best = best_so_far(study, objective)  # feasible complete trials only
     if best:
         data.append({
             "type": "scatter", "mode": "lines", "name": "best so far", "line": {"shape": "hv", "color": "#d62728"},
@@ -141,6 +152,7 @@ def slice_figure(study: Study, param: Param, objective: int = 0) -> Figure | Non
     names = metric_names(study)
     is_cat = isinstance(param, CategoricalParam)
     data = []
+    trials, infeasible = split_feasible(study, trials)
     for state in (TrialState.COMPLETE, TrialState.PRUNED):
         ts = [t for t in trials if t.state is state]
         if not ts:
@@ -157,6 +169,10 @@ def slice_figure(study: Study, param: Param, objective: int = 0) -> Figure | Non
             "y": [objective_value(t, objective) for t in ts],
             "text": [hover(t, names) for t in ts], "hoverinfo": "text", "marker": marker,
         })
+    if infeasible:
+        data.append(infeasible_trace(
+            study, infeasible, [format_param(t.params[param.name]) if is_cat else t.params[param.name]
+                                for t in infeasible], [objective_value(t, objective) for t in infeasible], names))
     xaxis = axis(param.name)
     if isinstance(param, CategoricalParam):
         xaxis.update(type="category", categoryorder="array", categoryarray=[format_param(c) for c in param.choices])
@@ -171,37 +187,68 @@ def slice_figure(study: Study, param: Param, objective: int = 0) -> Figure | Non
 
 
 def intermediate_figure(study: Study) -> Figure | None:
-    """Learning curves: one line per trial; pruned dashed orange, failed/interrupted dotted grey.
+    """Learning curves of the first objective: one line per trial (see :func:`curves_figure`)."""
+    curves = [(t, sorted(t.intermediate.items())) for t in study.trials if t.intermediate]
+    return curves_figure(curves, metric_names(study)[0], "Intermediate values")
 
-    All trials of one state form one trace (separated by gaps) so thousands of curves stay fast.
+
+def metric_history_figures(study: Study) -> list[Figure]:
+    """One figure per metric other than the first objective whose history some trial recorded.
+
+    The study keeps every metric's bounded per-step history (checkpoint format 3); a metric only ever
+    reported once per trial has no curve and is left out. Metrics in order of first appearance, at most
+    ``MAX_METRIC_FIGURES`` of them.
     """
-    trials = [t for t in study.trials if t.intermediate][-MAX_CURVES:]
-    if not trials:
+    first = metric_names(study)[0]
+    by_metric: dict[str, list[tuple[Trial, list[tuple[float, float]]]]] = {}
+    for t in study.trials:
+        for name, points in study.metric_history(t).items():
+            if name != first and points:
+                by_metric.setdefault(name, []).append((t, [(float(s), v) for s, v in points]))
+    figs = []
+    for name, curves in by_metric.items():
+        if not any(len(pts) > 1 for _, pts in curves):
+            continue
+        fig = curves_figure(curves, name, f"History of {name}")
+        if fig is not None:
+            figs.append(fig)
+        if len(figs) == MAX_METRIC_FIGURES:
+            break
+    return figs
+
+
+def curves_figure(curves: Sequence[tuple[Trial, Sequence[tuple[float, float]]]], name: str,
+                  title: str) -> Figure | None:
+    """Per-step curves of one metric: one line per trial; pruned dashed orange, failed/interrupted dotted grey.
+
+    All trials of one state form one trace (separated by gaps) so thousands of curves stay fast; the
+    latest ``MAX_CURVES`` trials are drawn.
+    """
+    curves = list(curves)[-MAX_CURVES:]
+    if not curves:
         return None
     dash = {TrialState.COMPLETE: "solid", TrialState.PRUNED: "dash"}
     data = []
     for state in TrialState:
-        ts = [t for t in trials if t.state is state]
-        if not ts:
+        mine = [(t, pts) for t, pts in curves if t.state is state]
+        if not mine:
             continue
         xs: list[Any] = []
         ys: list[Any] = []
         text: list[Any] = []
-        for t in ts:
-            steps = sorted(t.intermediate)
-            xs += [*steps, None]
-            ys += [*(t.intermediate[s] for s in steps), None]
-            text += [f"trial {t.number} ({state.value})"] * len(steps) + [None]
+        for t, pts in mine:
+            xs += [*(s for s, _ in pts), None]
+            ys += [*(v for _, v in pts), None]
+            text += [f"trial {t.number} ({state.value})"] * len(pts) + [None]
         data.append({
-            "type": "scatter", "mode": "lines+markers" if len(ts) == 1 else "lines", "name": state.value,
+            "type": "scatter", "mode": "lines+markers" if len(mine) == 1 else "lines", "name": state.value,
             "x": xs, "y": ys, "text": text, "hovertemplate": "%{text}<br>step %{x}: %{y:.4g}<extra></extra>",
             "line": {"color": STATE_STYLE[state]["color"], "dash": dash.get(state, "dot"), "width": 1.3},
             "opacity": 0.75, "connectgaps": False,
         })
-    name = metric_names(study)[0]
-    ys_all = [v for t in trials for v in t.intermediate.values()]
+    ys_all = [v for _, pts in curves for _, v in pts]
     yaxis = axis(name, type="log" if log_axis(ys_all) else "linear")
-    return {"data": data, "layout": layout("Intermediate values", xaxis=axis("step"), yaxis=yaxis)}
+    return {"data": data, "layout": layout(title, xaxis=axis("step"), yaxis=yaxis)}
 
 
 def pareto_figures(study: Study) -> list[Figure]:
@@ -215,14 +262,18 @@ def pareto_figures(study: Study) -> list[Figure]:
     on_front = {t.number for t in best}
     names = metric_names(study)
     figs = []
+    feasible, infeasible = split_feasible(study, complete)
     for i, j in list(combinations(range(m), 2))[:6]:
-        rest = [t for t in complete if t.number not in on_front]
+        rest = [t for t in feasible if t.number not in on_front]
         data: list[dict[str, Any]] = [{
             "type": "scatter", "mode": "markers", "name": "dominated",
             "x": [objective_value(t, i) for t in rest], "y": [objective_value(t, j) for t in rest],
             "text": [hover(t, names) for t in rest], "hoverinfo": "text",
             "marker": {"color": "#9aa5b1", "size": 7, "opacity": 0.7},
         }]
+        if infeasible:  # constrained domination: never on the front, whatever their values
+            data.append(infeasible_trace(study, infeasible, [objective_value(t, i) for t in infeasible],
+                                         [objective_value(t, j) for t in infeasible], names))
         pts = sorted(best, key=lambda t: (objective_value(t, i) or 0.0, objective_value(t, j) or 0.0))
         data.append({
             "type": "scatter", "mode": "lines+markers" if m == 2 else "markers", "name": "Pareto front",

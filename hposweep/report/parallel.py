@@ -16,8 +16,10 @@ from hposweep.core.trial import Trial, TrialState
 from hposweep.report.format import finite, format_param, format_value
 from hposweep.report.style import (
     COLORSCALE,
+    INFEASIBLE,
     Figure,
     front,
+    is_infeasible,
     layout,
     objective_value,
     reverse_scale,
@@ -42,7 +44,10 @@ def best_trials_for_parallel(study: Study) -> list[Trial]:
     if study.is_multi_objective:
         return front(study) or complete
     sign = 1.0 if study.direction == "minimize" else -1.0
-    ranked = sorted(complete, key=lambda t: (sign * (objective_value(t, 0) or 0.0), t.number))
+    # infeasible trials rank after every feasible one: they are shown (on the "feasible" axis) only
+    # when there are too few feasible ones to fill the plot
+    ranked = sorted(complete, key=lambda t: (is_infeasible(study, t), sign * (objective_value(t, 0) or 0.0),
+                                             t.number))
     k = max(PARCOORDS_MIN, math.ceil(len(ranked) / 4))
     return ranked[:k]
 
@@ -55,11 +60,23 @@ def parallel_figure(study: Study, trials: Sequence[Trial], title: str) -> Figure
     names = metric_names(study)
     for i, name in enumerate(names):
         dims.append({"label": name, "values": [objective_value(t, i) for t in trials]})
+    if study.settings.get("constraints"):
+        dims.append(feasible_dimension(study, trials))
     color = [objective_value(t, 0) for t in trials]
     line = {"color": color, "colorscale": COLORSCALE, "showscale": True,
             "reversescale": reverse_scale(study.directions[0]), "colorbar": {"title": {"text": names[0]}}}
     data = [{"type": "parcoords", "dimensions": dims, "line": line}]
     return {"data": data, "layout": layout(title, height=480, margin={"l": 70, "r": 70, "t": 110, "b": 40})}
+
+
+def feasible_dimension(study: Study, trials: Sequence[Trial]) -> dict[str, Any]:
+    """The last axis of a study with constraints: 0 ("infeasible") or 1 ("feasible") per trial.
+
+    A parcoords line has no marker to grey out, so infeasibility gets its own axis: drag on it to keep
+    only the feasible lines, or only the infeasible ones.
+    """
+    return {"label": "feasible", "values": [0 if is_infeasible(study, t) else 1 for t in trials],
+            "tickvals": [0, 1], "ticktext": [INFEASIBLE, "feasible"], "range": [0, 1]}
 
 
 def dimension(param: Param, trials: Sequence[Trial]) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from hposweep.report.figures import (
     history_figure,
     importance_figure,
     intermediate_figure,
+    metric_history_figures,
     outside_interval,
     pareto_figures,
     slice_figure,
@@ -88,8 +89,12 @@ def build_sections(study: Study, imps: list[ImportanceResult] | None = None) -> 
 
     hist = Section("history", "Optimization history")
     hist.figures = [fig for i in range(len(names)) if (fig := history_figure(study, i))]
+    constrained = bool(study.settings.get("constraints"))
     if not hist.figures:
         hist.notes.append("No trial has a value yet (none complete or pruned).")
+    elif constrained:
+        hist.notes.append(f"Constraints: {', '.join(map(str, study.settings['constraints']))}. Grey crosses: "
+                          "complete trials that break one (infeasible); the best so far counts feasible trials only.")
     sections.append(hist)
 
     if study.is_multi_objective:
@@ -104,7 +109,8 @@ def build_sections(study: Study, imps: list[ImportanceResult] | None = None) -> 
     sl.figures = [fig for p in study.space.searchable if (fig := slice_figure(study, p, 0))]
     if sl.figures:
         sl.notes.append("Colour: trial number (later trials brighter); orange crosses: pruned trials, "
-                        "at the value they were pruned at.")
+                        "at the value they were pruned at" + ("; grey crosses: infeasible trials." if constrained
+                                                               else "."))
     else:
         sl.notes.append("Nothing to plot yet.")
     sections.append(sl)
@@ -115,7 +121,9 @@ def build_sections(study: Study, imps: list[ImportanceResult] | None = None) -> 
                           else f"Best {len(best)} complete trials")
     if fig:
         pc.figures.append(fig)
-        pc.notes.append("Drag along an axis to filter; 'inactive' marks conditional parameters a trial did not use.")
+        pc.notes.append("Drag along an axis to filter; 'inactive' marks conditional parameters a trial did not use."
+                        + (" The 'feasible' axis tells infeasible trials (which rank after every feasible one) "
+                           "apart." if constrained else ""))
     else:
         pc.notes.append("Needs at least two complete trials.")
     sections.append(pc)
@@ -138,6 +146,12 @@ def build_sections(study: Study, imps: list[ImportanceResult] | None = None) -> 
     else:
         iv.notes.append("No trial reported intermediate values.")
     sections.append(iv)
+
+    mh = Section("metrics", "Other metrics per step", figures=metric_history_figures(study))
+    if mh.figures:
+        mh.notes.append("Every metric the trials reported more than once, step by step (long histories are "
+                        "thinned evenly between their first and last 1,000 points).")
+        sections.append(mh)
 
     sections.append(best_section(study))
     if not study.is_multi_objective and has_repeats(study.trials):

@@ -28,6 +28,9 @@ STATE_STYLE = {
     TrialState.INTERRUPTED: {"color": "#bcbd22", "symbol": "diamond"},
     TrialState.RUNNING: {"color": "#17becf", "symbol": "square"},
 }
+#: a complete trial that breaks a constraint: its own grey cross and legend entry in every figure
+INFEASIBLE = "infeasible"
+INFEASIBLE_STYLE = {"color": "#7f7f7f", "symbol": "x"}
 #: plotly.js options for every figure (no logo, no "edit in chart studio" link)
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showLink": False, "showSendToCloud": False}
 
@@ -45,6 +48,41 @@ def with_value(study: Study, i: int = 0,
     """Trials in ``states`` whose objective ``i`` plots (pruned ones carry the value they were pruned at)."""
     wanted = set(states)
     return [t for t in study.trials if t.state in wanted and objective_value(t, i) is not None]
+
+
+def is_infeasible(study: Study, t: Trial) -> bool:
+    """A complete trial of a study with constraints that breaks one (pruned, failed, running: neither)."""
+    return t.state is TrialState.COMPLETE and bool(study.settings.get("constraints")) and not study.is_feasible(t)
+
+
+def split_feasible(study: Study, trials: Iterable[Trial]) -> tuple[list[Trial], list[Trial]]:
+    """``(the rest, the infeasible ones)`` of ``trials``, each in the order given."""
+    rest: list[Trial] = []
+    bad: list[Trial] = []
+    for t in trials:
+        (bad if is_infeasible(study, t) else rest).append(t)
+    return rest, bad
+
+
+def infeasible_marker(size: int = 8) -> dict[str, Any]:
+    return {"color": INFEASIBLE_STYLE["color"], "symbol": INFEASIBLE_STYLE["symbol"], "size": size, "opacity": 0.8}
+
+
+def infeasible_hover(study: Study, t: Trial, names: Sequence[str]) -> str:
+    """The hover label of an infeasible trial: the usual one, then which constraint it broke."""
+    reason = study.infeasible_reason(t) or "breaks a constraint"
+    return f"{hover(t, names)}<br>infeasible: {html.escape(reason)}"
+
+
+def infeasible_trace(study: Study, trials: Sequence[Trial], x: Sequence[Any], y: Sequence[Any],
+                     names: Sequence[str]) -> dict[str, Any]:
+    """The grey crosses of complete trials that break a constraint, at ``(x, y)``: one legend entry."""
+    return {
+        "type": "scatter", "mode": "markers", "name": INFEASIBLE, "x": list(x), "y": list(y),
+        "customdata": [t.number for t in trials],
+        "text": [infeasible_hover(study, t, names) for t in trials], "hoverinfo": "text",
+        "marker": infeasible_marker(),
+    }
 
 
 def front(study: Study) -> list[Trial]:

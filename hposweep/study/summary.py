@@ -32,7 +32,8 @@ MAX_RETRIES_NAMED = 10
 def best_so_far(study: Study, objective: int = 0) -> list[tuple[int, float]]:
     """``(trial number, best value so far)`` at each complete trial, in trial-number order.
 
-    Only complete trials count, as for ``study.best_trial``: a pruned trial's value is a partial one.
+    Only complete trials count, as for ``study.best_trial``: a pruned trial's value is a partial one, and
+    a complete trial that breaks a constraint (infeasible) is never the best.
     """
     direction = study.directions[objective]
     sign = 1.0 if direction == "minimize" else -1.0
@@ -40,7 +41,7 @@ def best_so_far(study: Study, objective: int = 0) -> list[tuple[int, float]]:
     best: float | None = None
     for t in sorted(study.trials, key=lambda t: t.number):
         v = _value(t, objective)
-        if t.state is not TrialState.COMPLETE or v is None:
+        if t.state is not TrialState.COMPLETE or v is None or not study.is_feasible(t):
             continue
         if best is None or sign * v < sign * best:
             best = v
