@@ -79,3 +79,16 @@ def test_cli_constraint_best_exits_1_when_none_feasible(tmp_path: object) -> Non
     rows = subprocess.run([sys.executable, "-m", "hposweep", "trials", "st.json"], cwd=d, env=env,
                           capture_output=True, text=True)
     assert "false" in rows.stdout and "breaks mem <= 5" in rows.stdout
+
+
+def test_a_python_api_study_with_metric_names_as_strings_and_constraints_samples() -> None:
+    # settings={"metrics": ["loss"]} (names, not mappings) crashed the first ask with a TypeError
+    from hposweep import SearchSpace, Study
+
+    study = Study(SearchSpace.from_dict({"x": {"type": "float", "low": 0, "high": 1}}),
+                  settings={"metrics": ["loss"], "constraints": ["mem <= 1"]}, seed=0)
+    for k in range(12):
+        t = study.ask()
+        study.tell(t, t.params["x"], user_attrs={"mem": 2.0 if k % 2 else 0.5})
+    best = study.best_trial
+    assert best is not None and best.number % 2 == 0

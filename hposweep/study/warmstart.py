@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hposweep.core.objectives import metric_names
 from hposweep.core.params import CategoricalParam, NumericParam
 from hposweep.core.space import SearchSpace
 from hposweep.core.trial import Trial, TrialState
@@ -169,10 +170,6 @@ def _read_checkpoint(path: str) -> tuple[list[Trial], dict[str, Any], list[str]]
 
 
 def prior_names(settings: Mapping[str, Any], n_objectives: int) -> list[str]:
-    """The objective names a study's settings give (``value`` for an unnamed Python-API study)."""
-    metrics = settings.get("metrics") or []
-    if metrics:
-        return [m["name"] for m in metrics]
-    if settings.get("metric"):
-        return [settings["metric"]]
-    return ["value"] if n_objectives == 1 else [f"value{i}" for i in range(n_objectives)]
+    """The objective names a study's settings give: the one rule of :func:`hposweep.core.objectives.metric_names`
+    (``metrics:`` as names or ``{name: ...}`` mappings, else ``metric:``, else ``value``/``value_i``)."""
+    return metric_names(settings, n_objectives)
