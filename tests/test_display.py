@@ -329,3 +329,24 @@ def test_multi_objective_summary_names_each_metric(tmp_path: Path) -> None:
     front = [line for line in r.stdout.splitlines() if line.startswith("  pareto trial ")]
     assert front and all(re.fullmatch(r"  pareto trial \d: val_acc=\S+ latency_ms=\S+  x=\S+", line)
                          for line in front), r.stdout
+
+
+def test_live_best_is_the_best_feasible_trial_and_retried_failures_do_not_count() -> None:
+    # the live line named an infeasible trial "best" (the study never would), and counted failed trials
+    # that `resume --retry-failed` had already queued again
+    study = Study(SearchSpace.from_dict({"x": {"type": "float", "low": 0, "high": 1}}), sampler="random", seed=0,
+                  constraints=["mem <= 1"])
+    stream = io.StringIO()
+    display = PlainDisplay(study, metric="loss", target=None, stream=stream, log_every=0)
+    display.start("")
+    for value, mem in ((0.5, 0.5), (0.1, 9.0)):  # the lower loss breaks the constraint
+        trial = study.ask()
+        display.trial_started(trial, 0)
+        study.tell(trial, value, user_attrs={"mem": mem})
+        display.trial_finished(trial)
+    assert display._summary.best is not None and display._summary.best.number == 0
+    _finish(study, display, None, "failed")
+    study.retry_failed()
+    display._session_start()
+    assert "0 failed" in display._counts_text(display._summary)
+    display.stop()

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from hposweep.cli.format import fmt_duration, fmt_params, fmt_value
 from hposweep.core.trial import Trial, TrialState
 from hposweep.execution.progress import Progress
+from hposweep.study.retry import is_retired
 
 if TYPE_CHECKING:
     from hposweep.study.api import Study
@@ -111,7 +112,11 @@ class Display(Progress):
         if n == prev.n_finished:
             return prev
         multi = self.study.is_multi_objective
-        if finished is not None and n == prev.n_finished + 1 and finished.state is not TrialState.RUNNING:
+        # With constraints the best (or front) follows feasibility, which the study's own lookup applies:
+        # recount rather than repeat that rule here.
+        incremental = not self.study.settings.get("constraints")
+        if (incremental and finished is not None and n == prev.n_finished + 1
+                and finished.state is not TrialState.RUNNING):
             counts = prev.counts.copy()
             counts[finished.state] += 1
             if multi:
@@ -123,7 +128,8 @@ class Display(Progress):
                 best = prev.best if not self._better(finished, prev.best) else finished
                 front = [best] if best is not None else []
         else:
-            counts = Counter(t.state for t in self.study.finished_trials)
+            # a failed trial retried by `resume --retry-failed` no longer counts (its retry does)
+            counts = Counter(t.state for t in self.study.finished_trials if not is_retired(t))
             if multi:
                 best = None
                 front = self.study.best_trials
