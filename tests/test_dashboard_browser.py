@@ -320,3 +320,22 @@ def test_infeasible_trials_are_drawn_apart_and_every_metric_has_its_history(driv
         assert sorted(titles) == ["History of acc", "History of mem"]
     finally:
         srv.stop()
+
+
+def test_a_retried_failed_trial_reads_retried_as_with_a_link(driver: Any, tmp_path: Path) -> None:
+    from test_retry_outputs import retried_study
+
+    retried_study(tmp_path / "r.json")
+    srv = Server(str(tmp_path))
+    try:
+        driver.get(f"{srv.base}/study/{sid_of(srv, 'r.json')}")
+        shots.wait_for(driver, '#trials-table tr[data-number="1"]')
+        assert live_text(driver, '#trials-table tr[data-number="1"] td:nth-child(2)') == "failed (retried as #4)"
+        assert live_attrs(driver, '#trials-table tr[data-number="1"] td:nth-child(2) a', "href")[0].endswith(
+            "/trial/4")
+        assert live_attrs(driver, '#trials-table tr[data-number="1"]', "data-state") == ["failed"]  # filters see it
+        driver.get(f"{srv.base}/study/{sid_of(srv, 'r.json')}/trial/1")
+        shots.wait_for(driver, "#retried-as a")
+        assert live_text(driver, "#retried-as").strip() == "retried as #4"
+    finally:
+        srv.stop()

@@ -27,6 +27,7 @@ from hposweep.study.rows import (
     HEAD_COLUMNS,
     TIMESTAMP_COLUMNS,
     metric_names,
+    state_text,
     trial_columns,
     trial_record,
     trial_records,
@@ -290,8 +291,7 @@ def _table_cells(study: Study, trials: list[Trial], n_priors: int = 0) -> tuple[
         elif t.state is TrialState.RUNNING:
             row["state"] = state_label(study, t)
         elif is_retired(t):  # the link is in the row already: no scan of the study per row
-            row["state"] = f"failed (retried as #{row['retried_as']})" if row["retried_as"] is not None \
-                else "failed (retry queued)"
+            row["state"] = state_text(row) if row["retried_as"] is not None else "failed (retry queued)"
         row["duration"] = fmt_duration(row["duration"])
         cells.append([row[c] for c in columns])
     return [headers.get(c, c) for c in columns], cells

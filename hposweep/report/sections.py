@@ -28,6 +28,7 @@ from hposweep.report.format import describe_param, finite, format_param, format_
 from hposweep.report.parallel import best_trials_for_parallel, parallel_figure
 from hposweep.report.style import Figure, front
 from hposweep.study.repeats import fmt_mean_sd, has_repeats, rank_by_mean, repeat_groups
+from hposweep.study.rows import state_text
 from hposweep.study.summary import metric_names, trial_columns, trial_rows, value_columns
 
 if TYPE_CHECKING:
@@ -363,7 +364,8 @@ def trials_section(study: Study) -> Section:
         for c in cols:
             v = r.get(c)
             sort_key = str(v) if finite(v) else ("" if v is None else format_param(v))
-            shown = f"{v:.2f}" if c == "duration" and finite(v) else format_value(v)
+            shown = f"{v:.2f}" if c == "duration" and finite(v) else state_text(r) if c == "state" \
+                else format_value(v)
             cells.append((shown, sort_key))
         body.append((str(r["state"]), cells))
     sec = Section("trials", f"All trials ({len(rows)})")

@@ -148,6 +148,15 @@ def retried_as(t: Trial, links: Mapping[int, int]) -> int | None:
     return links.get(t.number) if is_retired(t) else None
 
 
+def state_text(row: Mapping[str, Any]) -> str:
+    """A row's state for reading: ``failed (retried as #12)`` for a failed trial that ``resume
+    --retry-failed`` re-ran, else the state itself. The one wording of the report, the dashboard and
+    ``trials``; the row's ``state`` field stays the bare state for scripts."""
+    if row.get("state") == "failed" and row.get("retried_as") is not None:
+        return f"failed (retried as #{row['retried_as']})"
+    return str(row.get("state"))
+
+
 def trial_record(study: Study, t: Trial, links: Mapping[int, int] | None = None) -> dict[str, Any]:
     """The record form of ``t`` (see the module docstring): JSON-ready, every key present.
 

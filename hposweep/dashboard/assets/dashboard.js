@@ -171,11 +171,16 @@
           render();
         }});
       }));
+      var retried = d.columns.indexOf("retried_as");
       var body = rows.map(function (r) {
         var fresh = state.known && state.known.indexOf(r[0] + ":" + r[1]) < 0;
         return el("tr", {cls: "st-" + r[1] + (fresh ? " fresh" : ""), "data-number": r[0], "data-state": r[1]},
           r.map(function (v, i) {
             if (i === 0) return el("td", {}, [el("a", {href: "/study/" + CFG.study + "/trial/" + v, text: String(v)})]);
+            if (i === 1 && retried >= 0 && r[retried] !== null) {  // failed, then re-run by resume --retry-failed
+              return el("td", {}, [v + " (retried as ", el("a", {href: "/study/" + CFG.study + "/trial/" + r[retried],
+                text: "#" + r[retried]}), ")"]);
+            }
             return el("td", {text: d.columns[i] === "duration" && typeof v === "number" ? v.toFixed(2) : fmt(v)});
           }));
       });
@@ -285,7 +290,9 @@
         var values = r.values ? Object.keys(r.values).map(function (k) { return [k, fmt(r.values[k])]; })
           : [[d.metrics[0] + " (" + d.directions[0] + ")", fmt(r.value)]];
         head.replaceChildren(el("h2", {}, ["Trial " + r.number + " ", el("span", {cls: "pill " + r.state, id: "trial-state", text: r.state}),
-          d.is_best ? el("span", {cls: "pill", text: "best"}) : null]),
+          d.is_best ? el("span", {cls: "pill", text: "best"}) : null,
+          r.retried_as != null ? el("span", {cls: "note", id: "retried-as"}, [" retried as ",
+            el("a", {href: "/study/" + CFG.study + "/trial/" + r.retried_as, text: "#" + r.retried_as})]) : null]),
           el("p", {}, [el("a", {href: "/study/" + CFG.study, text: "\u2190 " + d.study.name})]),
           kv(values.concat(Object.keys(r.params).map(function (k) { return [k, fmt(r.params[k])]; }))
             .concat([["duration", r.duration === null ? "" : r.duration.toFixed(2) + " s"], ["started", when(r.started_at)],
