@@ -234,6 +234,7 @@ def test_a_trial_that_finishes_appears_without_a_reload(driver: Any, server: Ser
 def test_stop_button_stops_a_running_trial(driver: Any, server: Server) -> None:
     path = server_folder(server) / "other.json"
     proc = writer(path, "stop")
+    child = 0
     try:
         n = read(proc)["asked"]
         child = read(proc)["child"]
@@ -261,6 +262,11 @@ def test_stop_button_stops_a_running_trial(driver: Any, server: Server) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if child:  # a failed assertion must not leave the trial process printing for ever
+            try:
+                os.killpg(child, 9)
+            except ProcessLookupError:
+                pass
 
 
 def test_token_is_enforced_in_the_browser(driver: Any, folder: Path) -> None:
