@@ -109,6 +109,90 @@ class SafeTracker(Tracker):
         self._call("on_sweep_end", study)
 
 
+def snapshot(trial: Trial) -> Trial:
+    """A copy of ``trial`` as it is now, for a tracker thread: the runner goes on updating the original."""
+    import dataclasses
+
+    return dataclasses.replace(trial, params=dict(trial.params), values=list(trial.values) if trial.values else None,
+                               intermediate=dict(trial.intermediate), user_attrs=dict(trial.user_attrs),
+                               info=dict(trial.info))
+
+
+class BackgroundTracker(Tracker):
+    """A tracker whose per-trial calls run on a thread of their own, in order, so a slow or unreachable
+    server never holds up the runner's loop (reading trials' output, enforcing timeouts, starting trials).
+
+    Why not inline: MLflow's client retries a dead server with back-off (seconds per call, bounded by
+    :func:`hposweep.integrations.mlflow` settings), and a W&B run takes a second or more to start; on the
+    loop, each of those was time in which no trial's output was read. ``on_sweep_start`` stays on the
+    caller's thread (it may write the parent run's id into the study, which is not thread-safe);
+    ``on_sweep_end`` waits for the queued calls, at most ``drain_timeout`` seconds, then ends the sweep's
+    run. Per-step reports beyond ``max_pending`` queued calls are dropped (counted, said once): the
+    trial's end still logs its final values, and ``hposweep export`` replays every step later.
+    """
+
+    def __init__(self, inner: Tracker, warn: Callable[[str], None] = stderr_warning, *,
+                 max_pending: int = 10_000, drain_timeout: float = 120.0) -> None:
+        import queue
+        import threading
+
+        self.inner = inner
+        self.name = inner.name
+        self.warn = warn
+        self.drain_timeout = drain_timeout
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name=f"hposweep-{self.name}", daemon=True)
+        self._started = False
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            hook, args = item
+            try:
+                getattr(self.inner, hook)(*args)
+            except Exception:  # noqa: BLE001 - the inner tracker is a SafeTracker; never let the thread die
+                pass
+
+    def _put(self, hook: str, *args: Any) -> None:
+        if not self._started:
+            self._thread.start()
+            self._started = True
+        self._queue.put((hook, args))
+
+    def on_sweep_start(self, study: Any) -> None:
+        self.inner.on_sweep_start(study)
+
+    def on_trial_start(self, trial: Trial) -> None:
+        self._put("on_trial_start", snapshot(trial))
+
+    def on_report(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> None:
+        if self._queue.qsize() >= self.max_pending:
+            self.dropped += 1
+            if self.dropped == 1:
+                self.warn(f"{self.name} is slower than the trials report: per-step metrics are being dropped "
+                          f"(final values are still logged; `hposweep export {self.name} STUDY` replays every step)")
+            return
+        self._put("on_report", trial, step, dict(metrics))
+
+    def on_trial_end(self, trial: Trial, log_path: str | None) -> None:
+        self._put("on_trial_end", snapshot(trial), log_path)
+
+    def on_sweep_end(self, study: Any) -> None:
+        if self._started:
+            self._queue.put(None)
+            self._thread.join(self.drain_timeout)
+            if self._thread.is_alive():
+                self.warn(f"{self.name} did not take {self._queue.qsize()} queued calls within "
+                          f"{self.drain_timeout:g}s; the sweep ends without them (fill in later with "
+                          f"`hposweep export {self.name} STUDY`)")
+                return  # its client is busy on the other thread: ending the run now would race it
+        self.inner.on_sweep_end(study)
+
+
 class TrackerGroup(Tracker):
     """Several trackers called in turn (each one safe on its own)."""
 
