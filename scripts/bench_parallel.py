@@ -16,8 +16,11 @@ of proposals made while other trials are still running.
    the best value among the first N *finished* trials, N = 25/50/100: the same work done. Per sampler
    it prints the mean best value per problem and the mean rank of "sequential" against each parallel
    variant over problems (ties averaged), plus Wilcoxon signed-rank p-values seed by seed.
-   ``--variants`` adds the alternatives to the defaults: tpe without its constant liar, gp with a
-   constant liar at the worst / best observed value or ignoring running trials.
+   ``--variants`` adds the alternatives to the defaults: tpe with a constant liar, gp with a
+   constant liar at the worst / best observed value or ignoring running trials, and for either a
+   ``+delayed`` reference: one worker whose sampler never sees the newest ``workers - 1`` results
+   (nor any running trial). It has the information lag of 4 workers without their overlap, so a
+   parallel variant that matches it loses only what asking before the results are in must lose.
 """
 
 from __future__ import annotations
@@ -83,16 +86,33 @@ def workers_throughput(n_workers: int, trials: int, existing: int) -> float:
     return trials / elapsed
 
 
-def simulate(space_d: dict[str, Any], f: Any, label: str, seed: int, budget: int, workers: int) -> list[float]:
-    """Values in the order trials finished: ``workers`` in flight, a freed worker asks at once."""
+def simulate(space_d: dict[str, Any], f: Any, label: str, seed: int, budget: int, workers: int,
+             delay: int = 0) -> list[float]:
+    """Values in the order trials finished: ``workers`` in flight, a freed worker asks at once.
+
+    ``delay``: the sampler sees all finished trials but the newest ``delay`` ones, and no running trial.
+    """
+    import dataclasses
+
     import numpy as np
 
     import hposweep
+    from hposweep.samplers import make_sampler
 
     name, _, opts = label.partition(":")
     spec: Any = name
     if opts:
         spec = {"name": name, **{k: _literal(v) for k, v in (o.split("=", 1) for o in opts.split(";"))}}
+    if delay:
+        sampler = make_sampler(spec)
+        ask = sampler.sample
+
+        def lagged(space: Any, ctx: Any, rng: Any) -> Any:
+            seen = ctx.finished[: max(0, len(ctx.finished) - delay)]
+            return ask(space, dataclasses.replace(ctx, finished=seen, running=[]), rng)
+
+        sampler.sample = lagged  # type: ignore[method-assign]
+        spec = sampler
     study = hposweep.Study(hposweep.SearchSpace.from_dict(space_d), direction="minimize", sampler=spec, seed=seed,
                            settings={"trials": budget, "jobs": workers})
     events: list[tuple[float, int, Any]] = []
@@ -135,12 +155,16 @@ def _asks_task(args: tuple[str, str, int, int, int]) -> tuple[str, str, int, int
         sys.path.insert(0, scripts)
     from bench_gp import DEFAULT_BENCH, apply_variant, load_problems
 
-    sampler_label = apply_variant(label)  # "gp|PENDING=worst" patches a module constant for this run
+    base, delayed, _ = label.partition("+delayed")
+    sampler_label = apply_variant(base)  # "gp|PENDING=worst" patches a module constant for this run
     space, f = load_problems(DEFAULT_BENCH)[problem]
+    if delayed:  # one worker, results withheld as long as 4 workers would wait for them
+        return problem, label, seed, workers, simulate(space, f, sampler_label, seed, budget, 1, workers - 1)
     return problem, label, seed, workers, simulate(space, f, sampler_label, seed, budget, workers)
 
 
-VARIANTS = {"tpe": ["tpe:constant_liar=false"], "gp": ["gp|PENDING=worst", "gp|PENDING=best"]}
+VARIANTS = {"tpe": ["tpe:constant_liar=true", "tpe+delayed"],
+            "gp": ["gp|PENDING=worst", "gp|PENDING=best", "gp+delayed"]}
 
 
 def asks(a: argparse.Namespace) -> None:

@@ -4,8 +4,9 @@
     python scripts/tpe_quality.py --variants 'default;n_candidates=48;bandwidth=scott' --problems mixed12
 
 Each variant is ``name`` or ``name;key=value;...`` (TPESampler keyword options; ``random`` is the
-uniform baseline). Prints the mean best value after each budget and the mean rank of each variant
-across problems (lower is better). The sampler is driven directly through ``SamplingContext`` so
+uniform baseline; ``optuna`` and ``optuna;multivariate=true`` are Optuna's TPESampler, for
+comparison). Prints the mean best value after each budget and the mean rank of each variant across
+problems (lower is better). The sampler is driven directly through ``SamplingContext`` so
 this needs nothing beyond hposweep itself (and ``../shared/bench/problems.py`` when present).
 """
 
@@ -130,10 +131,17 @@ def levy8(p: dict[str, Any]) -> float:
     return float(s + np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(np.pi * w[:-1] + 1) ** 2)))
 
 
+def rastrigin6(p: dict[str, Any]) -> float:
+    """Many regular local minima around one global one (0 at the origin): a multimodal 6-d test."""
+    x = np.array([p[f"x{i}"] for i in range(6)])
+    return float(10 * len(x) + np.sum(x**2 - 10 * np.cos(2 * np.pi * x)))
+
+
 PROBLEMS: dict[str, tuple[dict[str, Any], Any]] = {
     "branin2": ({"x1": _f(-5, 10), "x2": _f(0, 15)}, branin),
     "hartmann3": ({f"x{i}": _f(0, 1) for i in range(3)}, hartmann3),
     "levy8": ({f"x{i}": _f(-10, 10) for i in range(8)}, levy8),
+    "rastrigin6": ({f"x{i}": _f(-5.12, 5.12) for i in range(6)}, rastrigin6),
     "mixed12": MIXED12, "rosen10": ROSEN10, "styb20": STYB20, "conditional": CONDITIONAL, "discrete6": DISCRETE6,
 }
 
@@ -172,12 +180,46 @@ def parse_variant(v: str) -> tuple[str, dict[str, Any]]:
     return name, kw
 
 
+def run_optuna(spec: dict[str, Any], f: Any, seed: int, budget: int, kw: dict[str, Any]) -> np.ndarray:
+    """Optuna's TPESampler (its defaults, or ``kw`` such as ``multivariate=true``): a comparison only.
+
+    Needs optuna importable (the project's dev environment has it); hposweep never depends on it.
+    Conditional parameters are asked only when their condition holds, as a user would write it.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = make_space(spec)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, **kw))
+    values = []
+    for _ in range(budget):
+        t = study.ask()
+        params: dict[str, Any] = {}
+        for p in space.searchable:
+            if not p.is_active(params):
+                continue
+            s = spec[p.name]
+            if s["type"] == "float":
+                params[p.name] = t.suggest_float(p.name, s["low"], s["high"], log=s.get("log", False))
+            elif s["type"] == "int":
+                params[p.name] = t.suggest_int(p.name, s["low"], s["high"], log=s.get("log", False),
+                                               step=s.get("step") or 1)
+            else:
+                params[p.name] = t.suggest_categorical(p.name, s["choices"])
+        v = float(f(space.complete(params)))
+        study.tell(t, v)
+        values.append(v)
+    return np.minimum.accumulate(values)
+
+
 def run_one(args: tuple[str, str, int, int]) -> np.ndarray:
     """Best-so-far curve of one variant on one problem with one seed."""
     variant, problem, seed, budget = args
     spec, f = ALL_PROBLEMS[problem]
-    space = make_space(spec)
     name, kw = parse_variant(variant)
+    if name == "optuna":
+        return run_optuna(spec, f, seed, budget, kw)
+    space = make_space(spec)
     sampler = RandomSampler() if name == "random" else TPESampler(**kw)
     if hasattr(sampler, "bind_seed"):
         sampler.bind_seed(seed)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hposweep.core.space import FloatParam, SearchSpace
+from hposweep.core.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 from hposweep.samplers import _gp
+from hposweep.samplers.tpe import TPESampler
 from hposweep.study.api import Study
 
 
@@ -34,9 +35,21 @@ def test_concurrent_asks_differ_and_repeat_with_the_seed(sampler: str) -> None:
     points = [tuple(t.params.values()) for t in a]
     assert len(set(points)) == 4
     assert [t.params for t in a] == [t.params for t in b]
-    if sampler == "tpe":  # the running trials are in the bad group: l(x)/g(x) is low right next to them
+    if sampler == "tpe":  # no liar by default, yet each ask draws its own candidates: no near-duplicates
         gaps = [np.hypot(p[0] - q[0], p[1] - q[1]) for i, p in enumerate(points) for q in points[i + 1:]]
         assert min(gaps) > 1e-3
+
+
+def test_tpe_never_repeats_a_running_configuration_in_a_small_discrete_space() -> None:
+    """Without the constant liar (the default) running trials still count as taken for avoid_duplicates."""
+    space = SearchSpace([IntParam("a", low=0, high=2), CategoricalParam("b", choices=["x", "y"])])
+    for liar in (False, True):
+        study = Study(space, direction="minimize", sampler=TPESampler(constant_liar=liar), seed=3)
+        for _ in range(12):
+            t = study.ask()
+            study.tell(t, abs(t.params["a"] - 1) + (t.params["b"] == "y"))
+        asked = [tuple(study.ask().params.values()) for _ in range(4)]
+        assert len(set(asked)) == 4, (liar, asked)
 
 
 def test_gp_pending_points_collapse_the_variance_and_a_liar_raises_the_mean() -> None:

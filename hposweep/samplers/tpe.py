@@ -1,8 +1,8 @@
 """Tree-structured Parzen Estimator (TPE): hposweep's default sampler.
 
 How it works (Bergstra et al. 2011; Watanabe 2023): the finished trials are split into a small
-*good* group (the best ``gamma(n)``) and a *bad* group (the rest, plus failed trials and, as a
-"constant liar", the trials still running). A Parzen estimator (kernel mixture, ``_parzen.py``) is
+*good* group (the best ``gamma(n)``) and a *bad* group (the rest, plus failed trials, and with
+``constant_liar`` the trials still running). A Parzen estimator (kernel mixture, ``_parzen.py``) is
 fitted to each: l(x) on the good group, g(x) on the bad one. Candidates are drawn from l(x) and the
 one with the largest log l(x) - log g(x) is proposed: it looks like good trials and unlike bad ones.
 
@@ -38,14 +38,34 @@ categoricals, a conditional space; 30-50 seeds). Later rounds re-tested earlier 
   vs 5.25 of 16 at 100 trials).
 * ``n_candidates=24``, ``prior_weight=1``: 12/48 candidates and prior weights 0.5/2 were within
   noise, so the usual values stay.
+* Multimodal check (issue 18; ``scripts/tpe_quality.py``, 10 seeds, mean best after 100 trials, this
+  default vs Optuna 5's TPESampler, whose default is already multivariate, so ``multivariate=True``
+  gives the same numbers): hartmann6 -3.217 vs -3.180, levy8 8.24 vs 10.09, rastrigin6 36.4 vs
+  37.8, ackley5 4.08 vs 7.09: ahead on all four. Rank among 7 variants at 25/50/100: default
+  3.75/3.25/3.0, Optuna 3.5/5.0/6.0; prior weight 2 and 64 candidates within noise (4.0/3.25/3.0,
+  3.5/4.25/3.0); ``min_bandwidth=0.08`` more than halves levy8 (3.59) but loses ackley5 (6.76);
+  ``gamma=0.2`` is last at 25 (6.25). Nothing was changed: no option is better on all of them.
 * Categorical kernels put 1 + prior/(n+1) on the observed choice and prior/(n+1) on the others
   (sharpening as data grows); a fixed smoothing of 0.1-0.25 was clearly worse on the conditional
   problem.
-* ``constant_liar=True``: running trials join the bad group (as Optuna's ``constant_liar``). With 4
-  simulated workers (``scripts/bench_parallel.py asks``, 4 problems x 10 seeds) neither it nor no
-  liar keeps parallel TPE close to sequential: best among the first 100 finished trials is worse
-  on every problem (Wilcoxon p 0.01 on ackley5 and tabular_like); liar vs no liar is within noise
-  (rank among seq/liar/none at 25/50/100: 2.25/3.0/2.5 vs 2.5/2.0/2.5). Kept; open problem.
+* ``constant_liar=False``: running trials do not join the bad group (Optuna's ``constant_liar``,
+  offered as the option); they still count as taken for ``avoid_duplicates``. Measured with 4
+  simulated workers against one (``scripts/bench_parallel.py asks --samplers tpe --variants``, 6
+  problems x 20 seeds, best among the first 25/50/100 *finished* trials), the liar made parallel TPE
+  worse, not better: mean rank among sequential / liar / no liar / delayed reference (below) 1.00/2.83/
+  2.83/3.33, 1.17/3.50/2.33/3.00, 1.33/3.00/2.67/3.00; against sequential at 100 the liar loses on
+  4 of 6 problems at Wilcoxon p <= 0.05 (ackley5 0.00, tabular_like 0.01, styblinski8 0.05, netlike
+  0.04), no liar on none of them. Why: the gap is the information lag, not duplicate proposals.
+  Without the liar a new ask lands as far from the 3 running points (median distance 0.108 in the
+  unit cube) as a sequential ask from the 3 previous trials (0.104), so concurrent asks already
+  differ; the liar pushes them to 0.177, away from the best region (hartmann6 at 25 trials: -1.98
+  with it, -2.30 without, -2.40 sequential). A sequential run whose sampler never sees the newest 3
+  results (``tpe+delayed``) is as far from sequential as 4 workers without the liar, so what is left
+  is what asking before the results are in must cost: parallel TPE is within noise at 100 finished
+  trials (Wilcoxon p >= 0.06 on all 6; 4 of 6 worse in the mean) but clearly behind at 25 (target
+  of 0.3 mean rank not met at 25/50). Also measured and no better than no liar: running trials in
+  g at a weight of 0.2 or 0.03 (20 seeds, 4 problems), and starting the model once 10 trials have
+  *finished* instead of at trial 10 (worse on all 4: later model, random points past the design).
 * ``avoid_duplicates=True``: for groups of only ints/categoricals, a candidate repeating a running
   or finished configuration is dropped while another one is left (repeats teach nothing, and
   concurrent asks then differ even in tiny discrete spaces).
@@ -140,7 +160,7 @@ class TPESampler(Sampler):
         min_bandwidth: float = 0.03,
         magic_clip_exponent: float = 2.0,
         prior_weight: float = 1.0,
-        constant_liar: bool = True,
+        constant_liar: bool = False,
         max_bad: int = 500,
         categorical_smoothing: float | None = None,
         min_cells: float = 1.0,
@@ -216,9 +236,9 @@ class TPESampler(Sampler):
         # reach n_startup_trials and something feasible (or pruned) is known.
         if ctx.number + len(ctx.prior) < self.n_startup_trials or not np.any(h.tier[: h.n] < INFEASIBLE):
             return self._startup_point(space, ctx.number, rng)
-        running = [t for t in ctx.running if t.number != ctx.number] if self.constant_liar else []
+        running = [t for t in ctx.running if t.number != ctx.number]
         assert self._codec is not None
-        z_run = encode_trials(running, self._codec)
+        z_run = encode_trials(running, self._codec)  # taken points (avoid_duplicates); bad ones with the liar
         chosen: dict[str, Any] = {}
         for group in self._groups:
             params = [space.searchable[i] for i in group]
@@ -267,7 +287,7 @@ class TPESampler(Sampler):
             good_idx, bad_idx = split_good_bad(h.tier[rows], h.step[rows], h.loss[rows], self._n_good(len(rows)))
         good_z = z[rows[good_idx]]
         bad_z = z[rows[bad_idx]]
-        if len(z_run):
+        if len(z_run) and self.constant_liar:
             zr = z_run[:, group]
             bad_z = np.concatenate((bad_z, zr[~np.isnan(zr).any(axis=1)]))
         bad_z = bad_z[-self.max_bad:]
