@@ -23,7 +23,8 @@ SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 #: below this many complete trials an importance estimate is noise, so the summary leaves it out
 MIN_TRIALS_FOR_IMPORTANCE = 10
 
-__all__ = ["best_so_far", "convergence_sparkline", "importance_lines", "metric_names", "no_feasible_line",
+__all__ = ["best_so_far", "convergence_sparkline", "importance_lines", "luck_line", "metric_names",
+           "no_feasible_line",
            "prior_lines", "retry_lines", "sparkline", "study_notes", "trial_columns", "trial_rows", "value_columns"]
 #: how many retried trials the summary names one by one
 MAX_RETRIES_NAMED = 10
@@ -151,9 +152,48 @@ def retry_lines(study: Study) -> list[str]:
 
 def study_notes(study: Study) -> list[str]:
     """What the end-of-sweep summary says beyond the counts and the best: that no trial is feasible,
-    warm-start priors, retried trials."""
+    that the best is likely luck, warm-start priors, retried trials."""
     infeasible = no_feasible_line(study)
-    return ([infeasible] if infeasible else []) + prior_lines(study) + retry_lines(study)
+    luck = luck_line(study)
+    return ([infeasible] if infeasible else []) + ([luck] if luck else []) + prior_lines(study) + retry_lines(study)
+
+
+#: below this many complete trials the noise estimate has too few near pairs to mean anything
+MIN_TRIALS_FOR_LUCK = 20
+#: the estimate pairs each trial with its nearest neighbour (quadratic): beyond this, the best ones only
+MAX_TRIALS_FOR_LUCK = 1000
+
+
+def luck_line(study: Study, *, top: int = 5) -> str | None:
+    """``the best may be luck: 4 other trials are within the noise (sd ~ 0.012, from 9 pairs of near-identical
+    trials) of #12's 0.341; `hposweep repeat STUDY --top 5` tells them apart`` when
+    :func:`hposweep.analysis.luck.best_luck` says so; None otherwise (several objectives, repeats already
+    run, too few trials, or no near pairs to tell the noise from)."""
+    from hposweep.study.repeats import has_repeats
+
+    if study.is_multi_objective or has_repeats(study.trials):
+        return None
+    trials = [t for t in study.trials_in(TrialState.COMPLETE)
+              if t.value is not None and math.isfinite(t.value) and study.is_feasible(t)]
+    if len(trials) < MIN_TRIALS_FOR_LUCK:
+        return None
+    if len(trials) > MAX_TRIALS_FOR_LUCK:  # the near pairs that matter are around the best: keep it fast
+        sign = 1.0 if study.direction == "minimize" else -1.0
+        trials = sorted(trials, key=lambda t: sign * float(t.value or 0.0))[:MAX_TRIALS_FOR_LUCK]
+    from hposweep.analysis.luck import best_luck
+    from hposweep.core.codec import SpaceCodec
+
+    x = SpaceCodec(study.space).encode([t.params for t in trials])
+    luck = best_luck(x, [float(t.value) for t in trials if t.value is not None],
+                     minimize=study.direction == "minimize")
+    if luck is None or not luck.likely:
+        return None
+    best = study.best_trial
+    where = f"#{best.number}'s {best.value:.4g}" if best is not None and best.value is not None else "the best"
+    path = study.path or study.loaded_from or "STUDY"
+    return (f"the best may be luck: {luck.level} other trials are within the noise (sd ~ {luck.noise_sd:.3g}, "
+            f"from {luck.pairs} pairs of near-identical trials) of {where}; "
+            f"`hposweep repeat {path} --top {min(top, luck.level + 1)}` tells them apart")
 
 
 def no_feasible_line(study: Study) -> str | None:
