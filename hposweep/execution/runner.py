@@ -313,8 +313,8 @@ class Runner(StopRules):
         """Fold one round's reports into the trial; tell the study the objective's latest value per step.
 
         A trial may print a million lines a minute, mostly redraws of the same step; the study (and its
-        journal) and the pruner get one report per step per round: the last value printed for it, as a
-        redrawn progress line shows. Every step still reaches the pruner, so no rung is skipped.
+        journal) gets one event per round holding one value per step: the last value printed for it, as a
+        redrawn progress line shows. The pruner is asked after each step in turn, so no rung is skipped.
         """
         primary = self.opts.metrics[0]
         latest: dict[Any, float] = {}
@@ -341,16 +341,16 @@ class Runner(StopRules):
                 latest.update(values)
         if not latest or r.pruned_at is not None or r.interrupted:
             return
-        for step, value in latest.items():
-            try:
-                self.study.report(r.trial, step, value)
-            except HposweepError:
-                continue
-            self.display.trial_reported(r.trial, step, value)
-            if self.study.should_prune(r.trial):
-                r.pruned_at = step
-                r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")
-                return
+        points = list(latest.items())
+        try:  # one journal event for the round; the pruner still judges every step in turn
+            recorded, pruned_at = self.study.report_points(r.trial, points, until_pruned=True)
+        except HposweepError:
+            return
+        if recorded:
+            self.display.trial_reported(r.trial, *points[recorded - 1])
+        if pruned_at is not None:
+            r.pruned_at = pruned_at
+            r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")
 
     def _fail_internally(self, r: RunningTrial, reason: str) -> None:
         """Something went wrong handling this trial (not the trial's fault): stop it, record it failed."""

@@ -45,6 +45,7 @@ from hposweep.execution.metrics.lines import (
     is_step_key,
     line_step,
     parse_line,
+    plain_pairs,
     scan_tokens,
     step_from,
     strip_ansi,
@@ -190,9 +191,14 @@ class MetricParser:
     def _parse_one(self, line: str) -> list[MetricReport]:
         if len(line) > MAX_LINE:
             raise LineRefused("long")
+        if self._table is None:
+            fast = plain_pairs(line)  # neither a Keras nor a table header (those hold no "=")
+            if fast is not None:
+                return self._with_sticky(fast)
+        header_like = line.lstrip()[:6].lower().startswith(_STEP_PREFIXES)
         if self._table is None and "=" not in line and ":" not in line:
             # No token, no JSON: only a Keras header or a table header can matter here.
-            if line.lstrip()[:6].lower().startswith(_STEP_PREFIXES):
+            if header_like:
                 header = _KERAS_HEADER.match(line)
                 if header:
                     self._sticky_step = int(header.group(1)) if len(header.group(1)) < 20 else None
@@ -201,7 +207,7 @@ class MetricParser:
                 if table is not None:
                     self._table = table
             return []
-        header = _KERAS_HEADER.match(line)
+        header = _KERAS_HEADER.match(line) if header_like else None  # both headers start with a step key
         if header:
             self._sticky_step = int(header.group(1)) if len(header.group(1)) < 20 else None
             return []
@@ -209,11 +215,14 @@ class MetricParser:
             rows = self._table.row(line)
             if rows is not None:
                 return rows
-        table = _table_header(line)
+        table = _table_header(line) if header_like else None
         if table is not None:
             self._table = table
             return []
-        reports = parse_line(line)
+        return self._with_sticky(parse_line(line))
+
+    def _with_sticky(self, reports: list[MetricReport]) -> list[MetricReport]:
+        """Reports without a step of their own take the step of the last Keras ``Epoch 3/10`` line."""
         if self._sticky_step is None or not reports:
             return reports
         sticky = self._sticky_step
