@@ -66,6 +66,7 @@ _TOKEN = re.compile(
     r"(?P<value>" + _NUMBER + r")"
     r"(?=$|[\s,;|)\]}]|\.(?:\s|$)|%(?!\|))"
 )
+_NAME_START = re.compile(r"['\"A-Za-z_]")
 _STEP_WORD = re.compile(
     r"(?<![\w./-])(?P<key>epoch|global_step|step|iteration|iter)(?:\s+|\s*\[\s*)(?P<n>\d+)(?=$|[\s/:,;|)\]])",
     re.IGNORECASE,
@@ -299,7 +300,10 @@ def scan_tokens(line: str) -> tuple[list[tuple[str, float]], list[tuple[str, Ste
     """Rule 3's ``name: value`` tokens, split into metrics and step keys."""
     metrics: list[tuple[str, float]] = []
     steps: list[tuple[str, Step]] = []
-    for m in _TOKEN.finditer(line):
+    first = _NAME_START.search(line)  # a token starts with a name or its quote: skip a progress bar's digits
+    if first is None:
+        return metrics, steps
+    for m in _TOKEN.finditer(line, first.start()):  # the look-behind still sees what precedes the start
         name, sub, text = m.group("name", "sub", "value")
         if sub is not None:
             name = f"{name}-{sub}"
@@ -359,8 +363,11 @@ def parse_line(line: str) -> list[MetricReport]:
     if len(line) > MAX_LINE:
         raise LineRefused("long", str(len(line)))
     fast = plain_pairs(line)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else parse_other_line(line)
+
+
+def parse_other_line(line: str) -> list[MetricReport]:
+    """:func:`parse_line` of a line :func:`plain_pairs` did not read (the caller checked its length)."""
     if line.startswith("{") or line.lstrip().startswith("{"):
         stripped = line.strip()
         if stripped.endswith("}"):

@@ -44,14 +44,17 @@ from hposweep.execution.metrics.lines import (
     Step,
     is_step_key,
     line_step,
-    parse_line,
+    parse_other_line,
     plain_pairs,
     scan_tokens,
     step_from,
     strip_ansi,
     to_float,
 )
+from hposweep.execution.metrics.shapes import MAX_SHAPES, Shape, learn_json, learn_plain
 
+#: new line shapes tried per chunk (a stream whose lines never repeat a shape must not pay for it on every line)
+_LEARN_PER_CHUNK = 4
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\x08]+")
 _KERAS_HEADER = re.compile(r"^\s*Epoch\s+(\d+)\s*/\s*\d+\s*$")
 _TABLE_CELL_TIME = re.compile(r"^\d+:\d\d(?::\d\d)?$")
@@ -125,6 +128,10 @@ class MetricParser:
         #: lines ignored, by kind ("long", "deep", "range", "timeout")
         self.refused: dict[str, int] = {}
         self._regex_timeouts = 0
+        #: line shapes learned from this stream (see :mod:`.shapes`), and the one tried first
+        self._shapes: dict[str, Shape] = {}
+        self._shape: Shape | None = None
+        self._learn_budget = 0
 
     def feed(self, chunk: bytes | str) -> list[MetricReport]:
         """Add output; return the reports of every line completed by it."""
@@ -138,13 +145,55 @@ class MetricParser:
             self._check_pending()
             return []
         self._pending = buf[last + 1:]
-        lines = _LINE_BREAK.split(buf[: last + 1])
+        text = buf[: last + 1]
         if self._skipping:  # the end of a line refused earlier
-            lines[0] = ""
+            cut = _LINE_BREAK.search(text)
+            text = text[cut.end():] if cut else ""
             self._skipping = False
-        reports = self._parse_lines(lines)
+        self._learn_budget = _LEARN_PER_CHUNK
+        reports = self._scan(text) if self.regex is None else self._parse_lines(_LINE_BREAK.split(text))
         self._check_pending()
         return reports
+
+    def _scan(self, text: str) -> list[MetricReport]:
+        """Complete lines in one pass: runs of lines of a learned shape at once, the others (gaps) one by one."""
+        out: list[MetricReport] = []
+        pos, end = 0, len(text)
+        while pos < end:
+            shape = self._shape
+            gap_end = end
+            if shape is not None:
+                rows: list[tuple[str, ...]] = []
+                nxt = pos
+                for m in shape.regex.finditer(text, pos):
+                    if m.start() != nxt:
+                        break
+                    rows.append(m.groups())
+                    nxt = m.end() + 1  # past the "\n" that ends the line ($ matches only there)
+                if rows:
+                    reports = shape.reports(rows, self._sticky_step)
+                    out += reports if reports is not None else self._parse_lines(_LINE_BREAK.split(text[pos:nxt]))
+                    pos = nxt
+                    if pos >= end:
+                        break
+                m = shape.regex.search(text, pos)
+                if m is not None:
+                    gap_end = m.start()
+            out += self._parse_lines(_LINE_BREAK.split(text[pos:gap_end]))
+            pos = gap_end
+        return out
+
+    def _learn(self, shape: Shape | None) -> None:
+        """Use a newly learned line shape from now on (kept with a few others the stream printed)."""
+        self._learn_budget -= 1
+        if shape is None:
+            return
+        known = self._shapes.get(shape.regex.pattern)
+        if known is None:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.pop(next(iter(self._shapes)))
+            known = self._shapes[shape.regex.pattern] = shape
+        self._shape = known
 
     def _check_pending(self) -> None:
         if len(self._pending) > MAX_LINE:
@@ -191,10 +240,11 @@ class MetricParser:
     def _parse_one(self, line: str) -> list[MetricReport]:
         if len(line) > MAX_LINE:
             raise LineRefused("long")
-        if self._table is None:
-            fast = plain_pairs(line)  # neither a Keras nor a table header (those hold no "=")
-            if fast is not None:
-                return self._with_sticky(fast)
+        fast = plain_pairs(line)  # neither a Keras nor a table header (those hold no "="), nor a table row
+        if fast is not None:
+            if self._learn_budget > 0 and self.regex is None:
+                self._learn(learn_plain(line))
+            return self._with_sticky(fast)
         header_like = line.lstrip()[:6].lower().startswith(_STEP_PREFIXES)
         if self._table is None and "=" not in line and ":" not in line:
             # No token, no JSON: only a Keras header or a table header can matter here.
@@ -219,7 +269,10 @@ class MetricParser:
         if table is not None:
             self._table = table
             return []
-        return self._with_sticky(parse_line(line))
+        reports = parse_other_line(line)
+        if reports and self._learn_budget > 0 and line[0] == "{" and self.regex is None:
+            self._learn(learn_json(line))
+        return self._with_sticky(reports)
 
     def _with_sticky(self, reports: list[MetricReport]) -> list[MetricReport]:
         """Reports without a step of their own take the step of the last Keras ``Epoch 3/10`` line."""
