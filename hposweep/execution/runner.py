@@ -317,18 +317,9 @@ class Runner(StopRules):
         redrawn progress line shows. The pruner is asked after each step in turn, so no rung is skipped.
         """
         primary = self.opts.metrics[0]
-        latest: dict[Any, float] = {}
         others = RoundPoints(r.tracker, primary)  # every other metric's points, for its history
         tracked: dict[Any, dict[str, float]] | None = {} if self.hooks.tracking else None
-        for rep in reports:
-            filed = others.file(rep)
-            if filed is not None and filed[0] == primary:
-                latest[filed[1]] = rep.value
-            if tracked is not None:  # every metric, per step, for the trackers (one call per step per round)
-                step = filed[1] if filed is not None else rep.step
-                if step is None:
-                    step = r.tracker.primary.last_step or 0
-                tracked.setdefault(step, {})[filed[0] if filed is not None else rep.name] = rep.value
+        latest = others.file_round(reports, tracked)
         others.send(self.study, r.trial)
         for step, metrics in (tracked or {}).items():
             self.hooks.report(r.trial, step, metrics)

@@ -408,10 +408,13 @@ class Study:
         Returns how many points were recorded and the step pruned at (None: not pruned). A trial printing
         200,000 steps a second thus writes a few journal lines a second, never one per step.
         """
-        steps = [as_step(s) for s, _ in points]
-        values = [float(v) for _, v in points]
-        if not steps:
+        if not points:
             return 0, None
+        raw_steps, raw_values = zip(*points)
+        steps = list(raw_steps)
+        if set(map(type, steps)) != {int} or min(steps) < 0:  # (checking a million ints one by one is slow)
+            steps = [as_step(s) for s in steps]
+        values = list(map(float, raw_values))
         with self._transaction(durable=False):
             t = self._own(trial)
             if t.state is not TrialState.RUNNING:
@@ -437,8 +440,8 @@ class Study:
                             del curve[step]
                         else:
                             curve[step] = old
-            self._emit({"op": "reports", "number": t.number, "steps": steps,
-                        "values": [json_float(v) for v in values]}, durable=False)
+            stored = values if all(map(math.isfinite, values)) else [json_float(v) for v in values]
+            self._emit({"op": "reports", "number": t.number, "steps": steps, "values": stored}, durable=False)
         return len(steps), pruned_at
 
     def report_metrics(self, trial: Trial | int, step: int | float | None, values: Mapping[str, float]) -> None:

@@ -25,7 +25,7 @@ MAX_STEP = 2**53
 
 #: in order of preference when a line holds several
 STEP_KEYS = ("epoch", "step", "global_step", "iteration", "iter")
-_STEP_RANK = {k: i for i, k in enumerate(STEP_KEYS)}
+STEP_RANK = {k: i for i, k in enumerate(STEP_KEYS)}
 
 Step = int | float
 
@@ -58,7 +58,7 @@ class MetricReport:
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
 _NAME = r"[A-Za-z_](?:[\w./-]*\w)?"
-_TOKEN = re.compile(
+TOKEN = re.compile(
     r"(?<![\w./'\"-])"  # not glued to a preceding name
     r"(?P<q>['\"]?)(?P<name>" + _NAME + r")(?:'s\s+(?P<sub>" + _NAME + r"))?(?P=q)"
     r"\s*[=:]\s*"
@@ -66,12 +66,12 @@ _TOKEN = re.compile(
     r"(?P<value>" + _NUMBER + r")"
     r"(?=$|[\s,;|)\]}]|\.(?:\s|$)|%(?!\|))"
 )
-_NAME_START = re.compile(r"['\"A-Za-z_]")
-_STEP_WORD = re.compile(
+NAME_START = re.compile(r"['\"A-Za-z_]")
+STEP_WORD = re.compile(
     r"(?<![\w./-])(?P<key>epoch|global_step|step|iteration|iter)(?:\s+|\s*\[\s*)(?P<n>\d+)(?=$|[\s/:,;|)\]])",
     re.IGNORECASE,
 )
-_BRACKET_STEP = re.compile(r"^\[(\d+)\]\s")
+BRACKET_STEP = re.compile(r"^\[(\d+)\]\s")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
 NUMBER_FULL = re.compile(_NUMBER + r"$")
@@ -121,14 +121,14 @@ def best_step(found: Iterable[tuple[str, Step]]) -> Step | None:
     """The step of the most preferred step key among ``(key, step)`` pairs."""
     best: tuple[int, Step] | None = None
     for key, step in found:
-        rank = _STEP_RANK.get(key.lower())
+        rank = STEP_RANK.get(key.lower())
         if rank is not None and (best is None or rank < best[0]):
             best = (rank, step)
     return best[1] if best else None
 
 
 def is_step_key(name: str) -> bool:
-    return name.lower() in _STEP_RANK
+    return name.lower() in STEP_RANK
 
 
 # --- structured lines (JSON, Python dict reprs, metrics file) ---------------------------------
@@ -250,13 +250,13 @@ def line_step(line: str, found: list[tuple[str, Step]]) -> Step | None:
     if not any(k.lower() == "epoch" for k, _ in found):
         lower = line.lower()
         if "epoch" in lower or "step" in lower or "iter" in lower:
-            for m in _STEP_WORD.finditer(line):
+            for m in STEP_WORD.finditer(line):
                 step = step_from(int(m.group("n")) if len(m.group("n")) < 30 else m.group("n"))
                 if step is not None:
                     found = found + [(m.group("key"), step)]
     step = best_step(found) if found else None
     if step is None and line.startswith("["):
-        bracket = _BRACKET_STEP.match(line)
+        bracket = BRACKET_STEP.match(line)
         if bracket:
             step = step_from(int(bracket.group(1)) if len(bracket.group(1)) < 30 else bracket.group(1))
     return step
@@ -285,7 +285,7 @@ def words_before(line: str, start: int) -> list[str]:
         while j > 0 and (line[j - 1].isalnum() or line[j - 1] == "_"):
             j -= 1
         word = line[j:i]
-        if (not word[0].isalpha() or not word.isascii() or word in _NOT_KEY_WORDS or word.lower() in _STEP_RANK
+        if (not word[0].isalpha() or not word.isascii() or word in _NOT_KEY_WORDS or word.lower() in STEP_RANK
                 or word.lower() in _VALUE_WORDS):  # "a=nan b=1": nan is a's value, not part of b's name
             break
         if j > 0 and line[j - 1] in "./'\"-":  # glued to something that is not a plain word (3ms/step)
@@ -300,14 +300,14 @@ def scan_tokens(line: str) -> tuple[list[tuple[str, float]], list[tuple[str, Ste
     """Rule 3's ``name: value`` tokens, split into metrics and step keys."""
     metrics: list[tuple[str, float]] = []
     steps: list[tuple[str, Step]] = []
-    first = _NAME_START.search(line)  # a token starts with a name or its quote: skip a progress bar's digits
+    first = NAME_START.search(line)  # a token starts with a name or its quote: skip a progress bar's digits
     if first is None:
         return metrics, steps
-    for m in _TOKEN.finditer(line, first.start()):  # the look-behind still sees what precedes the start
+    for m in TOKEN.finditer(line, first.start()):  # the look-behind still sees what precedes the start
         name, sub, text = m.group("name", "sub", "value")
         if sub is not None:
             name = f"{name}-{sub}"
-        elif name.lower() in _STEP_RANK:
+        elif name.lower() in STEP_RANK:
             step = step_from(text)
             if step is not None:
                 steps.append((name, step))
@@ -342,7 +342,7 @@ def plain_pairs(line: str) -> list[MetricReport] | None:
     rank = len(STEP_KEYS)
     for pair in line.split(" "):
         name, _, text = pair.partition("=")
-        key_rank = _STEP_RANK.get(name.lower())
+        key_rank = STEP_RANK.get(name.lower())
         if key_rank is None:
             metrics.append((name, text))
         else:

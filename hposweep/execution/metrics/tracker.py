@@ -124,6 +124,18 @@ class MetricTracker:
             self._pending.pop(objective, None)
         return objective, self._record(objective, report)
 
+    def file_own(self, report: MetricReport, objective: str) -> bool:
+        """File ``report`` if it is ``objective``'s, with a step, under a settled name: the common case, with the
+        least work (the runner files a million reports in seconds). Same effect as :meth:`file`; False (and
+        nothing done) for any other report, which then goes to :meth:`file`."""
+        step = report.step
+        if step is None or self.route.get(report.name) != objective or objective in self._undecided:
+            return False
+        self.n_reports += 1
+        self._last_step[objective] = step
+        self.objectives[objective].add(report.value, step)
+        return True
+
     def _record(self, objective: str, report: MetricReport) -> Step:
         step = report.step
         if step is None:
