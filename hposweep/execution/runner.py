@@ -332,13 +332,13 @@ class Runner(StopRules):
                 latest.update(values)
         if not latest or r.pruned_at is not None or r.interrupted:
             return
-        points = list(latest.items())
         try:  # one journal event for the round; the pruner still judges every step in turn
-            recorded, pruned_at = self.study.report_points(r.trial, points, until_pruned=True)
+            recorded, pruned_at = self.study.report_points(r.trial, latest, until_pruned=True)
         except HposweepError:
             return
         if recorded:
-            self.display.trial_reported(r.trial, *points[recorded - 1])
+            step = pruned_at if pruned_at is not None else next(reversed(latest))
+            self.display.trial_reported(r.trial, step, latest[step])  # type: ignore[arg-type]  # (1.5: shown as is)
         if pruned_at is not None:
             r.pruned_at = pruned_at
             r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")

@@ -399,7 +399,8 @@ class Study:
             self._emit({"op": "report", "number": t.number, "step": as_step(step), "value": json_float(float(value))},
                        durable=False)
 
-    def report_points(self, trial: Trial | int, points: Sequence[tuple[int | float, float]], *,
+    def report_points(self, trial: Trial | int,
+                      points: Mapping[int | float, float] | Sequence[tuple[int | float, float]], *,
                       until_pruned: bool = False) -> tuple[int, int | float | None]:
         """Record many intermediate values in order as one journal event (the runner: one per polling round).
 
@@ -410,8 +411,10 @@ class Study:
         """
         if not points:
             return 0, None
-        raw_steps, raw_values = zip(*points)
-        steps = list(raw_steps)
+        if isinstance(points, Mapping):
+            steps, raw_values = list(points), list(points.values())
+        else:
+            steps, raw_values = [s for s, _ in points], [v for _, v in points]
         if set(map(type, steps)) != {int} or min(steps) < 0:  # (checking a million ints one by one is slow)
             steps = [as_step(s) for s in steps]
         values = list(map(float, raw_values))
