@@ -140,3 +140,37 @@ def test_tqdm_redraws_with_a_postfix_each_give_their_report() -> None:
     got, _ = streamed(text, random.Random(4), pieces=20)
     assert same(got, want)
     assert len(got) == n + 1 and got[-1] == ("loss", 0.25, None)
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_a_round_filed_in_bulk_leaves_the_tracker_as_one_report_at_a_time(direction: str) -> None:
+    from hposweep.execution.metric_points import RoundPoints
+    from hposweep.execution.metrics import MetricReport, MetricTracker
+
+    rng = random.Random(7)
+    rounds = [[MetricReport(rng.choice(["loss", "loss", "lr", "x"]),
+                            rng.choice([rng.random(), float("nan"), 0.0, -0.0, float("inf")]),
+                            rng.choice([rng.randint(0, 50), rng.randint(0, 50), 2.5]))
+               for _ in range(rng.randint(1, 200))] for _ in range(30)]
+
+    def fold(bulk: bool) -> tuple[object, ...]:
+        tracker = MetricTracker(["loss"], [direction], params={"x": 0.5})
+        latest_all, points = [], []
+        for reports in rounds:
+            rp = RoundPoints(tracker, "loss")
+            if bulk:
+                latest = rp.file_round(list(reports))
+            else:
+                latest = {}
+                for rep in reports:
+                    filed = rp.file(rep)
+                    if filed is not None and filed[0] == "loss":
+                        latest[filed[1]] = rep.value
+            latest_all.append(repr(latest))
+            points.append(repr(rp.points))
+            tracker.settle()
+        h = tracker.primary
+        return (repr(h.intermediate), repr(h.last), repr(h.best), repr(h.last_step), tracker.n_reports,
+                repr(tracker.user_attrs), tracker.echoes, latest_all, points)
+
+    assert fold(True) == fold(False)
