@@ -174,3 +174,17 @@ def test_a_round_filed_in_bulk_leaves_the_tracker_as_one_report_at_a_time(direct
                 repr(tracker.user_attrs), tracker.echoes, latest_all, points)
 
     assert fold(True) == fold(False)
+
+
+def test_a_long_run_of_digits_that_is_no_value_is_read_in_linear_time() -> None:
+    """``loss=`` and 60,000 digits then ``x``: the number pattern backtracked quadratically (minutes)."""
+    import subprocess
+    import sys
+
+    code = ("from hposweep.execution.metrics import MetricParser\n"
+            "p = MetricParser()\n"
+            "for n in (30000, 60000):\n"
+            "    assert p.feed('loss=' + '1' * n + 'x\\n') == []\n"
+            "    assert p.feed('acc=1 loss=' + '1' * n + '\\n') == []  # digits that overflow a float\n"
+            "assert p.refused == {'range': 2} and p.feed('acc=0.5\\n')[0].value == 0.5\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # a hang check: it takes ~0.1 s

@@ -56,7 +56,9 @@ class MetricReport:
 
 # --- lexical pieces ---------------------------------------------------------------------------
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-_NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
+#: ``\d+(?:\.\d*)?``, not ``\d+\.?\d*`` (the same numbers): there the two digit runs compete for the same
+#: digits, and a 60,000-digit run that is no value (``loss=111...1x``) took minutes of backtracking
+_NUMBER = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
 _NAME = r"[A-Za-z_](?:[\w./-]*\w)?"
 TOKEN = re.compile(
     r"(?<![\w./'\"-])"  # not glued to a preceding name

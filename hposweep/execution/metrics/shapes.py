@@ -47,7 +47,7 @@ _RANK = STEP_RANK
 #: a step column: a whole number below 2**53 (every 15-digit number is)
 _STEP_INT = r"([0-9]{1,15})"
 #: a value in a ``NAME=NUMBER`` line (the grammar's number, with bounded digits)
-_PLAIN_VALUE = r"([-+]?(?:[0-9]{1,40}\.?[0-9]{0,40}|\.[0-9]{1,40})(?:[eE][-+]?[0-9]{1,3})?|(?i:nan|inf(?:inity)?))"
+_PLAIN_VALUE = r"([-+]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][-+]?[0-9]{1,3})?|(?i:nan|inf(?:inity)?))"
 #: a value in a JSON line (JSON's number grammar, with bounded digits, and Python's NaN/Infinity)
 _JSON_VALUE = r"(-?(?:0|[1-9][0-9]{0,39})(?:\.[0-9]{1,40})?(?:[eE][-+]?[0-9]{1,3})?|NaN|-?Infinity)"
 _JSON_STEP = r"(0|[1-9][0-9]{0,14})"
