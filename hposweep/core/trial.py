@@ -34,8 +34,8 @@ class Trial:
     params: dict[str, Any]
     state: TrialState = TrialState.RUNNING
     values: list[float] | None = None
-    #: intermediate values of the (first) objective, by step
-    intermediate: dict[int, float] = field(default_factory=dict)
+    #: intermediate values of the (first) objective, by step (whole steps are ints, fractional ones floats)
+    intermediate: dict[int | float, float] = field(default_factory=dict)
     #: other numeric metrics the trial reported (last value of each)
     user_attrs: dict[str, Any] = field(default_factory=dict)
     #: how it ran: argv, cwd, git commit, exit code, reason, log path, seed, slot, worker, heartbeat ...
@@ -56,7 +56,7 @@ class Trial:
         return self.finished_at - self.started_at
 
     @property
-    def last_step(self) -> int | None:
+    def last_step(self) -> int | float | None:
         return max(self.intermediate) if self.intermediate else None
 
     def to_json(self) -> dict[str, Any]:
@@ -97,7 +97,38 @@ class Trial:
         )
 
 
-def _intermediate_to_json(intermediate: dict[int, float]) -> dict[str, Any]:
+def as_step(step: Any) -> int | float:
+    """A step as stored: a finite number >= 0, whole ones as ``int`` (``3.0`` is step 3), fractional ones kept.
+
+    Old checkpoints hold only int steps and load unchanged; anything else (a bool, a string, NaN, -1) is refused.
+    """
+    if isinstance(step, int) and not isinstance(step, bool):
+        if step < 0:
+            raise ValueError(f"a step must be >= 0, got {step}")
+        return step
+    if isinstance(step, float) and math.isfinite(step) and step >= 0:
+        return int(step) if step.is_integer() else step
+    raise ValueError(f"a step must be a finite number >= 0, got {step!r}")
+
+
+def step_from_json(raw: Any) -> int | float:
+    """A step read from a checkpoint: a number, or the string key of the oldest form (``{"3": 0.41}``).
+
+    Ints are taken as they are (an old checkpoint may hold any int a caller once passed); ``2.0`` is step 2.
+    """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return int(raw)
+        except ValueError:
+            raw = float(raw)
+    if isinstance(raw, float) and math.isfinite(raw):
+        return int(raw) if raw.is_integer() else raw
+    raise ValueError(f"a step must be a finite number, got {raw!r}")
+
+
+def _intermediate_to_json(intermediate: dict[int | float, float]) -> dict[str, Any]:
     """Two parallel lists, not a ``{"step": value}`` map: a 10,000-trial study holds ~500,000 of
     these numbers, and lists convert back to ``{int: float}`` in C instead of one Python call each."""
     values = list(intermediate.values())
@@ -106,7 +137,7 @@ def _intermediate_to_json(intermediate: dict[int, float]) -> dict[str, Any]:
     return {"steps": list(intermediate), "values": values}
 
 
-def _intermediate_from_json(raw: dict[str, Any] | None) -> dict[int, float]:
+def _intermediate_from_json(raw: dict[str, Any] | None) -> dict[int | float, float]:
     """Read both forms: ``{"steps": [...], "values": [...]}`` and the older ``{"3": 0.41}``."""
     if not raw:
         return {}
@@ -114,12 +145,12 @@ def _intermediate_from_json(raw: dict[str, Any] | None) -> dict[int, float]:
         steps, values = raw["steps"], raw["values"]
         if len(steps) != len(values):
             raise ValueError("intermediate steps and values differ in length")
-        if not set(map(type, steps)) <= {int}:
-            steps = [int(k) for k in steps]
+        if not set(map(type, steps)) <= {int}:  # fractional steps (floats) are kept; "3" or 3.0 is step 3
+            steps = [step_from_json(k) for k in steps]
         if not set(map(type, values)) <= {float}:  # ints, "nan"/"inf" strings; anything else fails
             values = [float(_from_json_float(v)) for v in values]
         return dict(zip(steps, values))
-    out = dict(zip(map(int, raw), raw.values()))
+    out = dict(zip(map(step_from_json, raw), raw.values()))
     for k, v in out.items():
         if v.__class__ is not float:
             out[k] = float(_from_json_float(v))

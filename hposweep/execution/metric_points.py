@@ -43,6 +43,39 @@ class RoundPoints:
             pts.append((step, report.value))
         return filed
 
+    def file_round(self, reports: list[MetricReport],
+                   tracked: dict[Any, dict[str, float]] | None = None) -> dict[Any, float]:
+        """File a polling round's reports; return the first objective's last value per step (for the study).
+
+        ``tracked`` (when experiment trackers are on) gets every metric per step. A report of the first
+        objective with a step, the bulk of a trial printing a million lines, takes the tracker's shortest path.
+        """
+        primary = self.primary
+        latest: dict[Any, float] = {}
+        own = self.tracker.file_own if tracked is None else None
+        names = self.tracker.names_of(primary) if tracked is None else None
+        if names:  # the first objective's reports in bulk; every other report, in its order, below
+            mine = [r for r in reports if r.name in names]
+            steps = [r.step for r in mine]
+            if mine and None not in steps:
+                values = [r.value for r in mine]
+                self.tracker.file_run(primary, steps, values)  # type: ignore[arg-type]
+                latest.update(zip(steps, values))
+                reports = [r for r in reports if r.name not in names] if len(mine) < len(reports) else []
+        for rep in reports:
+            if own is not None and own(rep, primary):
+                latest[rep.step] = rep.value
+                continue
+            filed = self.file(rep)
+            if filed is not None and filed[0] == primary:
+                latest[filed[1]] = rep.value
+            if tracked is not None:  # every metric, per step, for the trackers (one call per step per round)
+                step = filed[1] if filed is not None else rep.step
+                if step is None:
+                    step = self.tracker.primary.last_step or 0
+                tracked.setdefault(step, {})[filed[0] if filed is not None else rep.name] = rep.value
+        return latest
+
     def send(self, study: Study, trial: Trial) -> None:
         """Record the round's points; a trial no longer running (told meanwhile) drops them."""
         if not self.points:

@@ -313,22 +313,13 @@ class Runner(StopRules):
         """Fold one round's reports into the trial; tell the study the objective's latest value per step.
 
         A trial may print a million lines a minute, mostly redraws of the same step; the study (and its
-        journal) and the pruner get one report per step per round: the last value printed for it, as a
-        redrawn progress line shows. Every step still reaches the pruner, so no rung is skipped.
+        journal) gets one event per round holding one value per step: the last value printed for it, as a
+        redrawn progress line shows. The pruner is asked after each step in turn, so no rung is skipped.
         """
         primary = self.opts.metrics[0]
-        latest: dict[Any, float] = {}
         others = RoundPoints(r.tracker, primary)  # every other metric's points, for its history
         tracked: dict[Any, dict[str, float]] | None = {} if self.hooks.tracking else None
-        for rep in reports:
-            filed = others.file(rep)
-            if filed is not None and filed[0] == primary:
-                latest[filed[1]] = rep.value
-            if tracked is not None:  # every metric, per step, for the trackers (one call per step per round)
-                step = filed[1] if filed is not None else rep.step
-                if step is None:
-                    step = r.tracker.primary.last_step or 0
-                tracked.setdefault(step, {})[filed[0] if filed is not None else rep.name] = rep.value
+        latest = others.file_round(reports, tracked)
         others.send(self.study, r.trial)
         for step, metrics in (tracked or {}).items():
             self.hooks.report(r.trial, step, metrics)
@@ -341,16 +332,16 @@ class Runner(StopRules):
                 latest.update(values)
         if not latest or r.pruned_at is not None or r.interrupted:
             return
-        for step, value in latest.items():
-            try:
-                self.study.report(r.trial, step, value)
-            except HposweepError:
-                continue
-            self.display.trial_reported(r.trial, step, value)
-            if self.study.should_prune(r.trial):
-                r.pruned_at = step
-                r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")
-                return
+        try:  # one journal event for the round; the pruner still judges every step in turn
+            recorded, pruned_at = self.study.report_points(r.trial, latest, until_pruned=True)
+        except HposweepError:
+            return
+        if recorded:
+            step = pruned_at if pruned_at is not None else next(reversed(latest))
+            self.display.trial_reported(r.trial, step, latest[step])  # type: ignore[arg-type]  # (1.5: shown as is)
+        if pruned_at is not None:
+            r.pruned_at = pruned_at
+            r.proc.begin_terminate(self.opts.prune_grace, reason="pruned")
 
     def _fail_internally(self, r: RunningTrial, reason: str) -> None:
         """Something went wrong handling this trial (not the trial's fault): stop it, record it failed."""

@@ -34,7 +34,7 @@ from typing import Any
 from hposweep.core.constraints import Constraint, constraint_strings, parse_constraints
 from hposweep.core.objectives import check_direction
 from hposweep.core.space import SearchSpace
-from hposweep.core.trial import Trial, TrialState, json_float
+from hposweep.core.trial import Trial, TrialState, as_step, json_float
 from hposweep.core.version import __version__
 from hposweep.errors import CheckpointError, ConfigError, StudyError
 from hposweep.pruners.base import Pruner
@@ -404,14 +404,65 @@ class Study:
             callback(self, told)
         return told
 
-    def report(self, trial: Trial | int, step: int, value: float) -> None:
-        """Record an intermediate value of the (first) objective at ``step``."""
+    def report(self, trial: Trial | int, step: int | float, value: float) -> None:
+        """Record an intermediate value of the (first) objective at ``step``.
+
+        A step is a whole or fractional number (``1.5``: half an epoch), kept as given; ``3.0`` is step 3.
+        """
         with self._transaction(durable=False):
             t = self._own(trial)
             if t.state is not TrialState.RUNNING:
                 raise StudyError(f"trial {t.number} is {t.state.value}; only running trials take reports")
-            self._emit({"op": "report", "number": t.number, "step": int(step), "value": json_float(float(value))},
+            self._emit({"op": "report", "number": t.number, "step": as_step(step), "value": json_float(float(value))},
                        durable=False)
+
+    def report_points(self, trial: Trial | int,
+                      points: Mapping[int | float, float] | Sequence[tuple[int | float, float]], *,
+                      until_pruned: bool = False) -> tuple[int, int | float | None]:
+        """Record many intermediate values in order as one journal event (the runner: one per polling round).
+
+        With ``until_pruned`` the pruner is asked after each point, exactly as if each had been a
+        :meth:`report` followed by :meth:`should_prune`, and recording stops at the first step it prunes at.
+        Returns how many points were recorded and the step pruned at (None: not pruned). A trial printing
+        200,000 steps a second thus writes a few journal lines a second, never one per step.
+        """
+        if not points:
+            return 0, None
+        if isinstance(points, Mapping):
+            steps, raw_values = list(points), list(points.values())
+        else:
+            steps, raw_values = [s for s, _ in points], [v for _, v in points]
+        if set(map(type, steps)) != {int} or min(steps) < 0:  # (checking a million ints one by one is slow)
+            steps = [as_step(s) for s in steps]
+        values = list(map(float, raw_values))
+        with self._transaction(durable=False):
+            t = self._own(trial)
+            if t.state is not TrialState.RUNNING:
+                raise StudyError(f"trial {t.number} is {t.state.value}; only running trials take reports")
+            pruned_at = None
+            if until_pruned and self.pruner is not None:
+                # Ask on the curve as it stands after each point, then put the curve back: the event applies it
+                # (a write that fails, on a full disk, must leave the study as it was).
+                curve = t.intermediate
+                undo: list[tuple[int | float, Any]] = []
+                others = [o for o in self.trials if o.number != t.number]
+                try:
+                    for i, (step, value) in enumerate(zip(steps, values, strict=True)):
+                        undo.append((step, curve.get(step, curve)))  # the dict itself marks "absent"
+                        curve[step] = value
+                        if self.pruner.should_prune(t, others):
+                            pruned_at = step
+                            del steps[i + 1:], values[i + 1:]
+                            break
+                finally:
+                    for step, old in reversed(undo):
+                        if old is curve:
+                            del curve[step]
+                        else:
+                            curve[step] = old
+            stored = values if all(map(math.isfinite, values)) else [json_float(v) for v in values]
+            self._emit({"op": "reports", "number": t.number, "steps": steps, "values": stored}, durable=False)
+        return len(steps), pruned_at
 
     def report_metrics(self, trial: Trial | int, step: int | float | None, values: Mapping[str, float]) -> None:
         """Record other metrics' values at ``step`` (None: the step after each metric's last) in their histories."""

@@ -9,7 +9,9 @@ what an event means.
 Events (one JSON object each, ``op`` says which):
 
 * ``trial``: a trial's whole record (asked, told, pruned...), appended or updated in place;
-* ``report`` / ``info``: an intermediate value, or info fields, of one trial;
+* ``report`` / ``info``: an intermediate value (at a whole or fractional step), or info fields, of one trial;
+* ``reports``: many intermediate values of one trial, ``steps`` and ``values`` as two lists (the runner writes one
+  per polling round, however many steps the trial printed in it);
 * ``metrics``: one polling round's points of a trial's other metrics, ``{name: [[step|null, ...], [value, ...]]}``,
   folded into each metric's bounded history (:class:`~hposweep.core.history.MetricHistory`); one event per
   round, however many lines the trial printed in it;
@@ -27,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hposweep.core.history import MetricHistory
-from hposweep.core.trial import Trial, TrialState
+from hposweep.core.trial import Trial, TrialState, step_from_json
 from hposweep.errors import CheckpointError
 from hposweep.study.retry import is_retired
 
@@ -67,7 +69,15 @@ class StudyState:
         if op == "trial":
             self._put_trial(Trial.from_json(ev["trial"]))
         elif op == "report":
-            self.trials[_number(ev["number"])].intermediate[int(ev["step"])] = float(ev["value"])
+            self.trials[_number(ev["number"])].intermediate[step_from_json(ev["step"])] = float(ev["value"])
+        elif op == "reports":
+            curve = self.trials[_number(ev["number"])].intermediate
+            steps, values = ev["steps"], ev["values"]
+            if len(steps) != len(values):
+                raise ValueError("a reports event has more steps than values, or fewer")
+            if not set(map(type, steps)) <= {int}:
+                steps = [step_from_json(s) for s in steps]
+            curve.update(zip(steps, map(float, values)))
         elif op == "metrics":
             number = _number(ev["number"])
             if number >= len(self.trials):

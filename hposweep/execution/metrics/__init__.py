@@ -2,7 +2,8 @@
 
 Split by job: :mod:`.lines` reads one line (the grammar and its bounds), :mod:`.parser` follows a
 stream (line breaks, tables, Keras headers, the user's regex), :mod:`.tailer` follows the metrics file,
-:mod:`.tracker` folds reports into a trial's numbers.
+:mod:`.tracker` folds reports into a trial's numbers, :mod:`.shapes` reads runs of lines that differ only in
+their numbers at once (a trial printing 200,000 lines a second), :mod:`.userregex` runs ``--metric-regex``.
 
 Nothing here knows about samplers or the Study: bytes go in, :class:`MetricReport` objects come
 out, and :class:`MetricTracker` folds them into the numbers a trial records. It runs on every line

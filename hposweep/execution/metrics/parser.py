@@ -5,35 +5,19 @@
 fastai table header, a Keras ``Epoch 3/10`` line). Lines outside the bounds are counted, never
 fatal: :meth:`MetricParser.notes` says once per kind what was ignored.
 
-``--metric-regex`` runs in a helper process, not in the loop
--------------------------------------------------------------
-Python's ``re`` has no time limit, does not release the GIL, and a pattern such as ``(a+)+$``
-backtracks exponentially on a line of 30 ``a``\\ s; run in the sweep's own process it would freeze
-every trial's timeout and Ctrl-C. No safe engine (RE2) ships with the standard library, and a
-thread cannot be stopped, so the pattern is searched by a small Python process (one per pattern,
-shared by every trial's parsers) that can be killed: a line that takes longer than
-:data:`REGEX_LINE_TIMEOUT` seconds is ignored and counted, the helper is restarted, and after
-:data:`REGEX_MAX_TIMEOUTS` such lines the stream stops using the regex (the trial then fails with
-"no value found" and the notes say why). The loop is thus blocked at most
-``REGEX_LINE_TIMEOUT * REGEX_MAX_TIMEOUTS`` seconds per stream, whatever the pattern.
+``--metric-regex`` is searched in a helper process (:mod:`.userregex`), never in the loop.
+
+Runs of lines of one shape are read at once (:mod:`.shapes`); every other line by the grammar.
 """
 
 from __future__ import annotations
 
-import atexit
 import codecs
-import json
-import os
 import re
-import selectors
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hposweep.errors import ConfigError
 from hposweep.execution.metrics.lines import (
     MAX_DEPTH,
     MAX_LINE,
@@ -44,23 +28,38 @@ from hposweep.execution.metrics.lines import (
     Step,
     is_step_key,
     line_step,
-    parse_line,
+    parse_other_line,
+    plain_pairs,
     scan_tokens,
     step_from,
     strip_ansi,
     to_float,
 )
+from hposweep.execution.metrics.shapes import (
+    MAX_SHAPES,
+    Shape,
+    Template,
+    learn_json,
+    learn_plain,
+    learn_template,
+    rows_of,
+)
+from hposweep.execution.metrics.userregex import (
+    REGEX_LINE_TIMEOUT,
+    REGEX_MAX_TIMEOUTS,
+    compile_user_regex,
+    regex_helper,
+)
 
+#: new line shapes tried per chunk (a stream whose lines never repeat a shape must not pay for it on every line)
+_LEARN_PER_CHUNK = 4
+#: lines read by the grammar before the shapes are tried again
+_GAP_LINES = 8
+_BREAKS = re.compile(r"[\r\n\x08]+")
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\x08]+")
 _KERAS_HEADER = re.compile(r"^\s*Epoch\s+(\d+)\s*/\s*\d+\s*$")
 _TABLE_CELL_TIME = re.compile(r"^\d+:\d\d(?::\d\d)?$")
 
-#: seconds one line may take in the user's regex before it is ignored (see the module docstring)
-REGEX_LINE_TIMEOUT = 0.5
-#: lines that timed out before a stream stops using the regex
-REGEX_MAX_TIMEOUTS = 3
-#: bytes of lines sent to the regex helper before reading its answers (below a pipe's 64 KiB buffer)
-_REGEX_BATCH_BYTES = 32768
 
 #: how a line that can be a Keras or table header starts (every step key starts with one of these)
 _STEP_PREFIXES = ("epoch", "step", "global", "iter")
@@ -124,6 +123,10 @@ class MetricParser:
         #: lines ignored, by kind ("long", "deep", "range", "timeout")
         self.refused: dict[str, int] = {}
         self._regex_timeouts = 0
+        #: line shapes learned from this stream (see :mod:`.shapes`), and the one tried first
+        self._shapes: dict[str, Shape | Template] = {}
+        self._shape: Shape | Template | None = None
+        self._learn_budget = 0
 
     def feed(self, chunk: bytes | str) -> list[MetricReport]:
         """Add output; return the reports of every line completed by it."""
@@ -137,13 +140,74 @@ class MetricParser:
             self._check_pending()
             return []
         self._pending = buf[last + 1:]
-        lines = _LINE_BREAK.split(buf[: last + 1])
+        text = buf[: last + 1]
         if self._skipping:  # the end of a line refused earlier
-            lines[0] = ""
+            cut = _LINE_BREAK.search(text)
+            text = text[cut.end():] if cut else ""
             self._skipping = False
-        reports = self._parse_lines(lines)
+        self._learn_budget = _LEARN_PER_CHUNK
+        reports = self._scan(text) if self.regex is None else self._parse_lines(_LINE_BREAK.split(text))
         self._check_pending()
         return reports
+
+    def _scan(self, text: str) -> list[MetricReport]:
+        """Complete lines in one pass: runs of lines of a learned shape at once, the others (gaps) one by one."""
+        out: list[MetricReport] = []
+        if "\r" in text or "\x08" in text:  # the same lines, each ended by one "\n" (what $ knows)
+            text = _BREAKS.sub("\n", text)
+        pos, end = 0, len(text)
+        next_at: dict[int, int] = {}  # a shape's next line in the text (searched once, not once per gap)
+        while pos < end:
+            shape = self._usable_shape()
+            gap_end = end
+            if shape is not None:
+                run = shape.run.match(text, pos)
+                if run is not None:
+                    nxt = run.end()
+                    reports = [] if shape.empty else shape.reports(rows_of(shape, text, pos, nxt), self._sticky_step)
+                    out += reports if reports is not None else self._parse_lines(_LINE_BREAK.split(text[pos:nxt]))
+                    pos = nxt
+                    continue
+                other = self._known_shape_at(text, pos)
+                if other is not None:  # a line of another shape this stream printed (alternating formats)
+                    self._shape = other
+                    continue
+                gap_end = next_at.get(id(shape), -1)
+                if gap_end < pos:
+                    again = shape.regex.search(text, pos)
+                    gap_end = next_at[id(shape)] = again.start() if again is not None else end
+            cut = pos
+            for _ in range(_GAP_LINES):  # a short gap: the lines after it may be of a shape learned in it
+                cut = text.find("\n", cut) + 1
+                if cut <= 0 or cut >= gap_end:
+                    break
+            else:
+                gap_end = cut
+            out += self._parse_lines(_LINE_BREAK.split(text[pos:gap_end]))
+            pos = gap_end
+        return out
+
+    def _known_shape_at(self, text: str, pos: int) -> Shape | Template | None:
+        for shape in self._shapes.values():
+            if shape is not self._shape and (shape.anywhere or self._table is None) and shape.regex.match(text, pos):
+                return shape
+        return None
+
+    def _usable_shape(self) -> Shape | Template | None:
+        shape = self._shape
+        return shape if shape is not None and (shape.anywhere or self._table is None) else None
+
+    def _learn(self, shape: Shape | Template | None) -> None:
+        """Use a newly learned line shape from now on (kept with a few others the stream printed)."""
+        self._learn_budget -= 1
+        if shape is None:
+            return
+        known = self._shapes.get(shape.regex.pattern)
+        if known is None:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.pop(next(iter(self._shapes)))
+            known = self._shapes[shape.regex.pattern] = shape
+        self._shape = known
 
     def _check_pending(self) -> None:
         if len(self._pending) > MAX_LINE:
@@ -190,9 +254,15 @@ class MetricParser:
     def _parse_one(self, line: str) -> list[MetricReport]:
         if len(line) > MAX_LINE:
             raise LineRefused("long")
+        fast = plain_pairs(line)  # neither a Keras nor a table header (those hold no "="), nor a table row
+        if fast is not None:
+            if self._learn_budget > 0 and self.regex is None:
+                self._learn(learn_plain(line))
+            return self._with_sticky(fast)
+        header_like = line.lstrip()[:6].lower().startswith(_STEP_PREFIXES)
         if self._table is None and "=" not in line and ":" not in line:
             # No token, no JSON: only a Keras header or a table header can matter here.
-            if line.lstrip()[:6].lower().startswith(_STEP_PREFIXES):
+            if header_like:
                 header = _KERAS_HEADER.match(line)
                 if header:
                     self._sticky_step = int(header.group(1)) if len(header.group(1)) < 20 else None
@@ -200,8 +270,11 @@ class MetricParser:
                 table = _table_header(line)
                 if table is not None:
                     self._table = table
+                    return []
+            if self._learn_budget > 0 and self.regex is None:
+                self._learn(learn_template(line))
             return []
-        header = _KERAS_HEADER.match(line)
+        header = _KERAS_HEADER.match(line) if header_like else None  # both headers start with a step key
         if header:
             self._sticky_step = int(header.group(1)) if len(header.group(1)) < 20 else None
             return []
@@ -209,11 +282,21 @@ class MetricParser:
             rows = self._table.row(line)
             if rows is not None:
                 return rows
-        table = _table_header(line)
+        table = _table_header(line) if header_like else None
         if table is not None:
             self._table = table
             return []
-        reports = parse_line(line)
+        reports = parse_other_line(line)
+        if self._learn_budget > 0 and self.regex is None and self._table is None:
+            if line[0] == "{":
+                if reports:
+                    self._learn(learn_json(line))
+            else:
+                self._learn(learn_template(line))
+        return self._with_sticky(reports)
+
+    def _with_sticky(self, reports: list[MetricReport]) -> list[MetricReport]:
+        """Reports without a step of their own take the step of the last Keras ``Epoch 3/10`` line."""
         if self._sticky_step is None or not reports:
             return reports
         sticky = self._sticky_step
@@ -264,131 +347,3 @@ class MetricParser:
                 step = this_line_step
             out.append(MetricReport(name, value, step))
         return out
-
-
-def compile_user_regex(regex: str, default_name: str | None) -> re.Pattern[str]:
-    """Check ``--metric-regex`` here (compiling is bounded); searching happens in the helper."""
-    try:
-        compiled = re.compile(regex)
-    except re.error as exc:
-        raise ConfigError(
-            f"--metric-regex is not a valid regular expression: {exc}",
-            hint="e.g. --metric-regex 'val_loss=(?P<value>[-+.\\deE]+|nan)'",
-        ) from exc
-    if "value" not in compiled.groupindex:
-        raise ConfigError(
-            "--metric-regex needs a named group 'value'",
-            hint="write (?P<value>...) around the number; add (?P<name>...) and (?P<step>...) if the line has them",
-        )
-    if "name" not in compiled.groupindex and not default_name:
-        raise ConfigError("--metric-regex has no 'name' group and the study has no metric name to use")
-    return compiled
-
-
-# --- the regex helper process -------------------------------------------------------------------
-_HELPER = r"""
-import json, re, sys
-pattern = re.compile(sys.argv[1])
-names = [n for n in ("name", "value", "step") if n in pattern.groupindex]
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-while True:
-    size = inp.readline()
-    if not size:
-        break
-    line = inp.read(int(size)).decode("utf-8", "replace")
-    found = [{n: m.group(n) for n in names} for m in pattern.finditer(line)]
-    out.write(json.dumps(found).encode() + b"\n")
-    out.flush()
-"""
-
-
-class RegexHelper:
-    """One pattern searched in a killable child process (see the module docstring)."""
-
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._buf = b""
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _HELPER, self.pattern],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
-            )
-            self._buf = b""
-        return self._proc
-
-    def search(self, lines: Sequence[str]) -> list[list[dict[str, str | None]] | None]:
-        """Each line's matches (group texts); None for a line that timed out."""
-        results: list[list[dict[str, str | None]] | None] = []
-        i = 0
-        while i < len(lines):
-            proc = self._spawn()
-            assert proc.stdin is not None and proc.stdout is not None
-            batch: list[bytes] = []
-            size = 0
-            while i + len(batch) < len(lines) and (not batch or size < _REGEX_BATCH_BYTES):
-                data = lines[i + len(batch)].encode("utf-8", "replace")
-                batch.append(data)
-                size += len(data)
-            try:
-                proc.stdin.write(b"".join(b"%d\n%s" % (len(d), d) for d in batch))
-                proc.stdin.flush()
-            except OSError:
-                self.close()
-                results.extend([None] * len(batch))
-                i += len(batch)
-                continue
-            for _ in batch:
-                answer = self._read_answer(proc)
-                i += 1
-                results.append(answer)
-                if answer is None:  # stuck on this line: restart and send the rest again
-                    self.close()
-                    break
-        return results
-
-    def _read_answer(self, proc: subprocess.Popen[bytes]) -> list[dict[str, str | None]] | None:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        deadline = time.monotonic() + REGEX_LINE_TIMEOUT
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buf:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    return None
-                data = os.read(fd, 1 << 20)
-                if not data:
-                    return None
-                self._buf += data
-        line, _, self._buf = self._buf.partition(b"\n")
-        found: list[dict[str, str | None]] = json.loads(line)
-        return found
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-            for pipe in (proc.stdin, proc.stdout):
-                if pipe is not None:
-                    pipe.close()
-
-
-_HELPERS: dict[str, RegexHelper] = {}
-
-
-def regex_helper(pattern: str) -> RegexHelper:
-    """The shared helper for ``pattern`` (started on first use, stopped at exit)."""
-    helper = _HELPERS.get(pattern)
-    if helper is None:
-        helper = _HELPERS[pattern] = RegexHelper(pattern)
-    return helper
-
-
-@atexit.register
-def _close_helpers() -> None:
-    for helper in _HELPERS.values():
-        helper.close()

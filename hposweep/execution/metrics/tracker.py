@@ -32,6 +32,19 @@ class ObjectiveHistory:
         if math.isfinite(value) and (self.best is None or self._better(value, self.best)):
             self.best = value
 
+    def add_run(self, steps: list[Step], values: list[float]) -> None:
+        """:meth:`add` of each ``(step, value)`` in order, in bulk (a round can hold 100,000 of them)."""
+        if not steps:
+            return
+        self.intermediate.update(zip(steps, values))
+        self.last = values[-1]
+        self.last_step = steps[-1]
+        finite = [v for v in values if math.isfinite(v)]
+        if finite:
+            best = max(finite) if self.direction == "maximize" else min(finite)  # the first of equal ones, as add
+            if self.best is None or self._better(best, self.best):
+                self.best = best
+
     def _better(self, a: float, b: float) -> bool:
         return a > b if self.direction == "maximize" else a < b
 
@@ -123,6 +136,33 @@ class MetricTracker:
             self._undecided.discard(objective)
             self._pending.pop(objective, None)
         return objective, self._record(objective, report)
+
+    def names_of(self, objective: str) -> set[str] | None:
+        """The reported names filed under ``objective`` as they are, with a step; None while it may still take
+        a dataset-prefixed name (:meth:`file` decides those)."""
+        if objective in self._undecided:
+            return None
+        return {name for name, o in self.route.items() if o == objective}
+
+    def file_run(self, objective: str, steps: list[Step], values: list[float]) -> None:
+        """:meth:`file` of reports of ``objective`` under one of :meth:`names_of`, each with its step, in bulk."""
+        if not steps:
+            return
+        self.n_reports += len(steps)
+        self._last_step[objective] = steps[-1]
+        self.objectives[objective].add_run(steps, values)
+
+    def file_own(self, report: MetricReport, objective: str) -> bool:
+        """File ``report`` if it is ``objective``'s, with a step, under a settled name: the common case, with the
+        least work (the runner files a million reports in seconds). Same effect as :meth:`file`; False (and
+        nothing done) for any other report, which then goes to :meth:`file`."""
+        step = report.step
+        if step is None or self.route.get(report.name) != objective or objective in self._undecided:
+            return False
+        self.n_reports += 1
+        self._last_step[objective] = step
+        self.objectives[objective].add(report.value, step)
+        return True
 
     def _record(self, objective: str, report: MetricReport) -> Step:
         step = report.step
