@@ -581,3 +581,23 @@ def test_simulated_sweeps_never_prune_at_the_last_step(spec: object) -> None:
                 r.finish_seq = number
                 running.remove(r)
     assert any(t.state == P for t in trials) and any(t.state == C for t in trials)
+
+
+@pytest.mark.parametrize("pruner", ["asha", "hyperband", "median", "percentile"])
+def test_every_pruner_judges_fractional_steps(pruner: str) -> None:
+    # epochs reported as 0.5, 1.0, 1.5 ...: hyperband's "auto" resources came out as floats and failed an assertion
+    from hposweep import SearchSpace, Study
+
+    s = Study(SearchSpace.from_dict({"x": {"type": "float", "low": 0, "high": 1}}), sampler="random", pruner=pruner,
+              seed=0)
+    for _ in range(12):
+        t = s.ask()
+        for i in range(1, 8):
+            s.report(t, i * 0.5, t.params["x"] + 1.0 / i)
+            if s.should_prune(t):
+                s.tell(t, state="pruned")
+                break
+        else:
+            s.tell(t, t.params["x"])
+    states = [t.state.value for t in s.trials]
+    assert "complete" in states and set(states) <= {"complete", "pruned"}

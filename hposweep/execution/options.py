@@ -209,7 +209,7 @@ def pruning_steps_saved(study: Study) -> int:
     if not full:
         return 0
     longest = max(full)
-    return sum(max(0, longest - int(t.info.get("pruned_at_step", t.last_step or 0)))
+    return sum(int(max(0, longest - float(t.info.get("pruned_at_step", t.last_step or 0))))
                for t in study.trials if t.state is TrialState.PRUNED)
 
 

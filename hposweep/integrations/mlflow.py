@@ -266,7 +266,7 @@ class MlflowTracker(Tracker):
         pruned = trial.info.get("pruned_at_step")
         if trial.state is TrialState.PRUNED:
             final["hposweep.pruned_step"] = float(pruned if pruned is not None else step)
-        self._log_metrics(run_id, final, step, trial.finished_at)
+        self._log_metrics(run_id, final, int(step), trial.finished_at)  # MLflow's steps are whole numbers
         tags = {"hposweep.state": trial.state.value}
         if pruned is not None:
             tags["hposweep.pruned_step"] = str(pruned)

@@ -65,7 +65,7 @@ class Pruner:
     #: where complete trials ended (see the module docstring); rebuilt by :meth:`bind`
     final_steps: FinalSteps
 
-    def is_final_step(self, step: int, others: Sequence[Trial], max_resource: int | None = None) -> bool:
+    def is_final_step(self, step: float, others: Sequence[Trial], max_resource: int | None = None) -> bool:
         """True when pruning at ``step`` would likely cut a trial at its last report (then keep it).
 
         ``max_resource`` (last step + 1), where a pruner knows it, protects ``max_resource - 1`` on.
@@ -191,7 +191,7 @@ class FoldedValues:
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
-        self.lists: dict[int, list[float]] = {}
+        self.lists: dict[float, list[float]] = {}
 
     def claim(self, number: int) -> bool:
         """True the first time a trial number is given (it is then folded in), False afterwards."""
@@ -200,7 +200,7 @@ class FoldedValues:
         self.seen.add(number)
         return True
 
-    def add(self, fresh: Mapping[int, Sequence[float]]) -> None:
+    def add(self, fresh: Mapping[float, Sequence[float]]) -> None:
         for key, vs in fresh.items():
             values = self.lists.setdefault(key, [])
             if len(vs) == 1:
@@ -209,7 +209,7 @@ class FoldedValues:
                 values.extend(vs)
                 values.sort()
 
-    def get(self, key: int) -> list[float]:
+    def get(self, key: float) -> list[float]:
         """The ascending values at ``key`` (empty when none)."""
         return self.lists.get(key, [])
 
@@ -219,8 +219,8 @@ class FinalSteps:
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
-        self.ends: set[int] = set()
-        self.longest: int | None = None
+        self.ends: set[float] = set()
+        self.longest: float | None = None
 
     def update(self, others: Sequence[Trial]) -> FinalSteps:
         for t in others:
@@ -234,12 +234,12 @@ class FinalSteps:
             self.longest = last if self.longest is None else max(self.longest, last)
         return self
 
-    def protects(self, step: int) -> bool:
+    def protects(self, step: float) -> bool:
         """At a step where a complete trial ended, or past the longest complete run."""
         return self.longest is not None and (step >= self.longest or step in self.ends)
 
 
-def first_step_at_or_after(intermediate: Mapping[int, float], target: int) -> int | None:
+def first_step_at_or_after(intermediate: Mapping[float, float], target: float) -> float | None:
     """The smallest reported step >= ``target`` (a rung is reached at the first report past it)."""
     best = None
     for s in intermediate:

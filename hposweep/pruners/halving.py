@@ -72,9 +72,10 @@ from hposweep.pruners.base import (
 _IGNORED_STATES = (TrialState.INTERRUPTED,)
 
 
-def auto_min_resource(last_step: int, reduction_factor: int, rungs_below_full: int) -> int:
-    """``min_resource: auto``: the first rung ``reduction_factor ** rungs_below_full`` times below a full run."""
-    return max(1, (last_step + 1) // reduction_factor**rungs_below_full)
+def auto_min_resource(last_step: float, reduction_factor: int, rungs_below_full: int) -> int:
+    """``min_resource: auto``: the first rung ``reduction_factor ** rungs_below_full`` times below a full run
+    (a whole number of steps, also when the trials report fractional ones such as epoch 2.5)."""
+    return max(1, int(last_step + 1) // reduction_factor**rungs_below_full)
 
 
 class SuccessiveHalvingPruner(Pruner):
@@ -145,7 +146,7 @@ class SuccessiveHalvingPruner(Pruner):
         Public because Hyperband hands each finished trial to its own bracket's lists.
         """
         running = []
-        fresh: dict[int, list[float]] = {}
+        fresh: dict[float, list[float]] = {}
         for t in others:
             if t.number in self._rungs.seen or t.state in _IGNORED_STATES:
                 continue
@@ -238,7 +239,7 @@ class HyperbandPruner(Pruner):
             if first is None or first.last_step is None:
                 return False
             if hi == "auto":
-                hi = first.last_step + 1
+                hi = int(first.last_step) + 1
             if lo == "auto":
                 lo = auto_min_resource(first.last_step, self.reduction_factor, self.AUTO_RUNGS_BELOW_FULL)
         assert isinstance(lo, int) and isinstance(hi, int)

@@ -89,8 +89,8 @@ class _Curve:
     """A completed trial in minimize space: raw value and best-so-far by step, and its final value."""
 
     number: int
-    raw: dict[int, float] = field(default_factory=dict)
-    best: dict[int, float] = field(default_factory=dict)
+    raw: dict[float, float] = field(default_factory=dict)
+    best: dict[float, float] = field(default_factory=dict)
     final: float | None = None
 
 
@@ -138,7 +138,7 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sxy / math.sqrt(sxx * syy)
 
 
-def first_in_interval(step: int, steps: Sequence[int], warmup: int, interval: int) -> bool:
+def first_in_interval(step: float, steps: Sequence[float], warmup: int, interval: int) -> bool:
     """True when ``step`` is the first report at or after the latest check point warmup + k*interval.
 
     A trial reporting every 3 steps with ``interval_steps=2`` is checked at 0, 3 (for 2), 6 (for 4
@@ -205,7 +205,7 @@ class PercentilePruner(Pruner):
     # -- cache of completed trials -------------------------------------------------------------
 
     def _absorb(self, others: Sequence[Trial]) -> None:
-        fresh: dict[int, list[float]] = {}
+        fresh: dict[float, list[float]] = {}
         for t in others:
             if t.state != TrialState.COMPLETE or not self._by_step.claim(t.number):
                 continue
@@ -249,10 +249,10 @@ class PercentilePruner(Pruner):
                 continue
             judged = True
             if not self._safe_step(s, members):
-                return s + 1
+                return int(s) + 1
         return 0 if judged else None
 
-    def _safe_step(self, step: int, members: list[_Curve]) -> bool:
+    def _safe_step(self, step: float, members: list[_Curve]) -> bool:
         finals = [c.final for c in members]
         if spearman([c.best[step] for c in members], finals) < self.AUTO_MIN_RHO:  # type: ignore[arg-type]  # members are finished curves: final is set
             return False
