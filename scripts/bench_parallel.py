@@ -3,6 +3,8 @@ of proposals made while other trials are still running.
 
     python scripts/bench_parallel.py [--trials 12] [--sleep 1.0] [--quick]
     python scripts/bench_parallel.py asks [--samplers tpe,gp] [--variants] [--seeds 10] [--budget 100]
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python scripts/bench_parallel.py asks --samplers gp --variants \
+        --budget 50 --jobs 2 --problems branin,hartmann6,tabular_like,ackley5   # the table at gp.PENDING
 
 1. `--jobs 2` against `--jobs 1` on sleep-bound trials (each trial sleeps --sleep seconds): the
    speed-up should be close to 2 (target >= 1.9).
@@ -16,8 +18,9 @@ of proposals made while other trials are still running.
    the best value among the first N *finished* trials, N = 25/50/100: the same work done. Per sampler
    it prints the mean best value per problem and the mean rank of "sequential" against each parallel
    variant over problems (ties averaged), plus Wilcoxon signed-rank p-values seed by seed.
-   ``--variants`` adds the alternatives to the defaults: tpe with a constant liar, gp with a
-   constant liar at the worst / best observed value or ignoring running trials, and for either a
+   ``--variants`` adds the alternatives to the defaults: tpe with a constant liar, gp's other
+   ``PENDING`` choices (kriging believer with or without the believed incumbent, a constant liar at the
+   worst value, the local penalty at another radius; the one equal to the default is skipped), and for either a
    ``+delayed`` reference: one worker whose sampler never sees the newest ``workers - 1`` results
    (nor any running trial). It has the information lag of 4 workers without their overlap, so a
    parallel variant that matches it loses only what asking before the results are in must lose.
@@ -164,7 +167,24 @@ def _asks_task(args: tuple[str, str, int, int, int]) -> tuple[str, str, int, int
 
 
 VARIANTS = {"tpe": ["tpe:constant_liar=true", "tpe+delayed"],
-            "gp": ["gp|PENDING=worst", "gp|PENDING=best", "gp+delayed"]}
+            "gp": ["gp|PENDING=mean", "gp|PENDING=worst", "gp|PENDING=believer", "gp|PENDING=penalize",
+                   "gp|PENDING=penalize|PENALTY_RADIUS=0.3", "gp+delayed"]}
+
+
+def _is_default(variant: str) -> bool:
+    """``gp|PENDING=mean`` while ``PENDING`` is "mean" already: the same run as plain ``gp``."""
+    import importlib
+
+    name, *patches = variant.split("|")
+    if not patches or "+" in variant:
+        return False
+    for patch in patches:
+        key, value = patch.split("=", 1)
+        mod_name, _, attr = key.rpartition(".")
+        current = getattr(importlib.import_module(f"hposweep.samplers.{mod_name or name}"), attr)
+        if type(current)(value) != current:
+            return False
+    return True
 
 
 def asks(a: argparse.Namespace) -> None:
@@ -177,7 +197,8 @@ def asks(a: argparse.Namespace) -> None:
 
     problems = a.problems.split(",")
     bases = a.samplers.split(",")
-    parallel = {b: [b] + (VARIANTS.get(b.split(":")[0], []) if a.variants else []) for b in bases}
+    parallel = {b: [b] + ([v for v in VARIANTS.get(b.split(":")[0], []) if not _is_default(v)] if a.variants
+                          else []) for b in bases}
     runs = [(b, 1) for b in bases] + [(v, a.workers) for b in bases for v in parallel[b]]
     tasks = [(p, lab, seed, a.budget, w) for lab, w in runs for seed in range(a.seeds) for p in problems]
     rows = [json.loads(line) for path in a.load for line in Path(path).read_text().splitlines() if line.strip()]
@@ -214,6 +235,11 @@ def asks(a: argparse.Namespace) -> None:
                          for p in problems], axis=0) for b in budgets]
         print("  sequential vs the default in parallel alone: " + ", ".join(
             f"@{b} {r[0]:.2f} vs {r[1]:.2f}" for r, b in zip(pair, budgets, strict=True)))
+        for c in cols[1:]:  # finer than ranks of means: sequential vs c seed by seed, ties 1.5 each
+            per_seed = [np.mean([rankdata([best[p, cols[0], s, b], best[p, c, s, b]])[1] for p in problems
+                                 for s in seeds]) for b in budgets]
+            print(f"  {c}: mean rank against sequential alone, problem x seed (1.5 = even): " + ", ".join(
+                f"@{b} {r:.2f}" for r, b in zip(per_seed, budgets, strict=True)))
         for c in cols[1:]:
             pvals = []
             for p in problems:
