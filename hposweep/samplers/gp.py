@@ -79,20 +79,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hposweep.core.space import IntParam, NumericParam
-from hposweep.core.trial import Trial, TrialState
+from hposweep.core.trial import Trial
 from hposweep.errors import ConfigError
 from hposweep.samplers import _gp
 from hposweep.samplers.base import Sampler, SamplingContext, observations
 from hposweep.samplers.gp_encoder import Encoder, FeatureDim
+from hposweep.samplers.gp_observations import (  # noqa: F401  (MAX_POINTS, REFIT_ALL_UNTIL: re-exported)
+    MAX_FIT_POINTS,
+    MAX_POINTS,
+    REFIT_ALL_UNTIL,
+    feasible_objective,
+    objective_value,
+    refit_point,
+    select_points,
+    warp_outputs,
+)
 
 if TYPE_CHECKING:
     from hposweep.core.space import SearchSpace
 
 ACQUISITIONS = ("ei", "pi", "lcb")
-MAX_POINTS = 300
-#: hyperparameters are fitted on at most this many of them (the best two thirds + the most recent)
-MAX_FIT_POINTS = 150
-_KEEP_BEST = 200
 _N_SOBOL = 1024
 _N_LOCAL = 256
 _N_REFINE = 5
@@ -103,10 +109,6 @@ _REFINE_MAXITER = 50
 #: 30-50 % less time on a 5-d log-scaled one
 _REFINE_FTOL = 1e-4
 _SMALL_DISCRETE = 16
-#: hyperparameters are refitted at every ask up to this many observations; past it one fit serves up to
-#: n // REFIT_STEPS asks (see :func:`refit_point`)
-REFIT_ALL_UNTIL = 50
-REFIT_STEPS = 25
 #: hyperparameter fits start from the prior mean and from this many prior draws. Measured: 0 is
 #: better at 25 and 50 trials (mean rank 2.0/1.57 vs 2.57/2.29, 7 problems x 5 seeds) and 3x cheaper:
 #: extra restarts find sharper, overfitted optima of the posterior that explore at random.
@@ -149,64 +151,6 @@ PENDING = "penalize"
 #: ``PENDING = "penalize"``: radius of the soft exclusion zone around each running trial, in length scales
 #: (0.05 and 0.1 tie above; 0.3 is worse: a wider zone pushes the asks off the optimum)
 PENALTY_RADIUS = 0.1
-
-
-# --- observations -----------------------------------------------------------------------------
-def _objective(t: Trial, sign: float) -> float | None:
-    if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.values:
-        v = t.values[0]
-        if v is not None and math.isfinite(v):
-            return sign * float(v)
-    return None
-
-
-def _feasible_objective(violation: Callable[[Trial], float]) -> Callable[[Trial, float], float | None]:
-    """Like :func:`_objective`, but an infeasible trial has no value: the fit then gives it the worst
-    value seen, as it does a failed trial (c-TPE's "infeasible is bad" rule, applied to the GP)."""
-    def objective(t: Trial, sign: float) -> float | None:
-        if t.state is TrialState.COMPLETE and violation(t) > 0:
-            return None
-        return _objective(t, sign)
-    return objective
-
-
-def warp_outputs(y: np.ndarray) -> np.ndarray:
-    """Squash values far above the bulk (log beyond q75 + 3 IQR), then standardize.
-
-    Monotone, so the best point stays the best; a diverged run at 1e6 no longer makes every
-    other difference look like zero.
-    """
-    q25, q75 = np.percentile(y, [25, 75])
-    iqr = q75 - q25
-    if iqr > 0:
-        cap = q75 + 3.0 * iqr
-        y = np.where(y > cap, cap + iqr * np.log1p(np.maximum(y - cap, 0.0) / iqr), y)
-    sd = float(y.std())
-    return (y - y.mean()) / (sd if sd > 0 else 1.0)
-
-
-def select_points(y: np.ndarray, max_points: int = MAX_POINTS, keep_best: int = _KEEP_BEST) -> np.ndarray:
-    """Indices the model keeps: all of them, or the best ``keep_best`` plus the most recent others."""
-    n = y.shape[0]
-    if n <= max_points:
-        return np.arange(n)
-    best = np.argsort(y, kind="stable")[:keep_best]
-    rest = np.setdiff1d(np.arange(n), best)
-    return np.sort(np.concatenate([best, rest[-(max_points - keep_best):]]))
-
-
-def refit_point(n: int) -> int:
-    """How many of the ``n`` observations the hyperparameters are fitted on.
-
-    All of them up to ``REFIT_ALL_UNTIL``; past it, the last multiple of ``m // REFIT_STEPS`` not above
-    ``n``, so one fit serves up to ``n // REFIT_STEPS`` asks (the model is still conditioned on every
-    observation). A function of ``n`` alone, so a resumed study refits exactly where an uninterrupted
-    one did and proposes the same points.
-    """
-    m = n
-    while m > REFIT_ALL_UNTIL and m % max(1, m // REFIT_STEPS):
-        m -= 1
-    return m
 
 
 # --- the sampler ------------------------------------------------------------------------------
@@ -267,7 +211,7 @@ class GPSampler(Sampler):
         sign = 1.0 if ctx.directions[0] == "minimize" else -1.0
         seen = observations(ctx)  # warm-start priors first: the model fits them like any trial
         self._sync_rows(enc, seen)
-        objective = _objective if ctx.violation is None else _feasible_objective(ctx.violation)
+        objective = objective_value if ctx.violation is None else feasible_objective(ctx.violation)
         n_valued = sum(objective(t, sign) is not None for t in seen)
         if n_valued < max(self.startup_trials(space), 2):
             return self._startup_point(enc, ctx.number, rng)
@@ -305,7 +249,7 @@ class GPSampler(Sampler):
         n = len(finished)
         if self._fit is not None and self._fit.n_finished == n:
             return self._fit  # parallel asks on the same finished trials share one fit
-        raw = [(objective or _objective)(t, sign) for t in finished]
+        raw = [(objective or objective_value)(t, sign) for t in finished]
         m = refit_point(n)
         if not any(v is not None for v in raw[:m]):
             m = n
