@@ -24,11 +24,10 @@ import re
 import shlex
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hposweep.core.background import Background
 from hposweep.core.trial import Trial
 from hposweep.integrations.tracking import Tracker, parse_tracking
 
@@ -83,39 +82,31 @@ def run_expanded_hook(command: str, number: int, state: str, row: Mapping[str, A
 class HookQueue:
     """The ``--on-trial-end`` commands of one sweep, run on worker threads so the runner's loop never waits.
 
-    ``workers`` threads (started when first needed) take the trials in the order they were submitted;
-    :meth:`close` waits for every submitted command, bounded by each one's time limit.
+    ``workers`` threads (:class:`hposweep.core.background.Background`, started when first needed) take the
+    trials in the order they were submitted; :meth:`close` waits for every submitted command, bounded by
+    each one's time limit.
     """
 
     def __init__(self, template: str, *, cwd: str, timeout: float, workers: int = 1) -> None:
         self.template = template
         self.cwd = cwd
         self.timeout = timeout
-        self.workers = max(1, workers)
-        #: (trial number, state, the command with its placeholders filled in, the row): fixed when submitted
-        self._todo: queue.Queue[tuple[int, str, str, dict[str, Any]] | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
+        self._runner = Background("hposweep-hook", workers)
         self._warnings: queue.Queue[str] = queue.Queue()
-        self._submitted = 0
 
     def submit(self, trial: Trial, row: Mapping[str, Any]) -> None:
-        self._submitted += 1
-        self._todo.put((trial.number, trial.state.value, expand_hook_command(self.template, trial), dict(row)))
-        if len(self._threads) < min(self.workers, self._submitted):
-            th = threading.Thread(target=self._work, name=f"hposweep-hook-{len(self._threads)}", daemon=True)
-            self._threads.append(th)
-            th.start()
+        """Queue the command for ``trial``: its text and row are fixed now, on the caller's thread."""
+        self._runner.submit(self._run, trial.number, trial.state.value, expand_hook_command(self.template, trial),
+                            dict(row))
 
-    def _work(self) -> None:
-        while (item := self._todo.get()) is not None:
-            number, state, command, row = item
-            try:
-                why = run_expanded_hook(command, number, state, row, cwd=self.cwd, timeout=self.timeout)
-            except Exception as exc:  # noqa: BLE001 - a hook never fails the sweep, nor stops its thread
-                why = f"{type(exc).__name__}: {exc}"
-            if why is not None:
-                self._warnings.put(f"warning: trial {number}: the --on-trial-end command failed ({why}); "
-                                   "the sweep goes on")
+    def _run(self, number: int, state: str, command: str, row: dict[str, Any]) -> None:
+        try:
+            why = run_expanded_hook(command, number, state, row, cwd=self.cwd, timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001 - a hook never fails the sweep
+            why = f"{type(exc).__name__}: {exc}"
+        if why is not None:
+            self._warnings.put(f"warning: trial {number}: the --on-trial-end command failed ({why}); "
+                               "the sweep goes on")
 
     def warnings(self) -> list[str]:
         """The warnings of the commands that failed since the last call."""
@@ -128,13 +119,9 @@ class HookQueue:
 
     def close(self) -> None:
         """Wait for every submitted command (each within its time limit, plus a margin to kill and reap it)."""
-        for _ in self._threads:
-            self._todo.put(None)
-        waves = math.ceil(self._submitted / self.workers) if self._submitted else 0
-        deadline = time.monotonic() + waves * (self.timeout + 5.0)
-        for th in self._threads:
-            th.join(max(0.0, deadline - time.monotonic()))
-        self._threads = [th for th in self._threads if th.is_alive()]  # only a command that ignores its kill
+        r = self._runner
+        waves = math.ceil(r.submitted / r.workers) if r.submitted else 0
+        r.close(waves * (self.timeout + 5.0))
 
 
 class SweepHooks:

@@ -133,8 +133,7 @@ class BackgroundTracker(Tracker):
 
     def __init__(self, inner: Tracker, warn: Callable[[str], None] = stderr_warning, *,
                  max_pending: int = 10_000, drain_timeout: float = 120.0) -> None:
-        import queue
-        import threading
+        from hposweep.core.background import Background
 
         self.inner = inner
         self.name = inner.name
@@ -142,26 +141,10 @@ class BackgroundTracker(Tracker):
         self.drain_timeout = drain_timeout
         self.max_pending = max_pending
         self.dropped = 0
-        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name=f"hposweep-{self.name}", daemon=True)
-        self._started = False
-
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            hook, args = item
-            try:
-                getattr(self.inner, hook)(*args)
-            except Exception:  # noqa: BLE001 - the inner tracker is a SafeTracker; never let the thread die
-                pass
+        self._runner = Background(f"hposweep-{self.name}")  # one thread: the calls keep their order
 
     def _put(self, hook: str, *args: Any) -> None:
-        if not self._started:
-            self._thread.start()
-            self._started = True
-        self._queue.put((hook, args))
+        self._runner.submit(getattr(self.inner, hook), *args)
 
     def on_sweep_start(self, study: Any) -> None:
         self.inner.on_sweep_start(study)
@@ -170,7 +153,7 @@ class BackgroundTracker(Tracker):
         self._put("on_trial_start", snapshot(trial))
 
     def on_report(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> None:
-        if self._queue.qsize() >= self.max_pending:
+        if self._runner.pending() >= self.max_pending:
             self.dropped += 1
             if self.dropped == 1:
                 self.warn(f"{self.name} is slower than the trials report: per-step metrics are being dropped "
@@ -182,14 +165,11 @@ class BackgroundTracker(Tracker):
         self._put("on_trial_end", snapshot(trial), log_path)
 
     def on_sweep_end(self, study: Any) -> None:
-        if self._started:
-            self._queue.put(None)
-            self._thread.join(self.drain_timeout)
-            if self._thread.is_alive():
-                self.warn(f"{self.name} did not take {self._queue.qsize()} queued calls within "
-                          f"{self.drain_timeout:g}s; the sweep ends without them (fill in later with "
-                          f"`hposweep export {self.name} STUDY`)")
-                return  # its client is busy on the other thread: ending the run now would race it
+        if not self._runner.close(self.drain_timeout):
+            self.warn(f"{self.name} did not take {self._runner.pending()} queued calls within "
+                      f"{self.drain_timeout:g}s; the sweep ends without them (fill in later with "
+                      f"`hposweep export {self.name} STUDY`)")
+            return  # its client is busy on the other thread: ending the run now would race it
         self.inner.on_sweep_end(study)
 
 
