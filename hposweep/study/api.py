@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from hposweep.core.constraints import Constraint, constraint_strings, parse_constraints
-from hposweep.core.objectives import check_direction
+from hposweep.core.objectives import check_direction, metric_names
 from hposweep.core.space import SearchSpace
 from hposweep.core.trial import Trial, TrialState, as_step, json_float
 from hposweep.core.version import __version__
@@ -54,7 +54,7 @@ from hposweep.study.storage import (
     read_snapshot,
     report_damage,
 )
-from hposweep.study.warmstart import prior_names, read_prior_source
+from hposweep.study.warmstart import read_prior_source
 
 
 def new_study_id() -> str:
@@ -108,7 +108,7 @@ class Study:
         self.warm_start_notes: list[str] = []
         for source in warm_start or ():
             found = read_prior_source(source, space, directions=self.directions,
-                                      names=prior_names(self._st.settings, len(self.directions)),
+                                      names=metric_names(self._st.settings, len(self.directions)),
                                       metric_map=warm_start_metric, first_number=-1 - len(self.prior_trials))
             self.prior_trials.extend(found.trials)
             self.warm_start_notes.extend(found.notes)
@@ -272,7 +272,7 @@ class Study:
         """The study's constraints as one object (kept while they do not change: samplers cache on it)."""
         exprs = tuple(self.settings.get("constraints") or ())
         if self._feasibility is None or tuple(map(str, self._feasibility.constraints)) != exprs:
-            self._feasibility = Feasibility(parse_constraints(exprs), prior_names(self.settings, len(self.directions)))
+            self._feasibility = Feasibility(parse_constraints(exprs), metric_names(self.settings, len(self.directions)))
         return self._feasibility
 
     def is_feasible(self, trial: Trial) -> bool:

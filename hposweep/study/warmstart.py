@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,7 +152,7 @@ def read_prior_source(source: Any, space: SearchSpace, *, directions: Sequence[s
     else:
         raise ConfigError(f"warm_start: expected a checkpoint path or a Study, got {type(source).__name__}")
     return match_priors(trials, space, source=label, directions=directions, names=names,
-                        old_directions=old_dirs, old_names=prior_names(settings, len(old_dirs)),
+                        old_directions=old_dirs, old_names=metric_names(settings, len(old_dirs)),
                         metric_map=metric_map, first_number=first_number)
 
 
@@ -167,9 +167,3 @@ def _read_checkpoint(path: str) -> tuple[list[Trial], dict[str, Any], list[str]]
     for ev in loaded.events:
         st.apply(ev)
     return st.trials, st.settings, list(loaded.state.get("directions") or ["minimize"])
-
-
-def prior_names(settings: Mapping[str, Any], n_objectives: int) -> list[str]:
-    """The objective names a study's settings give: the one rule of :func:`hposweep.core.objectives.metric_names`
-    (``metrics:`` as names or ``{name: ...}`` mappings, else ``metric:``, else ``value``/``value_i``)."""
-    return metric_names(settings, n_objectives)
