@@ -103,6 +103,9 @@ def test_best_with_no_feasible_trial_names_the_closest_and_exits_1(proj: Path) -
     expected = (f"no feasible trial: 4 complete trials all violate a constraint; the closest is #{closest['number']} "
                 f"(memory_gb <= 10: {closest['metrics']['memory_gb']:g})")
     assert expected in r.stdout  # the end-of-sweep summary says it too
+    # ``run`` exits 1 as ``best`` does, so ``run && best`` stops at ``run`` (it exited 0 before)
+    assert r.returncode == 1, r.stderr
+    assert f"sweep finished with {expected}" in r.stdout + r.stderr
     for fmt in ("table", "json", "args"):
         b = hpo(proj, "best", "s.json", "--format", fmt)
         assert b.returncode == 1, b.stderr
@@ -111,6 +114,7 @@ def test_best_with_no_feasible_trial_names_the_closest_and_exits_1(proj: Path) -
     # a constraint metric never reported is named as such
     r = hpo(proj, "run", "--space", "space.yaml", "--trials", "2", "--seed", "2", "-c", "m.json",
             "--constraint", "latency_ms < 50", "--no-progress", "--", sys.executable, "train.py")
+    assert r.returncode == 1, r.stderr
     b = hpo(proj, "best", "m.json")
     assert b.returncode == 1
     assert "2 complete trials all violate a constraint; the closest is #0 (latency_ms < 50: never reported)" \

@@ -2,8 +2,9 @@
 
 Exit codes (also in ``hposweep --help`` and README):
 
-* 0  the sweep finished with at least one complete trial (``best``: a best trial exists)
-* 1  no trial completed, or the failure limit (``--max-failures``) stopped the sweep
+* 0  the sweep finished with at least one complete trial, feasible if there are constraints (``best``: a best
+     trial exists)
+* 1  no trial completed, every complete trial violates a constraint, or the failure limit (``--max-failures``) stopped the sweep
 * 2  usage or configuration error (bad flag, bad space file, unreadable checkpoint)
 * 130 interrupted (Ctrl-C / SIGTERM); ``hposweep resume`` continues
 
@@ -36,8 +37,8 @@ from hposweep.errors import EXIT_FAILED, EXIT_USAGE, HposweepError
 
 #: the exit-code epilog of each command (``--help`` ends with it)
 EXIT_CODES_HELP = (
-    "Exit codes: 0 finished with at least one complete trial; 1 no trial completed or the failure "
-    "limit was hit; 2 usage or configuration error; 130 interrupted (resume with `hposweep resume`)."
+    "Exit codes: 0 finished with at least one complete (and feasible) trial; 1 no trial completed, none is "
+    "feasible, or the failure limit was hit; 2 usage or configuration error; 130 interrupted (resume with `hposweep resume`)."
 )
 EXIT_BEST = "Exit codes: 0 printed; 1 no trial has completed yet; 2 usage error or unreadable study."
 EXIT_READ = "Exit codes: 0 printed; 2 usage error or unreadable study."

@@ -18,6 +18,7 @@ from hposweep.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, 
 from hposweep.execution.metrics import MetricTracker
 from hposweep.execution.options import RunResult
 from hposweep.execution.outcome import misconfigured_messages, objective_ever_reported, target_reached
+from hposweep.study.summary import no_feasible_line
 
 if TYPE_CHECKING:
     from hposweep.execution.executors.local import TrialProcess
@@ -179,8 +180,15 @@ class StopRules:
             )
         code = EXIT_OK if n_complete else EXIT_FAILED
         msg = "sweep finished" if code == EXIT_OK else "no trial completed"
+        # ``best`` exits 1 on a study whose complete trials all violate a constraint; a script chaining
+        # ``run && best`` should learn it from ``run``
+        infeasible = no_feasible_line(self.study) if n_complete else None
+        if infeasible is not None:
+            code, msg = EXIT_FAILED, f"sweep finished with {infeasible}"
         if self.stop_reason == "time_budget":
-            msg = "time budget ended the sweep" + ("" if code == EXIT_OK else "; no trial completed")
+            msg = "time budget ended the sweep" + ("" if n_complete else "; no trial completed")
+            if infeasible is not None:
+                msg += f"; {infeasible}"
         return RunResult(code, msg, self.started, self.stop_reason)
 
     # --- stops decided by results: the target reached, an objective no trial prints (see outcome.py) -------
