@@ -138,17 +138,17 @@ def test_percentile_matches_numpy(p: float) -> None:
 
 def test_first_in_interval_postpones_skipped_checks() -> None:
     # interval 2, no warm-up: checks at 0, 2, 4 ...
-    assert first_in_interval(0, [0], 0, 2)
-    assert not first_in_interval(1, [0, 1], 0, 2)
-    assert first_in_interval(2, [0, 1, 2], 0, 2)
+    assert first_in_interval(0, None, 0, 2)
+    assert not first_in_interval(1, 0, 0, 2)
+    assert first_in_interval(2, 1, 0, 2)
     # reports every 3 steps: the check for 2 happens at 3, the one for 4 at... 6 (which is a check itself)
-    assert first_in_interval(3, [0, 3], 0, 2)
-    assert first_in_interval(6, [0, 3, 6], 0, 2)
-    assert not first_in_interval(7, [0, 3, 6, 7], 0, 2)
+    assert first_in_interval(3, 0, 0, 2)
+    assert first_in_interval(6, 3, 0, 2)
+    assert not first_in_interval(7, 6, 0, 2)
     # warm-up 5, interval 3: checks at 5, 8, 11
-    assert first_in_interval(5, [4, 5], 5, 3)
-    assert not first_in_interval(6, [5, 6], 5, 3)
-    assert first_in_interval(9, [7, 9], 5, 3)
+    assert first_in_interval(5, 4, 5, 3)
+    assert not first_in_interval(6, 5, 5, 3)
+    assert first_in_interval(9, 7, 5, 3)
 
 
 def test_spearman() -> None:

@@ -28,6 +28,23 @@ class TrialState(str, Enum):
         return self.value
 
 
+@dataclass(frozen=True)
+class CurveSummary:
+    """What pruners read of a trial's intermediate values on every report (:meth:`Trial.curve_summary`)."""
+
+    #: ``id`` of the dict summarized and how many steps it had (the memo's key)
+    ident: int
+    count: int
+    #: the highest step reported, and the highest below it (None: fewer than one / two distinct steps)
+    last: int | float | None
+    previous: int | float | None
+    #: the lowest and highest value reported (NaN never is either; +inf / -inf when none is a number), and how
+    #: many values are numbers (not NaN)
+    lowest: float
+    highest: float
+    numbers: int
+
+
 @dataclass
 class Trial:
     number: int
@@ -44,6 +61,8 @@ class Trial:
     finished_at: float | None = None
     #: order in which the trial finished (samplers see trials in this order)
     finish_seq: int | None = None
+    #: :meth:`curve_summary`'s memo (see there); not part of the trial's identity
+    _curve_memo: CurveSummary | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def value(self) -> float | None:
@@ -57,7 +76,51 @@ class Trial:
 
     @property
     def last_step(self) -> int | float | None:
-        return max(self.intermediate) if self.intermediate else None
+        """The highest step reported so far (None before the first report)."""
+        return self.curve_summary().last
+
+    def curve_summary(self) -> CurveSummary:
+        """The highest and second-highest step reported and the lowest and highest finite value, kept up to date
+        incrementally.
+
+        Pruners read these after every report, so a trial printing a million steps must not pay a pass over all of
+        them each time (that was quadratic: 10,000 steps cost the median pruner 31 s). Steps are only appended to
+        ``intermediate`` (a dict keeps insertion order), so only the steps added since the last call are read,
+        newest first. Code that changes the value of a step already there, or removes steps, calls
+        :meth:`curve_changed` (the reducer and ``Study.report_points`` do).
+        """
+        steps = self.intermediate
+        memo = self._curve_memo
+        n = len(steps)
+        if memo is not None and memo.ident == id(steps) and n == memo.count:
+            return memo
+        if memo is None or memo.ident != id(steps) or n < memo.count or n == 0:
+            memo = CurveSummary(id(steps), 0, None, None, math.inf, -math.inf, 0)
+            if n == 0:
+                self._curve_memo = memo
+                return memo
+        last, previous, lowest, highest, numbers = memo.last, memo.previous, memo.lowest, memo.highest, memo.numbers
+        newest = reversed(steps)
+        for _ in range(n - memo.count):
+            step = next(newest)
+            if last is None or step > last:
+                last, previous = step, last
+            elif step != last and (previous is None or step > previous):
+                previous = step
+            v = steps[step]
+            if v == v:  # not NaN
+                numbers += 1
+                if v < lowest:
+                    lowest = v
+                if v > highest:
+                    highest = v
+        memo = CurveSummary(id(steps), n, last, previous, lowest, highest, numbers)
+        self._curve_memo = memo
+        return memo
+
+    def curve_changed(self) -> None:
+        """Say that a reported step's value was replaced or a step removed (appending new steps needs no call)."""
+        self._curve_memo = None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {

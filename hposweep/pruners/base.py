@@ -241,6 +241,8 @@ class FinalSteps:
 
 def first_step_at_or_after(intermediate: Mapping[float, float], target: float) -> float | None:
     """The smallest reported step >= ``target`` (a rung is reached at the first report past it)."""
+    if target in intermediate:  # every step reported (the usual case): no pass over a long curve
+        return target
     best = None
     for s in intermediate:
         if s >= target and (best is None or s < best):
@@ -263,7 +265,7 @@ def final_value(trial: Trial) -> float | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
         return float(v)
     if trial.intermediate:
-        last = trial.intermediate[max(trial.intermediate)]
+        last = trial.intermediate[trial.curve_summary().last]  # type: ignore[index]  # not empty: last is set
         if isinstance(last, (int, float)) and math.isfinite(last):
             return float(last)
     return None

@@ -172,11 +172,12 @@ class SuccessiveHalvingPruner(Pruner):
     # -- decision ------------------------------------------------------------------------------
 
     def should_prune(self, trial: Trial, others: Sequence[Trial]) -> bool:
-        step = trial.last_step
+        curve = trial.curve_summary()  # kept up to date per report: no pass over every step (see Trial)
+        step = curve.last
         if step is None or self.resolve(others) is None or self.is_final_step(step, others, self.max_resource):
             return False
         running = self.absorb(others)
-        previous = max((s for s in trial.intermediate if s < step), default=-1)
+        previous = -1 if curve.previous is None else curve.previous
         value = self.sign * float(trial.intermediate[step])
         rung = 0
         while self.rung_step(rung) <= step:

@@ -138,15 +138,15 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sxy / math.sqrt(sxx * syy)
 
 
-def first_in_interval(step: float, steps: Sequence[float], warmup: int, interval: int) -> bool:
+def first_in_interval(step: float, previous: float | None, warmup: int, interval: int) -> bool:
     """True when ``step`` is the first report at or after the latest check point warmup + k*interval.
 
-    A trial reporting every 3 steps with ``interval_steps=2`` is checked at 0, 3 (for 2), 6 (for 4
-    and 6), 9 (for 8) ...: a check is postponed to the next report, never dropped.
+    ``previous`` is the highest step reported before ``step`` (None: none). A trial reporting every 3 steps
+    with ``interval_steps=2`` is checked at 0, 3 (for 2), 6 (for 4 and 6), 9 (for 8) ...: a check is
+    postponed to the next report, never dropped.
     """
     check_point = (step - warmup) // interval * interval + warmup
-    previous = max((s for s in steps if s < step), default=-1)
-    return previous < check_point
+    return (-1 if previous is None else previous) < check_point
 
 
 class PercentilePruner(Pruner):
@@ -271,21 +271,22 @@ class PercentilePruner(Pruner):
         self._absorb(others)
         if len(self._curves) == 0 or len(self._curves) < self.n_startup_trials:
             return False
-        step = trial.last_step
+        curve = trial.curve_summary()  # kept up to date per report: no pass over every step (see Trial)
+        step = curve.last
         if step is None or self.is_final_step(step, others):
             return False
         warm = self.warmup()
         if warm is None or step < warm:
             return False
-        if not first_in_interval(step, list(trial.intermediate), warm, self.interval_steps):
+        if not first_in_interval(step, curve.previous, warm, self.interval_steps):
             return False
-        own = [self.sign * float(v) for v in trial.intermediate.values() if not math.isnan(float(v))]
-        if not own:
+        if curve.numbers == 0:
             return True  # only NaN so far: diverged
+        best = curve.lowest if self.sign > 0 else -curve.highest
         values = self._by_step.get(step)
         if len(values) < self.n_min_trials or not values:
             return False
-        return min(own) > percentile_of_sorted(values, self.percentile)
+        return best > percentile_of_sorted(values, self.percentile)
 
 
 class MedianPruner(PercentilePruner):

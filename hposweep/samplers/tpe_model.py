@@ -129,7 +129,8 @@ def score_key(t: Trial, sign: float, violation: Callable[[Trial], float] | None 
         return COMPLETE, 0.0, sign * t.value
     if t.state == TrialState.PRUNED:
         if t.intermediate:
-            last = max(t.intermediate)
+            last = t.curve_summary().last
+            assert last is not None
             v = t.intermediate[last]
             return PRUNED, -float(last), sign * v if v is not None and not math.isnan(v) else math.inf
         if t.value is not None and not math.isnan(t.value):

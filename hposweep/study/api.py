@@ -377,7 +377,7 @@ class Study:
             vals = self._normalize_values(values)
             reason = None
             if st is TrialState.PRUNED and vals is None and t.intermediate:
-                vals = [t.intermediate[max(t.intermediate)]]
+                vals = [t.intermediate[t.curve_summary().last]]  # type: ignore[index]  # not empty: last is set
             if st is TrialState.COMPLETE:
                 if vals is None:
                     raise StudyError("a complete trial needs a value", hint="pass a value, or state='failed'")
@@ -448,8 +448,11 @@ class Study:
                 others = [o for o in self.trials if o.number != t.number]
                 try:
                     for i, (step, value) in enumerate(zip(steps, values, strict=True)):
-                        undo.append((step, curve.get(step, curve)))  # the dict itself marks "absent"
+                        old = curve.get(step, curve)  # the dict itself marks "absent"
+                        undo.append((step, old))
                         curve[step] = value
+                        if old is not curve:
+                            t.curve_changed()
                         if self.pruner.should_prune(t, others):
                             pruned_at = step
                             del steps[i + 1:], values[i + 1:]
@@ -460,6 +463,7 @@ class Study:
                             del curve[step]
                         else:
                             curve[step] = old
+                    t.curve_changed()
             stored = values if all(map(math.isfinite, values)) else [json_float(v) for v in values]
             self._emit({"op": "reports", "number": t.number, "steps": steps, "values": stored}, durable=False)
         return len(steps), pruned_at

@@ -69,15 +69,23 @@ class StudyState:
         if op == "trial":
             self._put_trial(Trial.from_json(ev["trial"]))
         elif op == "report":
-            self.trials[_number(ev["number"])].intermediate[step_from_json(ev["step"])] = float(ev["value"])
+            t = self.trials[_number(ev["number"])]
+            step = step_from_json(ev["step"])
+            if step in t.intermediate:
+                t.curve_changed()
+            t.intermediate[step] = float(ev["value"])
         elif op == "reports":
-            curve = self.trials[_number(ev["number"])].intermediate
+            t = self.trials[_number(ev["number"])]
+            curve = t.intermediate
             steps, values = ev["steps"], ev["values"]
             if len(steps) != len(values):
                 raise ValueError("a reports event has more steps than values, or fewer")
             if not set(map(type, steps)) <= {int}:
                 steps = [step_from_json(s) for s in steps]
+            before = len(curve)
             curve.update(zip(steps, map(float, values)))
+            if len(curve) - before != len(steps):  # a step given again: not a pure append
+                t.curve_changed()
         elif op == "metrics":
             number = _number(ev["number"])
             if number >= len(self.trials):
