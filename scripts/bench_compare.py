@@ -159,7 +159,11 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
         return true + (float(rng.normal(0.0, sd)) if sd else 0.0)
 
     t0 = time.perf_counter()
-    if sampler.startswith("hposweep-"):
+    if sampler.startswith("hposweep-") and "|" in sampler:  # a variant: hposweep-gp|_gp.NOISE_PRIOR_SD=3.0
+        from bench_gp import apply_variant
+
+        seen = run_hposweep(space, seed, budget, objective, apply_variant(sampler[len("hposweep-"):]))
+    elif sampler.startswith("hposweep-"):
         seen = run_hposweep(space, seed, budget, objective, sampler[len("hposweep-"):])
     elif sampler.startswith("optuna-"):
         seen = run_optuna(space, seed, budget, objective, sampler[len("optuna-"):])

@@ -89,11 +89,11 @@ def recommend(space: SearchSpace, params: Sequence[Mapping[str, Any]], values: S
     observed = Recommendation(best, float(v[best]), best, float(v[best]), "observed", None)
     if ok.size < MIN_TRIALS or not space.searchable:
         return observed
-    est = noise_estimate(SpaceCodec(space).encode([params[i] for i in ok]), y)
+    est = noise_estimate(SpaceCodec(space).encode([params[int(i)] for i in ok]), y)
     spread = float(np.median(y) - y.min())
     if est is not None and est[0] <= RELATIVE_NOISE * spread:
         return Recommendation(best, float(v[best]), best, float(v[best]), "observed", est[0])
-    fitted = _posterior_means(space, [params[i] for i in ok], y, None if est is None else est[0], seed)
+    fitted = _posterior_means(space, [params[int(i)] for i in ok], y, None if est is None else est[0], seed)
     if fitted is None:
         return observed
     keep, mu, noise_sd = fitted
@@ -127,7 +127,7 @@ def _posterior_means(space: SearchSpace, params: Sequence[Mapping[str, Any]], y:
         return None
     z = (z - zm) / zs
     enc = Encoder(space)
-    X = enc.impute_inactive(np.array([enc.encode(dict(params[i])) for i in keep]))
+    X = enc.impute_inactive(np.array([enc.encode(dict(params[int(i)])) for i in keep]))
     base = _gp.Prior.for_dim(enc.n_params)
     if noise_sd is None:
         log_noise, sd = math.log(_NOISE_CENTRE_UNKNOWN), _NOISE_SD_UNKNOWN
