@@ -38,10 +38,12 @@ def hp(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(HPOSWEEP + list(args), cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def make_sweep(cwd: Path, noise: float, trials: int = 40) -> subprocess.CompletedProcess:
+def make_sweep(cwd: Path, noise: float, trials: int = 40, seed: int = 3) -> subprocess.CompletedProcess:
+    """A real TPE sweep through the CLI; with noise 0.05 and seed 3 its best observed trial (#30) is not the
+    recommended one (#11), which is what the test of ``--robust`` needs."""
     (cwd / "train.py").write_text(TRAIN.replace("NOISE", repr(noise)))
     (cwd / "space.yaml").write_text(SPACE)
-    r = hp(cwd, "run", "--space", "space.yaml", "--trials", str(trials), "--sampler", "tpe", "--seed", "0",
+    r = hp(cwd, "run", "--space", "space.yaml", "--trials", str(trials), "--sampler", "tpe", "--seed", str(seed),
            "--no-progress", "-c", "s.json", "--", sys.executable, "train.py")
     assert r.returncode == 0, r.stderr
     return r

@@ -42,6 +42,8 @@ MIN_TRIALS = 20
 #: the model keeps the best of these many trials, and as many of the others again (most recent), so a
 #: 10,000-trial study is recommended on in well under a second; the pick is near the best anyway
 MAX_MODEL_TRIALS = 200
+#: the pick minimizes ``(1 - w) * model estimate + w * observed value``: see the module docstring
+OBSERVED_WEIGHT = 0.5
 #: without a near-pair estimate, the noise prior (standardized variance) is centred here, wide
 _NOISE_CENTRE_UNKNOWN = 1e-2
 _NOISE_SD_UNKNOWN = 3.0
@@ -99,7 +101,7 @@ def recommend(space: SearchSpace, params: Sequence[Mapping[str, Any]], values: S
     keep, mu, noise_sd = fitted
     if est is None and noise_sd <= RELATIVE_NOISE * spread:
         return Recommendation(best, float(v[best]), best, float(v[best]), "observed", noise_sd)
-    pick = int(np.argmin(mu))
+    pick = int(np.argmin((1.0 - OBSERVED_WEIGHT) * mu + OBSERVED_WEIGHT * y[keep]))
     index = int(ok[keep[pick]])
     where_best = np.flatnonzero(ok[keep] == best)
     best_estimate = float(sign * mu[where_best[0]]) if where_best.size else float(v[best])
