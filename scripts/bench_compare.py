@@ -2,6 +2,8 @@
 
     python scripts/bench_compare.py --seeds 10 --budget 100 --workers 2 --out compare.jsonl
     python scripts/bench_compare.py --out compare.jsonl --table-only        # re-print a finished run
+    python scripts/bench_compare.py --out compare.jsonl --table-only --pick recommend   # + `best --robust`'s pick
+    python scripts/bench_compare.py --samplers "hposweep-auto,hposweep-auto|_gp.NOISE_PRIOR_SD=3.0"  # a variant
 
 Needs, for the anchors, a throwaway venv (never hposweep's own dependencies):
 ``pip install -e . optuna smac torch==2.13.0``. A sampler whose package is missing is skipped with a line.
@@ -16,7 +18,11 @@ What it measures, per problem and budget (25, 50, 100 trials), over ``--seeds`` 
 
 Noisy problems (``*_noisy``) add seeded Gaussian noise of a realistic size to what the sampler sees; the
 value reported for them is the **true** (noise-free) value of the configuration each sampler would pick
-(its best *observed* trial), which is what a user gets from a noisy sweep.
+(its best *observed* trial), which is what a user gets from a noisy sweep. ``--pick recommend`` adds a column
+``NAME@rec`` per hposweep sampler: the true value of the trial ``hposweep best --robust`` recommends
+(``hposweep.analysis.recommend``), the verdict is then for that column, and a last column compares it with the
+best observed trial seed by seed (paired Wilcoxon). A sampler name ``hposweep-S|MODULE.CONSTANT=VALUE`` runs a
+variant with a module constant of ``hposweep.samplers`` changed (``bench_gp.apply_variant``).
 
 Problems: the shared ones (``../shared/bench/problems.py``) and those of ``scripts/tpe_quality.py``
 (multimodal, 2-20 dimensions, ints, log scales, categoricals, a conditional space, an all-discrete one).
