@@ -61,7 +61,7 @@ __all__ = ["MIN_TRIALS", "Recommendation", "recommend"]
 MIN_TRIALS = 20
 #: the model keeps the best of these many trials, and as many of the others again (most recent), so a
 #: 10,000-trial study is recommended on in well under a second; the pick is near the best anyway
-MAX_MODEL_TRIALS = 200
+MAX_MODEL_TRIALS = 100
 #: the pick minimizes ``(1 - w) * model estimate + w * observed value``: see the module docstring
 OBSERVED_WEIGHT = 0.5
 #: without a near-pair estimate, the noise prior (standardized variance) is centred here, wide
