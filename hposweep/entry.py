@@ -13,12 +13,16 @@ import sys
 from hposweep.execution.environment import limit_blas_threads
 
 
-def _parse_best(args: list[str]) -> tuple[str | None, str, str | None, str] | None:
+def _parse_best(args: list[str]) -> tuple[str | None, str, str | None, str, bool] | None:
     path: str | None = None
-    fmt, pick, prefix = "table", None, ""
+    fmt, pick, prefix, robust = "table", None, "", False
     i = 0
     while i < len(args):
         a = args[i]
+        if a == "--robust":
+            robust = True
+            i += 1
+            continue
         if a in ("--format", "-f", "--pick", "--prefix") and i + 1 < len(args):
             if a == "--pick":
                 pick = args[i + 1]
@@ -39,7 +43,7 @@ def _parse_best(args: list[str]) -> tuple[str | None, str, str | None, str] | No
         else:
             path = a
         i += 1
-    return path, fmt, pick, prefix
+    return path, fmt, pick, prefix, robust
 
 
 def main() -> None:
@@ -53,9 +57,9 @@ def main() -> None:
             try:
                 from hposweep.cli.inspect import open_study, print_best
 
-                path, fmt, pick, prefix = parsed
+                path, fmt, pick, prefix, robust = parsed
                 study, choice = open_study(path)
-                code = print_best(study, fmt, pick, prefix=prefix, choice=choice)
+                code = print_best(study, fmt, pick, prefix=prefix, choice=choice, robust=robust)
             except HposweepError as exc:
                 sys.stderr.write(f"error: {exc}\n")
                 sys.exit(exc.exit_code)

@@ -2,6 +2,8 @@
 
     python scripts/bench_compare.py --seeds 10 --budget 100 --workers 2 --out compare.jsonl
     python scripts/bench_compare.py --out compare.jsonl --table-only        # re-print a finished run
+    python scripts/bench_compare.py --out compare.jsonl --table-only --pick recommend   # + `best --robust`'s pick
+    python scripts/bench_compare.py --samplers "hposweep-auto,hposweep-auto|_gp.NOISE_PRIOR_SD=3.0"  # a variant
 
 Needs, for the anchors, a throwaway venv (never hposweep's own dependencies):
 ``pip install -e . optuna smac torch==2.13.0``. A sampler whose package is missing is skipped with a line.
@@ -16,7 +18,11 @@ What it measures, per problem and budget (25, 50, 100 trials), over ``--seeds`` 
 
 Noisy problems (``*_noisy``) add seeded Gaussian noise of a realistic size to what the sampler sees; the
 value reported for them is the **true** (noise-free) value of the configuration each sampler would pick
-(its best *observed* trial), which is what a user gets from a noisy sweep.
+(its best *observed* trial), which is what a user gets from a noisy sweep. ``--pick recommend`` adds a column
+``NAME@rec`` per hposweep sampler: the true value of the trial ``hposweep best --robust`` recommends
+(``hposweep.analysis.recommend``), the verdict is then for that column, and a last column compares it with the
+best observed trial seed by seed (paired Wilcoxon). A sampler name ``hposweep-S|MODULE.CONSTANT=VALUE`` runs a
+variant with a module constant of ``hposweep.samplers`` changed (``bench_gp.apply_variant``).
 
 Problems: the shared ones (``../shared/bench/problems.py``) and those of ``scripts/tpe_quality.py``
 (multimodal, 2-20 dimensions, ints, log scales, categoricals, a conditional space, an all-discrete one).
@@ -150,14 +156,20 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     space, f, sd = problems()[problem]
     rng = np.random.default_rng([seed, 7919])
     truths: list[float] = []
+    asked: list[dict[str, Any]] = []
 
     def objective(p: dict[str, Any]) -> float:
         true = float(f(p))
         truths.append(true)
+        asked.append({k: (v.item() if hasattr(v, "item") else v) for k, v in p.items()})
         return true + (float(rng.normal(0.0, sd)) if sd else 0.0)
 
     t0 = time.perf_counter()
-    if sampler.startswith("hposweep-"):
+    if sampler.startswith("hposweep-") and "|" in sampler:  # a variant: hposweep-gp|_gp.NOISE_PRIOR_SD=3.0
+        from bench_gp import apply_variant
+
+        seen = run_hposweep(space, seed, budget, objective, apply_variant(sampler[len("hposweep-"):]))
+    elif sampler.startswith("hposweep-"):
         seen = run_hposweep(space, seed, budget, objective, sampler[len("hposweep-"):])
     elif sampler.startswith("optuna-"):
         seen = run_optuna(space, seed, budget, objective, sampler[len("optuna-"):])
@@ -166,12 +178,34 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown sampler {sampler!r}")
     return {"sampler": sampler, "problem": problem, "seed": seed, "budget": budget, "seen": seen,
-            "true": truths, "seconds": time.perf_counter() - t0}
+            "true": truths, "params": asked, "seconds": time.perf_counter() - t0}
 
 
-def picked_true(run: dict[str, Any], b: int) -> float:
-    """The true value of the configuration picked after ``b`` trials: the best observed one."""
+#: ``--pick recommend``: a sampler name with this suffix is that sampler's runs, picked by
+#: ``hposweep.analysis.recommend`` instead of by the best observed value
+REC = "@rec"
+_rec_cache: dict[tuple[str, str, int, int], int] = {}
+
+
+def recommended_index(run: dict[str, Any], b: int) -> int:
+    """The trial ``hposweep.analysis.recommend`` picks among the first ``b`` (what ``best --robust`` returns)."""
+    key = (run["sampler"], run["problem"], run["seed"], b)
+    if key not in _rec_cache:
+        import hposweep
+        from hposweep.analysis.recommend import recommend
+
+        space = hposweep.SearchSpace.from_dict(problems()[run["problem"]][0])
+        params = [space.complete(p) for p in run["params"][:b]]
+        _rec_cache[key] = recommend(space, params, run["seen"][:b], minimize=True).index
+    return _rec_cache[key]
+
+
+def picked_true(run: dict[str, Any], b: int, pick: str = "observed") -> float:
+    """The true value of the configuration picked after ``b`` trials: the best observed one, or with
+    ``pick="recommend"`` the recommended one (runs without recorded params fall back to the best observed)."""
     seen, true = run["seen"][:b], run["true"][:b]
+    if pick == "recommend" and "params" in run:
+        return float(true[recommended_index(run, b)])
     return float(true[int(np.argmin(seen))])
 
 
@@ -196,38 +230,48 @@ def applies(sampler: str, space: dict[str, Any]) -> bool:
 
 
 def tables(runs: list[dict[str, Any]], samplers: list[str], names: list[str], seeds: int) -> str:
-    from scipy.stats import mannwhitneyu, rankdata
+    from scipy.stats import mannwhitneyu, rankdata, wilcoxon
 
-    ref = "hposweep-auto"
+    ref = "hposweep-auto" + REC if "hposweep-auto" + REC in samplers else "hposweep-auto"
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
         if r["seed"] < seeds:
             by.setdefault((r["problem"], r["sampler"]), []).append(r)
     lines = [f"mean best value (lower is better; noisy problems: true value of the pick) over {seeds} seeds; "
-             f"verdict: {ref} against the best, one-sided Mann-Whitney p < 0.05", ""]
+             f"verdict: {ref} against the best, one-sided Mann-Whitney p < 0.05"
+             + (f"; last column: {ref} against the best observed trial, paired Wilcoxon" if ref.endswith(REC) else ""),
+             ""]
     ranks: dict[int, dict[str, list[float]]] = {b: {s: [] for s in samplers} for b in BUDGETS}
     verdicts: dict[int, list[str]] = {b: [] for b in BUDGETS}
     for b in BUDGETS:
         if not any(len(r["seen"]) >= b for r in runs):
             continue
-        lines.append(f"| problem @{b} | " + " | ".join(samplers) + " | verdict for auto |")
-        lines.append("|---" * (len(samplers) + 2) + "|")
+        lines.append(f"| problem @{b} | " + " | ".join(samplers) + " | verdict for auto |"
+                     + (" rec vs observed |" if ref.endswith(REC) else ""))
+        lines.append("|---" * (len(samplers) + 2 + ref.endswith(REC)) + "|")
         for p in names:
             vals: dict[str, np.ndarray] = {}
             for s in samplers:
-                rs = by.get((p, s), [])
+                rs = by.get((p, s.removesuffix(REC)), [])
                 if len(rs) >= seeds and all(len(r["seen"]) >= b for r in rs):
-                    vals[s] = np.array([picked_true(r, b) for r in sorted(rs, key=lambda r: r["seed"])])
+                    vals[s] = np.array([picked_true(r, b, "recommend" if s.endswith(REC) else "observed")
+                                        for r in sorted(rs, key=lambda r: r["seed"])])
             if ref not in vals or len(vals) < 2:
                 continue
             means = {s: float(v.mean()) for s, v in vals.items()}
-            best = min(means, key=lambda s: means[s])
+            rivals = [s for s in vals if s.removesuffix(REC) != ref.removesuffix(REC)] + [ref]
+            best = min(rivals, key=lambda s: means[s])
             if best == ref:
                 verdict = "best"
             else:
                 pval = float(mannwhitneyu(vals[ref], vals[best], alternative="greater").pvalue)
                 verdict = f"within noise of {best} (p={pval:.2f})" if pval >= 0.05 else f"LOSS to {best} (p={pval:.3f})"
             verdicts[b].append(verdict)
+            if ref.endswith(REC):
+                diff = vals[ref] - vals[ref.removesuffix(REC)]
+                paired = "same picks" if not np.any(diff) else (
+                    f"{diff.mean():+.3g} (p={float(wilcoxon(diff).pvalue):.2f})")
+                verdict += f" | {paired}"
             present = [s for s in samplers if s in vals]
             # ranks among the samplers that ran here, stretched onto 1..len(samplers) so that a problem
             # where one anchor does not apply weighs the same as the others
@@ -246,9 +290,10 @@ def tables(runs: list[dict[str, Any]], samplers: list[str], names: list[str], se
         ok = sum(not v.startswith("LOSS") for v in verdicts[b])
         lines.append(f"| @{b} | " + " | ".join(f"{np.mean(ranks[b][s]):.2f}" if ranks[b][s] else "n/a"
                                             for s in samplers) + f" | {ok}/{len(verdicts[b])} |")
-    secs = {s: np.mean([r["seconds"] for r in runs if r["sampler"] == s] or [float("nan")]) for s in samplers}
+    secs = {s: np.mean([r["seconds"] for r in runs if r["sampler"] == s.removesuffix(REC)] or [float("nan")])
+            for s in samplers}
     lines.append("")
-    lines.append("seconds per run: " + ", ".join(f"{s} {secs[s]:.1f}" for s in samplers))
+    lines.append("seconds per run: " + ", ".join(f"{s} {secs[s]:.1f}" for s in samplers if not s.endswith(REC)))
     return "\n".join(lines)
 
 
@@ -261,6 +306,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 0))
     ap.add_argument("--out", default="bench_compare.jsonl", help="results, one run per line (appended)")
     ap.add_argument("--table-only", action="store_true", help="print the tables of --out, run nothing")
+    ap.add_argument("--pick", choices=("observed", "recommend"), default="observed",
+                    help="how hposweep's final configuration is picked: its best observed trial, or also "
+                         "(extra columns NAME@rec) the trial `hposweep best --robust` recommends under noise")
     a = ap.parse_args()
     samplers, names = a.samplers.split(","), a.problems.split(",")
     unknown = [n for n in names if n not in problems()]
@@ -292,6 +340,8 @@ def main() -> None:
                 runs.append(r)
                 print(f"[{k}/{len(jobs)}] {r['sampler']} {r['problem']} seed {r['seed']}: {r['seconds']:.1f}s",
                       file=sys.stderr)
+    if a.pick == "recommend":
+        samplers = [c for s in samplers for c in ([s, s + REC] if s.startswith("hposweep-") else [s])]
     print(tables(runs, samplers, names, a.seeds))
 
 

@@ -97,6 +97,10 @@ def best(
         "--prefix", metavar="PREFIX",
         help="--format env: put PREFIX before every variable name (e.g. HPO_); without one, a name the shell "
              "depends on (PATH, HOME, IFS, LD_*...) is refused.")] = "",
+    robust: Annotated[bool, typer.Option(
+        "--robust",
+        help="Noisy objectives: the trial a model of all trials estimates best (its neighbours confirm it), "
+             "not the one that was best once; the best observed trial when the noise is negligible.")] = False,
 ) -> None:
     """Print the best trial (or the Pareto front), as a table or for scripts.
 
@@ -107,7 +111,7 @@ def best(
     from hposweep.cli.inspect import open_study, print_best
 
     study, choice = open_study(checkpoint)
-    raise typer.Exit(print_best(study, fmt, pick, prefix=prefix, choice=choice))
+    raise typer.Exit(print_best(study, fmt, pick, prefix=prefix, choice=choice, robust=robust))
 
 
 def trials_cmd(

@@ -65,11 +65,18 @@ def _pick_one(study: Study, pick: str | None) -> Trial | None:
 
 
 def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str = "",
-               choice: Choice | None = None) -> int:
+               choice: Choice | None = None, robust: bool = False) -> int:
+    """Print the best trial in ``fmt``; ``robust``: the trial recommended under noise instead
+    (:func:`hposweep.study.summary.recommended_trial`), which is the best observed one when the noise is
+    negligible. Returns the exit code."""
     if fmt not in BEST_FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", hint="choose one of: " + ", ".join(BEST_FORMATS))
     if prefix and fmt != "env":
         raise UsageError("--prefix is for --format env")
+    if robust and study.is_multi_objective:
+        raise UsageError("--robust is for single-objective studies; this study has "
+                         f"{len(study.directions)} objectives",
+                         hint="pick one trial of the Pareto front with --pick RULE")
     out = sys.stdout
     if study.is_multi_objective and not pick and fmt in ("table", "json", "csv", "yaml"):
         front = sort_front(study, study.best_trials)
@@ -83,8 +90,15 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
     from hposweep.study.repeats import best_repeated, repeats_lines
 
     repeated = None if study.is_multi_objective else best_repeated(study.trials, study.seed, study.direction)
+    recommended = None
     if repeated is not None:
         best = study.trial(repeated.number)
+    elif robust:
+        from hposweep.study.summary import recommended_trial
+
+        found = recommended_trial(study)
+        if found is not None:
+            best, recommended = found
     if fmt == "args":
         out.write(shlex.join(args_tokens(best.params, "args", flags=flag_styles(study.space))) + "\n")
     elif fmt == "args0":
@@ -97,6 +111,10 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
         if repeated is not None:
             record["repeats"] = repeated.to_json()
             record["picked_by"] = "mean over the original and its repeats"
+        elif recommended is not None:
+            record["picked_by"] = ("lowest model estimate under noise" if recommended.method == "model"
+                                   else "best observed value (noise negligible or unknown)")
+            record["estimate"] = recommended.estimate
         if fmt == "json":
             write_json(record)
         else:
@@ -106,13 +124,25 @@ def print_best(study: Study, fmt: str, pick: str | None = None, *, prefix: str =
     elif fmt == "csv":
         write_csv(study, [best])
     elif not sys.stdout.isatty():
-        _best_plain(study, best)
+        _best_plain(study, best, note=recommended is None)
     else:
-        _best_table(study, best)
+        _best_table(study, best, note=recommended is None)
     if repeated is not None and fmt not in ("json", "yaml"):  # picked by the mean: say so, with each mean ± sd
         text = "\n".join(repeats_lines(study.trials, study.seed, study.direction)) + "\n"
         (sys.stdout if fmt == "table" else sys.stderr).write(text)
+    elif recommended is not None and fmt not in ("json", "yaml"):  # scripts read stdout: the why goes to stderr
+        (sys.stdout if fmt == "table" else sys.stderr).write(_robust_note(study, best, recommended) + "\n")
     return EXIT_OK
+
+
+def _robust_note(study: Study, trial: Trial, rec: Any) -> str:
+    """What ``best --robust`` picked and why, one line."""
+    if rec.method != "model":
+        why = "noise negligible" if rec.noise_sd is not None else "the noise cannot be told from this sweep"
+        return f"--robust: #{trial.number} is the best observed trial ({why})"
+    same = " (also the best observed)" if not rec.differs else ""
+    return (f"--robust: #{trial.number}{same} has the lowest estimate under noise: {rec.estimate:.4g} "
+            f"(noise sd ~ {rec.noise_sd:.3g})")
 
 
 def _nothing_complete(study: Study, choice: Choice | None) -> int:
@@ -195,7 +225,7 @@ def plain_cell(v: Any) -> str:
     return re.sub(r"[\t\r\n]+", " ", fmt_value(v))
 
 
-def _best_plain(study: Study, best: Trial) -> None:
+def _best_plain(study: Study, best: Trial, *, note: bool = True) -> None:
     """``best`` without a terminal: ``name<TAB>value`` lines that never wrap."""
     names = metric_names(study)
     lines = [f"trial\t{best.number}"]
@@ -203,20 +233,25 @@ def _best_plain(study: Study, best: Trial) -> None:
         lines.append(f"{n}\t{plain_cell(v)}")
     lines += [f"{k}\t{plain_cell(v)}" for k, v in best.params.items()]
     sys.stdout.write("\n".join(lines) + "\n")
-    _summary_lines(study, lambda text: sys.stdout.write(text + "\n"))
+    _summary_lines(study, lambda text: sys.stdout.write(text + "\n"), note=note)
 
 
-def _summary_lines(study: Study, emit: Any) -> None:
+def _summary_lines(study: Study, emit: Any, *, note: bool = True) -> None:
+    """The digest under the best trial; with ``note``, also the trial recommended under noise when it is
+    another one (``best --robust`` prints that one, so it leaves the note out)."""
     try:
-        from hposweep.study.summary import digest_lines
+        from hposweep.study.summary import digest_lines, recommend_line
 
         for text in digest_lines(study):
             emit(text)
+        robust = recommend_line(study) if note else None
+        if robust:
+            emit(robust)
     except ImportError:
         pass
 
 
-def _best_table(study: Study, best: Trial) -> None:
+def _best_table(study: Study, best: Trial, *, note: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -224,7 +259,8 @@ def _best_table(study: Study, best: Trial) -> None:
 
     console = Console()
     names = metric_names(study)
-    table = Table(title=f"best trial: {best.number}", show_header=True, header_style="bold")
+    title = f"best trial: {best.number}" if note else f"recommended trial (--robust): {best.number}"
+    table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("name")
     table.add_column("value")
     for n, v in zip(names, best.values or []):
@@ -232,7 +268,7 @@ def _best_table(study: Study, best: Trial) -> None:
     for k, v in best.params.items():
         table.add_row(k, fmt_value(v))
     console.print(table)
-    _summary_lines(study, lambda text: console.print(text, highlight=False))
+    _summary_lines(study, lambda text: console.print(text, highlight=False), note=note)
 
 
 def _print_front(study: Study, front: list[Trial], fmt: str) -> None:

@@ -29,7 +29,7 @@ from hposweep.report.parallel import best_trials_for_parallel, parallel_figure
 from hposweep.report.style import Figure, front
 from hposweep.study.repeats import fmt_mean_sd, has_repeats, rank_by_mean, repeat_groups
 from hposweep.study.rows import state_text
-from hposweep.study.summary import luck_line, metric_names, trial_columns, trial_rows, value_columns
+from hposweep.study.summary import luck_line, metric_names, recommend_line, trial_columns, trial_rows, value_columns
 
 if TYPE_CHECKING:
     from hposweep.analysis.importance import ImportanceResult
@@ -257,6 +257,9 @@ def best_section(study: Study) -> Section:
     luck = luck_line(study)
     if luck:
         sec.notes.append(luck[0].upper() + luck[1:] + ".")
+    robust = None if ranked else recommend_line(study)
+    if robust:
+        sec.notes.append(robust[0].upper() + robust[1:] + ".")
     for t in best[:20]:
         facts = [(n, format_value(v)) for n, v in zip(names, t.values or [], strict=False)]
         facts += [(k, format_param(v)) for k, v in t.params.items()]

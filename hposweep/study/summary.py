@@ -17,6 +17,7 @@ from hposweep.study.retry import is_retired, retry_links
 from hposweep.study.rows import metric_names, trial_columns, trial_rows, value_columns
 
 if TYPE_CHECKING:
+    from hposweep.analysis.recommend import Recommendation
     from hposweep.study.api import Study
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -24,7 +25,7 @@ SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 MIN_TRIALS_FOR_IMPORTANCE = 10
 
 __all__ = ["best_so_far", "convergence_sparkline", "importance_lines", "luck_line", "metric_names",
-           "no_feasible_line",
+           "no_feasible_line", "recommend_line", "recommended_trial",
            "prior_lines", "retry_lines", "sparkline", "study_notes", "trial_columns", "trial_rows", "value_columns"]
 #: how many retried trials the summary names one by one
 MAX_RETRIES_NAMED = 10
@@ -155,13 +156,59 @@ def study_notes(study: Study) -> list[str]:
     that the best is likely luck, warm-start priors, retried trials."""
     infeasible = no_feasible_line(study)
     luck = luck_line(study)
-    return ([infeasible] if infeasible else []) + ([luck] if luck else []) + prior_lines(study) + retry_lines(study)
+    robust = recommend_line(study)
+    return ([infeasible] if infeasible else []) + ([luck] if luck else []) + ([robust] if robust else []) \
+        + prior_lines(study) + retry_lines(study)
 
 
 #: below this many complete trials the noise estimate has too few near pairs to mean anything
 MIN_TRIALS_FOR_LUCK = 20
 #: the estimate pairs each trial with its nearest neighbour (quadratic): beyond this, the best ones only
 MAX_TRIALS_FOR_LUCK = 1000
+
+
+def _luck_trials(study: Study) -> list[Trial]:
+    """The complete, feasible, valued trials the noise is judged on (the best :data:`MAX_TRIALS_FOR_LUCK`)."""
+    trials = [t for t in study.trials_in(TrialState.COMPLETE)
+              if t.value is not None and math.isfinite(t.value) and study.is_feasible(t)]
+    if len(trials) > MAX_TRIALS_FOR_LUCK:  # the near pairs that matter are around the best: keep it fast
+        sign = 1.0 if study.direction == "minimize" else -1.0
+        trials = sorted(trials, key=lambda t: sign * float(t.value or 0.0))[:MAX_TRIALS_FOR_LUCK]
+    return trials
+
+
+def recommended_trial(study: Study) -> tuple[Trial, Recommendation] | None:
+    """The trial to take when the values are noisy (:func:`hposweep.analysis.recommend.recommend`) and the
+    recommendation itself; None for several objectives, without complete trials, or once repeats were run
+    (then the mean over the repeats decides, as ``best`` does)."""
+    from hposweep.study.repeats import has_repeats
+
+    if study.is_multi_objective or has_repeats(study.trials):
+        return None
+    trials = _luck_trials(study)
+    if not trials:
+        return None
+    from hposweep.analysis.recommend import recommend
+
+    rec = recommend(study.space, [t.params for t in trials], [float(t.value or 0.0) for t in trials],
+                    minimize=study.direction == "minimize", seed=study.seed or 0)
+    return trials[rec.index], rec
+
+
+def recommend_line(study: Study) -> str | None:
+    """``recommended under noise: #31 (estimated 0.412; the best observed, #12's 0.398, is estimated 0.431):
+    `hposweep best --robust` prints it`` when the noise-aware recommendation is not the best observed trial;
+    None otherwise."""
+    if study.is_multi_objective or len(_luck_trials(study)) < MIN_TRIALS_FOR_LUCK:
+        return None
+    found = recommended_trial(study)
+    if found is None or not found[1].differs:
+        return None
+    trial, rec = found
+    best = _luck_trials(study)[rec.best_index]
+    return (f"recommended under noise: #{trial.number} (estimated {rec.estimate:.4g}; the best observed, "
+            f"#{best.number}'s {best.value:.4g}, is estimated {rec.best_estimate:.4g}); "
+            f"`hposweep best --robust` prints it")
 
 
 def luck_line(study: Study, *, top: int = 5) -> str | None:
@@ -173,13 +220,9 @@ def luck_line(study: Study, *, top: int = 5) -> str | None:
 
     if study.is_multi_objective or has_repeats(study.trials):
         return None
-    trials = [t for t in study.trials_in(TrialState.COMPLETE)
-              if t.value is not None and math.isfinite(t.value) and study.is_feasible(t)]
+    trials = _luck_trials(study)
     if len(trials) < MIN_TRIALS_FOR_LUCK:
         return None
-    if len(trials) > MAX_TRIALS_FOR_LUCK:  # the near pairs that matter are around the best: keep it fast
-        sign = 1.0 if study.direction == "minimize" else -1.0
-        trials = sorted(trials, key=lambda t: sign * float(t.value or 0.0))[:MAX_TRIALS_FOR_LUCK]
     from hposweep.analysis.luck import best_luck
     from hposweep.core.codec import SpaceCodec
 
