@@ -186,6 +186,30 @@ def split_multi_objective(objectives: np.ndarray, directions: Sequence[str],
     return mo_split(objectives, directions, n_good)
 
 
+def hv_weights(objectives: np.ndarray, directions: Sequence[str], floor: float = 0.1) -> np.ndarray:
+    """Good-group weights for MOTPE: each good trial's exclusive hypervolume within the good group.
+
+    The multi-objective analogue of :func:`ei_weights` (Ozaki et al. 2020 weight the good trials by
+    their hypervolume contribution): a trial that alone holds a stretch of the front gets more of
+    l(x), a trial dominated inside the group keeps ``floor``. Reference: the group's worst values plus
+    10% of its spread (the greedy split's reference). Uniform when no trial contributes.
+    """
+    from hposweep.analysis.pareto import hypervolume_contributions, to_minimize
+
+    n = len(objectives)
+    if n <= 1:
+        return np.ones(n)
+    v = to_minimize(objectives, directions)
+    worst, best = v.max(axis=0), v.min(axis=0)
+    spread = worst - best
+    ref = worst + np.where(spread > 0, 0.1 * spread, np.maximum(0.1 * np.abs(worst), 1e-9))
+    c = hypervolume_contributions(v, ref)
+    scale = c.max()
+    if not scale > 0:
+        return np.ones(n)
+    return floor + (1.0 - floor) * c / scale
+
+
 def ei_weights(tier: np.ndarray, loss: np.ndarray, good: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """Good-group weights proportional to each trial's improvement over the split threshold.
 
