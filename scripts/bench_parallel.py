@@ -18,7 +18,8 @@ of proposals made while other trials are still running.
    the best value among the first N *finished* trials, N = 25/50/100: the same work done. Per sampler
    it prints the mean best value per problem and the mean rank of "sequential" against each parallel
    variant over problems (ties averaged), plus Wilcoxon signed-rank p-values seed by seed.
-   ``--variants`` adds the alternatives to the defaults: tpe with a constant liar, gp's other
+   ``--variants`` adds the alternatives to the defaults: tpe with a constant liar or with its
+   acquisition lowered near running trials (``running_penalty`` radii 0.5/1/2), gp's other
    ``PENDING`` choices (kriging believer with or without the believed incumbent, a constant liar at the
    worst value, the local penalty at another radius; the one equal to the default is skipped), and for either a
    ``+delayed`` reference: one worker whose sampler never sees the newest ``workers - 1`` results
@@ -166,7 +167,8 @@ def _asks_task(args: tuple[str, str, int, int, int]) -> tuple[str, str, int, int
     return problem, label, seed, workers, simulate(space, f, sampler_label, seed, budget, workers)
 
 
-VARIANTS = {"tpe": ["tpe:constant_liar=true", "tpe+delayed"],
+VARIANTS = {"tpe": ["tpe:constant_liar=true", "tpe:running_penalty=0.5", "tpe:running_penalty=1",
+                    "tpe:running_penalty=2", "tpe+delayed"],
             "gp": ["gp|PENDING=mean", "gp|PENDING=worst", "gp|PENDING=believer", "gp|PENDING=penalize",
                    "gp|PENDING=penalize|PENALTY_RADIUS=0.3", "gp+delayed"]}
 
