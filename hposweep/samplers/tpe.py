@@ -373,7 +373,9 @@ class TPESampler(Sampler):
             zr = z_run[:, group]
             zr = zr[~np.isnan(zr).any(axis=1)]
             if len(zr):
-                return propose_apart(l_est, g_est, rng, self.n_candidates, avoid, zr, self.running_penalty)
+                radius = self.running_penalty
+                return propose(l_est, g_est, rng, self.n_candidates, avoid,
+                               penalty=lambda cand: running_log_penalty(l_est, cand, zr, radius))
         return propose(l_est, g_est, rng, self.n_candidates, avoid)
 
     def _n_good(self, n: int) -> int:
@@ -403,19 +405,3 @@ def running_log_penalty(good: ParzenEstimator, cand: np.ndarray, running: np.nda
         q = np.where(differs, np.inf, q)
     return np.log(np.maximum(-np.expm1(-q), 1e-12)).sum(axis=1)
 
-
-def propose_apart(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generator, n_candidates: int,
-                  avoid: list[np.ndarray], running: np.ndarray, radius: float) -> np.ndarray:
-    """``propose`` with the acquisition lowered near running trials (``running_penalty``).
-
-    Draws the same candidates from the same random stream as ``propose``; only their scores differ, so
-    an ask with no trial running is unchanged.
-    """
-    cand = good.sample(rng, n_candidates)
-    score = good.log_pdf(cand) - bad.log_pdf(cand) + running_log_penalty(good, cand, running, radius)
-    for rows in avoid:
-        if len(rows):
-            dup = (np.abs(cand[:, None, :] - rows[None, :, :]) < 1e-9).all(axis=2).any(axis=1)
-            if not (dup | np.isneginf(score)).all():
-                score[dup] = -np.inf
-    return cand[int(np.argmax(score))]

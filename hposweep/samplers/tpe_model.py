@@ -229,15 +229,20 @@ def ei_weights(tier: np.ndarray, loss: np.ndarray, good: np.ndarray, bad: np.nda
 
 
 def propose(good: ParzenEstimator, bad: ParzenEstimator, rng: np.random.Generator, n_candidates: int,
-            avoid: Sequence[np.ndarray] = ()) -> np.ndarray:
+            avoid: Sequence[np.ndarray] = (),
+            penalty: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Draw candidates from l(x) and return the one maximizing log l(x) - log g(x).
 
     ``avoid`` holds arrays of rows already taken, most important first (running trials, then
     finished ones); used for groups of only discrete parameters, where repeats are likely. A
     candidate repeating a row is dropped while some candidate does not: a repeat teaches nothing.
+    ``penalty(candidates)`` is added to the scores (``running_penalty``); the candidates and the random
+    stream are the same with or without it.
     """
     cand = good.sample(rng, n_candidates)
     score = good.log_pdf(cand) - bad.log_pdf(cand)
+    if penalty is not None:
+        score = score + penalty(cand)
     for rows in avoid:
         if len(rows):
             dup = (np.abs(cand[:, None, :] - rows[None, :, :]) < 1e-9).all(axis=2).any(axis=1)
