@@ -25,7 +25,9 @@ best observed trial seed by seed (paired Wilcoxon). A sampler name ``hposweep-S|
 variant with a module constant of ``hposweep.samplers`` changed (``bench_gp.apply_variant``).
 
 Problems: the shared ones (``../shared/bench/problems.py``) and those of ``scripts/tpe_quality.py``
-(multimodal, 2-20 dimensions, ints, log scales, categoricals, a conditional space, an all-discrete one).
+(multimodal, 2-20 dimensions, ints, log scales, categoricals, a conditional space, an all-discrete one), and
+the real tabular MLP surfaces of ``scripts/bench_tabular.py`` (``mlp_*``: one recorded training seed per trial,
+judged by the mean over seeds).
 ``optuna-gp`` runs on numeric spaces only and ``smac-hpo`` on unconditional ones (a line says which were
 skipped). Results are appended to ``--out`` one run per line as they finish, so an interrupted benchmark
 continues where it stopped.
@@ -59,7 +61,21 @@ def problems() -> dict[str, tuple[dict[str, Any], Any, float]]:
     for name, (base, sd) in NOISY.items():
         if base in ALL_PROBLEMS:
             out[name] = (ALL_PROBLEMS[base][0], ALL_PROBLEMS[base][1], sd)
+    out.update(tabular_problems())
     return out
+
+
+def tabular_problems() -> dict[str, tuple[dict[str, Any], Any, float]]:
+    """The real tabular MLP surfaces of ``bench_tabular.py`` (``mlp_<dataset>_{cat,num}``), when its table is here.
+
+    Their noise is real, not Gaussian: :func:`run_one` hands them to ``bench_tabular.run_one``, whose objective
+    returns one recorded training seed and whose true value is the mean over seeds (the ``f`` here).
+    """
+    import bench_tabular
+
+    if not os.path.exists(bench_tabular.DATA):
+        return {}
+    return {name: (space, bench_tabular.mean_loss(ds), 0.0) for name, (space, ds) in bench_tabular.problems().items()}
 
 
 def is_numeric(space: dict[str, Any]) -> bool:
@@ -153,6 +169,10 @@ def run_smac(space: dict[str, Any], seed: int, budget: int, objective: Any) -> l
 def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     """One sampler on one problem with one seed: per trial the observed and the true value."""
     sampler, problem, seed, budget = job
+    if problem.startswith("mlp_"):  # a real tabular surface: its own (recorded-seed) noise
+        import bench_tabular
+
+        return bench_tabular.run_one(job)
     space, f, sd = problems()[problem]
     rng = np.random.default_rng([seed, 7919])
     truths: list[float] = []
