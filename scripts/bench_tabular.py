@@ -23,6 +23,11 @@ the configurations they evaluated (what the search found, before the pick is foo
 runners, the verdict (one-sided Mann-Whitney rank-sum test against the best tool) and the table are
 ``bench_compare``'s.
 
+Each run also records the configurations it asked (``params``), so the same runs judged by the trial
+``hposweep best --robust`` recommends instead (``NAME@rec`` columns) are one command away:
+``python scripts/bench_compare.py --out tabular.jsonl --table-only --pick recommend --samplers
+hposweep-auto,optuna-tpe --problems mlp_wine_cat,...`` (runs from before this field fall back to the best observed).
+
 A sampler is ``hposweep-NAME``, ``hposweep-NAME;key=value;...`` (sampler options, for diagnosis),
 ``optuna-tpe`` or ``optuna-gp`` (numeric encoding only).
 """
