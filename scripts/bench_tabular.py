@@ -23,6 +23,11 @@ the configurations they evaluated (what the search found, before the pick is foo
 runners, the verdict (one-sided Mann-Whitney rank-sum test against the best tool) and the table are
 ``bench_compare``'s.
 
+Each run also records the configurations it asked (``params``), so the same runs judged by the trial
+``hposweep best --robust`` recommends instead (``NAME@rec`` columns) are one command away:
+``python scripts/bench_compare.py --out tabular.jsonl --table-only --pick recommend --samplers
+hposweep-auto,optuna-tpe --problems mlp_wine_cat,...`` (runs from before this field fall back to the best observed).
+
 A sampler is ``hposweep-NAME``, ``hposweep-NAME;key=value;...`` (sampler options, for diagnosis),
 ``optuna-tpe`` or ``optuna-gp`` (numeric encoding only).
 """
@@ -125,10 +130,12 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     finals = table()[1][ds]
     rng = np.random.default_rng([seed, 4099])
     truths: list[float] = []
+    asked: list[dict[str, Any]] = []  # the configurations, so that ``bench_compare --pick recommend`` can re-pick
 
     def objective(p: dict[str, Any]) -> float:
         runs = finals[grid_index(p)]
         truths.append(float(runs.mean()))
+        asked.append({k: (v.item() if hasattr(v, "item") else v) for k, v in p.items()})
         return float(runs[int(rng.integers(len(runs)))])
 
     t0 = time.perf_counter()
@@ -141,7 +148,7 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown sampler {sampler!r}")
     return {"sampler": sampler, "problem": problem, "seed": seed, "budget": budget, "seen": seen,
-            "true": truths, "seconds": time.perf_counter() - t0}
+            "true": truths, "params": asked, "seconds": time.perf_counter() - t0}
 
 
 def applies(sampler: str, problem: str) -> bool:
