@@ -317,6 +317,29 @@ def tables(runs: list[dict[str, Any]], samplers: list[str], names: list[str], se
     return "\n".join(lines)
 
 
+def load_runs(path: str) -> list[dict[str, Any]]:
+    """The runs recorded in ``path`` (one JSON object a line); none when it does not exist yet."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def run_jobs(run: Any, jobs: list[tuple[str, str, int, int]], path: str, workers: int,
+             runs: list[dict[str, Any]]) -> None:
+    """Run ``run(job)`` for each job in ``workers`` processes, appending each result to ``path`` as it finishes
+    (so an interrupted benchmark continues where it stopped) and to ``runs``."""
+    with ProcessPoolExecutor(workers) as pool, open(path, "a") as out:
+        futures = [pool.submit(run, j) for j in jobs]
+        for k, fut in enumerate(as_completed(futures), 1):
+            r = fut.result()
+            out.write(json.dumps(r) + "\n")
+            out.flush()
+            runs.append(r)
+            print(f"[{k}/{len(jobs)}] {r['sampler']} {r['problem']} seed {r['seed']}: {r['seconds']:.1f}s",
+                  file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samplers", default="hposweep-auto,optuna-tpe,optuna-gp,smac-hpo")
@@ -334,10 +357,7 @@ def main() -> None:
     unknown = [n for n in names if n not in problems()]
     if unknown:
         raise SystemExit(f"unknown problem(s) {unknown}; known: {', '.join(problems())}")
-    runs: list[dict[str, Any]] = []
-    if os.path.exists(a.out):
-        with open(a.out) as fh:
-            runs = [json.loads(line) for line in fh if line.strip()]
+    runs = load_runs(a.out)
     if not a.table_only:
         for s in list(samplers):
             why = available(s)
@@ -351,15 +371,7 @@ def main() -> None:
         if skipped:
             print("not applicable (numeric-only GP, unconditional-only SMAC): " + ", ".join(skipped), file=sys.stderr)
         print(f"{len(jobs)} runs to do ({len(done)} already in {a.out})", file=sys.stderr)
-        with ProcessPoolExecutor(a.workers) as pool, open(a.out, "a") as out:
-            futures = [pool.submit(run_one, j) for j in jobs]
-            for k, fut in enumerate(as_completed(futures), 1):
-                r = fut.result()
-                out.write(json.dumps(r) + "\n")
-                out.flush()
-                runs.append(r)
-                print(f"[{k}/{len(jobs)}] {r['sampler']} {r['problem']} seed {r['seed']}: {r['seconds']:.1f}s",
-                      file=sys.stderr)
+        run_jobs(run_one, jobs, a.out, a.workers, runs)
     if a.pick == "recommend":
         samplers = [c for s in samplers for c in ([s, s + REC] if s.startswith("hposweep-") else [s])]
     print(tables(runs, samplers, names, a.seeds))

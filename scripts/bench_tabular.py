@@ -41,7 +41,6 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
@@ -183,10 +182,7 @@ def main() -> None:
     known = problems()
     if [n for n in names if n not in known]:
         raise SystemExit(f"unknown problem(s); known: {', '.join(known)}")
-    runs: list[dict[str, Any]] = []
-    if os.path.exists(a.out):
-        with open(a.out) as fh:
-            runs = [json.loads(line) for line in fh if line.strip()]
+    runs = bench_compare.load_runs(a.out)
     if not a.table_only:
         for s in list(samplers):
             why = bench_compare.available(s.split(";")[0])
@@ -197,15 +193,7 @@ def main() -> None:
         jobs = [(s, p, seed, a.budget) for p in names for s in samplers for seed in range(a.seeds)
                 if applies(s, p) and (s, p, seed) not in done]
         print(f"{len(jobs)} runs to do ({len(done)} already in {a.out})", file=sys.stderr)
-        with ProcessPoolExecutor(a.workers) as pool, open(a.out, "a") as out:
-            futures = [pool.submit(run_one, j) for j in jobs]
-            for k, fut in enumerate(as_completed(futures), 1):
-                r = fut.result()
-                out.write(json.dumps(r) + "\n")
-                out.flush()
-                runs.append(r)
-                print(f"[{k}/{len(jobs)}] {r['sampler']} {r['problem']} seed {r['seed']}: {r['seconds']:.1f}s",
-                      file=sys.stderr)
+        bench_compare.run_jobs(run_one, jobs, a.out, a.workers, runs)
     print(describe_surfaces())
     print()
     print(bench_compare.tables(runs, samplers, names, a.seeds))
