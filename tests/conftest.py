@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# The in-process sampler and analysis tests do many small matrix operations, as `hposweep` does, which
+# limits its own BLAS threads for that reason (hposweep/execution/environment.py). Unlimited here, OpenBLAS
+# spins a thread per core that fights the test's own thread and every subprocess the suite starts: the
+# tests of test_gp.py took 153 s instead of 13 s on a loaded 2-core machine. Set before numpy is imported
+# (pytest imports conftest.py first); a value already set (a user's, a CI's) is kept.
+for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 @pytest.fixture(scope="session")
