@@ -7,6 +7,7 @@ import glob
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,11 @@ def expected(trial_number: int, name: str) -> dict[int, float]:
     return {s: 0.5 ** s for s in range(4)}
 
 
-def test_export_mlflow_logs_every_metrics_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_mlflow_logs_every_metrics_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   mlflow_sqlite: Callable[[Path], str]) -> None:
     mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'hposweep[mlflow]')")
     monkeypatch.chdir(tmp_path)  # an SQLite backend keeps artifacts in ./mlruns
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_sqlite(tmp_path / "mlflow.db")
     study = study_with_histories(tmp_path / "sweep.json")
     r = subprocess.run([sys.executable, "-m", "hposweep", "export", "mlflow", str(tmp_path / "sweep.json"),
                         "--tracking-uri", uri, "--experiment", "hist"], capture_output=True, text=True, env=ENV,

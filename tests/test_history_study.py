@@ -91,7 +91,8 @@ TRAIN = textwrap.dedent(
 
 def test_cli_show_json_has_every_metric_history_and_few_events(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text(TRAIN)
-    (tmp_path / "space.yaml").write_text("metric: loss\nparameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    (tmp_path / "space.yaml").write_text("metric: loss\nsampler: random\n"  # the default gp costs ~0.8 s of imports
+                                         "parameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     r = subprocess.run([sys.executable, "-m", "hposweep", "run", "--space", "space.yaml", "--trials", "1",
                         "--no-progress", "--", sys.executable, "train.py"], cwd=tmp_path, env=env,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -84,9 +85,9 @@ def check_runs(client, runs, study, tmp_path):
     return parent
 
 
-def test_live_tracker_nests_trials_and_resume_continues_the_parent(tmp_path, monkeypatch):
+def test_live_tracker_nests_trials_and_resume_continues_the_parent(tmp_path, monkeypatch, mlflow_sqlite):
     monkeypatch.chdir(tmp_path)  # an SQLite backend keeps artifacts in ./mlruns
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_sqlite(tmp_path / "mlflow.db")
     study = make_study(tmp_path)
     drive(study, MlflowTracker(experiment="sweeps", tracking_uri=uri), tmp_path, n=3)
     parent_id = study.meta["mlflow_parent_run"]["run_id"]
@@ -113,9 +114,9 @@ def test_live_tracker_nests_trials_and_resume_continues_the_parent(tmp_path, mon
     assert len(runs_of(uri, "sweeps")[1]) == 5
 
 
-def test_export_is_idempotent_and_honours_environment(tmp_path, monkeypatch):
+def test_export_is_idempotent_and_honours_environment(tmp_path, monkeypatch, mlflow_sqlite):
     monkeypatch.chdir(tmp_path)  # an SQLite backend keeps artifacts in ./mlruns
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_sqlite(tmp_path / "mlflow.db")
     study = make_study(tmp_path)
     drive(study, SafeTracker(MlflowTracker(tracking_uri="http://127.0.0.1:9")), tmp_path)  # nothing listens
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -146,13 +147,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def mlflow_server(tmp_path):
+def mlflow_server(tmp_path, mlflow_sqlite):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--backend-store-uri", mlflow_sqlite(tmp_path / "server.db"),
          "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True,
+        # no job runner: it serves MLflow's GenAI jobs, which tracking never uses, and is one more process
+        # importing all of mlflow while the server starts
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -164,16 +168,16 @@ def mlflow_server(tmp_path):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log = (tmp_path / "server.log").read_text()[-2000:]
                     raise RuntimeError("mlflow server did not start: " + log) from None
-                time.sleep(0.3)
+                time.sleep(0.1)
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(url + "/health", timeout=2)
                 break
             except OSError:
-                time.sleep(0.3)
+                time.sleep(0.1)
         yield url
     finally:
-        os.killpg(proc.pid, 15)
+        os.killpg(proc.pid, signal.SIGKILL)  # its store is this test's own: nothing to shut down gracefully
         proc.wait(timeout=20)
 
 

@@ -193,12 +193,13 @@ while pid > 1 and node is None:
         node = cmd.split('--static_resource_list=')[1].split(',')[0]
     stat = open(f'/proc/{pid}/stat', 'rb').read()
     pid = int(stat[stat.rfind(b')') + 2:].split()[1])
-steps = 3 if os.path.exists(os.path.join(pids, 'fast')) else int(os.environ.get('STEPS', '8'))
+fast = os.path.exists(os.path.join(pids, 'fast'))  # a trial nothing is done to while it runs
+steps, pause = (3, 0.1) if fast else (int(os.environ.get('STEPS', '8')), 0.5)
 trial = os.environ['HPOSWEEP_TRIAL']
 with open(os.path.join(pids, f'{trial}.json'), 'w') as fh:
-    json.dump({'pid': os.getpid(), 'pgid': os.getpgid(0), 'node': node, 'trial': int(trial)}, fh)
+    json.dump({'pid': os.getpid(), 'pgid': os.getpgid(0), 'node': node, 'trial': int(trial), 'steps': steps}, fh)
 for e in range(steps):
-    time.sleep(0.5)
+    time.sleep(pause)
     print(f'step={e} loss={x * x + 1 / (e + 1)}', flush=True)
 """
 
@@ -235,6 +236,14 @@ def _checkpoint_trials(tmp_path: Path) -> list[Any]:
     return list(study.trials)
 
 
+def _recorded_running(tmp_path: Path) -> set[int]:
+    """The numbers of the trials the checkpoint holds as running (none while it cannot be read yet)."""
+    try:
+        return {t.number for t in _checkpoint_trials(tmp_path) if t.state.value == "running"}
+    except Exception:  # noqa: BLE001 - not written yet: nothing recorded
+        return set()
+
+
 def _run_args(tmp_path: Path, cluster: Cluster, trials: int) -> list[str]:
     argv = _sweep(tmp_path, cluster, "run", "--space", "space.yaml", "--trials", str(trials), "--jobs", "2",
                   "--sampler", "random", "--seed", "0", "--json")
@@ -242,44 +251,12 @@ def _run_args(tmp_path: Path, cluster: Cluster, trials: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_losing_a_node_mid_trial_reruns_it_on_the_other_node(tmp_path: Path, two_nodes: Cluster) -> None:
-    """Kill node2's raylet while a trial runs there: interrupted, its processes gone, re-run on the head."""
-    cluster = two_nodes
-    proc = subprocess.Popen(_run_args(tmp_path, cluster, 3), cwd=tmp_path, env=dict(cluster.env, STEPS="8"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # one trial per node (1 CPU each); wait until the one on node2 is a second into its work
-        wait_for(lambda: any(r["node"] == "node2" for r in _started(tmp_path).values()), "a trial on node2")
-        victim = next(r for r in _started(tmp_path).values() if r["node"] == "node2")
-        time.sleep(1.0)
-        cluster.kill_node("node2")
-        wait_for(lambda: gone(victim["pid"]), f"trial {victim['trial']}'s process (pid {victim['pid']}) to stop",
-                 limit=20)
-        out, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err[-3000:]
-    assert f"trial {victim['trial']} lost its Ray node: re-running it" in err
-    assert json.loads(out)["states"] == {"complete": 3, "interrupted": 1}
-
-    trials = {t.number: t for t in _checkpoint_trials(tmp_path)}
-    lost = trials[victim["trial"]]
-    assert lost.state.value == "interrupted" and lost.info["reason"] == "its Ray node was lost"
-    rerun = next(t for t in trials.values() if t.info.get("rerun_of") == lost.number)
-    assert rerun.state.value == "complete" and rerun.params == lost.params
-    assert _started(tmp_path)[rerun.number]["node"] == "head"  # the node that was left
-    # nothing lost: every trial that started is recorded, each finished one with all its steps
-    assert set(_started(tmp_path)) == set(trials)
-    assert all(t.last_step == 7 for t in trials.values() if t.state.value == "complete")
-
-
-@pytest.mark.slow
 def test_resume_after_the_driver_is_killed_leaves_no_trial_running_on_the_nodes(
     tmp_path: Path, two_nodes: Cluster
 ) -> None:
     """SIGKILL hposweep while both nodes run a trial: the trials stop, and resume finishes the sweep.
+
+    First of the two cluster tests: it leaves both nodes up, so the next one need not start node2 again.
 
     Ray ends a dead driver's actors (they belong to its job) and each actor's watchdog then stops its
     trial's process group, so nothing keeps running unobserved, on either node.
@@ -289,7 +266,7 @@ def test_resume_after_the_driver_is_killed_leaves_no_trial_running_on_the_nodes(
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: {r["node"] for r in _started(tmp_path).values()} == {"head", "node2"}, "a trial on each node")
-        time.sleep(1.0)
+        wait_for(lambda: _recorded_running(tmp_path) >= set(_started(tmp_path)), "both trials in the checkpoint")
     finally:
         proc.kill()
         proc.wait()
@@ -307,6 +284,43 @@ def test_resume_after_the_driver_is_killed_leaves_no_trial_running_on_the_nodes(
         assert trials[rec["trial"]].state.value == "interrupted"
         rerun = next(t for t in trials.values() if t.info.get("rerun_of") == rec["trial"])
         assert rerun.state.value == "complete"
+
+
+@pytest.mark.slow
+def test_losing_a_node_mid_trial_reruns_it_on_the_other_node(tmp_path: Path, two_nodes: Cluster) -> None:
+    """Kill node2's raylet while a trial runs there: interrupted, its processes gone, re-run on the head."""
+    cluster = two_nodes
+    proc = subprocess.Popen(_run_args(tmp_path, cluster, 3), cwd=tmp_path, env=dict(cluster.env, STEPS="8"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # one trial per node (1 CPU each); wait until the one on node2 is a second into its work
+        wait_for(lambda: any(r["node"] == "node2" for r in _started(tmp_path).values()), "a trial on node2")
+        victim = next(r for r in _started(tmp_path).values() if r["node"] == "node2")
+        time.sleep(1.0)
+        cluster.kill_node("node2")
+        wait_for(lambda: gone(victim["pid"]), f"trial {victim['trial']}'s process (pid {victim['pid']}) to stop",
+                 limit=20)
+        (tmp_path / "pids" / "fast").touch()  # trials that start from now on need not be long
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert f"trial {victim['trial']} lost its Ray node: re-running it" in err
+    assert json.loads(out)["states"] == {"complete": 3, "interrupted": 1}
+
+    trials = {t.number: t for t in _checkpoint_trials(tmp_path)}
+    lost = trials[victim["trial"]]
+    assert lost.state.value == "interrupted" and lost.info["reason"] == "its Ray node was lost"
+    rerun = next(t for t in trials.values() if t.info.get("rerun_of") == lost.number)
+    assert rerun.state.value == "complete" and rerun.params == lost.params
+    assert _started(tmp_path)[rerun.number]["node"] == "head"  # the node that was left
+    # nothing lost: every trial that started is recorded, each finished one with all its steps
+    started = _started(tmp_path)
+    assert set(started) == set(trials)
+    assert started[lost.number]["steps"] == 8  # the lost trial was killed mid-run, not a short one
+    assert all(t.last_step == started[t.number]["steps"] - 1 for t in trials.values() if t.state.value == "complete")
 
 
 # --- everywhere: re-runs of trials lost with their node are capped (no Ray needed) ---------------

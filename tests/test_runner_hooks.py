@@ -23,7 +23,8 @@ TRAIN = """
 
 
 def sweep(tmp_path: Path, *extra: str, space_extra: str = "", trials: int = 2) -> subprocess.CompletedProcess:
-    (tmp_path / "space.yaml").write_text("metric: loss\n" + space_extra +
+    # sampler: random -- the hooks do not depend on it; the default (gp) costs ~0.8 s of scipy imports
+    (tmp_path / "space.yaml").write_text("metric: loss\nsampler: random\n" + space_extra +
                                          "parameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
     (tmp_path / "train.py").write_text(textwrap.dedent(TRAIN))
     env = {k: v for k, v in os.environ.items() if not k.startswith("HPOSWEEP_")}
@@ -88,7 +89,8 @@ def test_a_slow_hook_does_not_hold_up_other_trials_and_every_hook_runs_before_ex
     # start at least 2 s after trials 0 and 1 ended
     (tmp_path / "hook.py").write_text("import sys, time\ntime.sleep(2)\n"
                                       "open(f'hook-{sys.argv[1]}.done', 'w').write(sys.stdin.read())\n")
-    (tmp_path / "space.yaml").write_text("metric: loss\nparameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    (tmp_path / "space.yaml").write_text("metric: loss\nsampler: random\n"  # the default gp costs ~0.8 s of imports
+                                         "parameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
     (tmp_path / "quick.py").write_text("import time\ntime.sleep(0.3)\nprint('loss=1')\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HPOSWEEP_")}
     r = subprocess.run([sys.executable, "-m", "hposweep", "run", "--space", "space.yaml", "--trials", "4",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,12 @@ def runs(uri: str) -> list:
     return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
 
 
-def test_run_track_mlflow_nests_trial_runs_with_live_per_step_metrics(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    (tmp_path / "space.yaml").write_text("metric: loss\nparameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+def test_run_track_mlflow_nests_trial_runs_with_live_per_step_metrics(
+    tmp_path: Path, mlflow_sqlite: Callable[[Path], str]
+) -> None:
+    uri = mlflow_sqlite(tmp_path / "mlflow.db")
+    (tmp_path / "space.yaml").write_text("metric: loss\nsampler: random\n"  # the default gp costs ~0.8 s of imports
+                                         "parameters:\n  x: {type: float, low: 0.0, high: 1.0}\n")
     (tmp_path / "train.py").write_text(textwrap.dedent(TRAIN))
     p = hp(tmp_path, "run", "--space", "space.yaml", "--trials", "3", "--no-progress", "--seed", "0", "-c", "st.json",
            "--max-failures", "0", "--track", "mlflow", "--", sys.executable, "train.py", uri=uri)
