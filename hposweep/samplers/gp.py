@@ -85,7 +85,9 @@ How a proposal is made, and why:
   within 0.01 of an observed point from trial 56 on, once the fitted noise is at its 1e-6 floor). Levy8's stuck
   seeds look different: EI does not collapse (median log-EI -2 after 50 trials) and proposals land 0.7-1.1 from
   the incumbent, so the model keeps exploring far off and does not refine; long scales alone do not mark them
-  (the good seed 2 has them too). One fix was measured, a tighter length-scale prior (``_gp.LS_PRIOR_SD = 0.5``):
+  (the good seed 2 has them too); the search fell short of 20,000 uniform points by 0.06-0.32 log units on 7 of 90
+  asks of seed 11 and 2 of 90 of the good seed 2 (none on seeds 7, 14), so it is not their cause either. One fix
+  was measured, a tighter length-scale prior (``_gp.LS_PRIOR_SD = 0.5``):
   it un-sticks hartmann6 seed 7 (-3.32) and levy8 seed 7 (5.46 -> 1.70) and is better on hartmann6 @100, levy8
   @25/50, rosen10 @50/100, but worse on ackley5 @100, tabular_like @25 (paired p = 0.003, 0.001) and noisy
   hartmann6 @50 (p = 0.024; there seed 7 stays stuck, -1.13), so the defaults are unchanged (table in ``_gp``).
