@@ -7,6 +7,7 @@
     PYTHONPATH=/work/main python scripts/bench_gp.py --samplers gp --budget 50 --label=-before --out q.jsonl
     python scripts/bench_gp.py --samplers gp --budget 50 --out q.jsonl
     python scripts/bench_gp.py --load q.jsonl --samplers gp-before,gp --budget 50
+    python scripts/bench_gp.py --trace hartmann6:7 --budget 100   # one run, ask by ask (why a seed is stuck)
 
 Problems: the public ones of ``../shared/bench/problems.py`` (``--bench-dir``) plus three of our own
 below, so that nothing is tuned to four functions: an 8-d Styblinski-Tang (continuous, more
@@ -253,6 +254,7 @@ def report(rows: list[dict[str, Any]], names: list[str], pnames: list[str], budg
             r = _rank_table(best, names, subset, b)
             print(f"{'rank @' + str(b):13s}" + "".join(f"{r[s]:>15.2f}" for s in names))
     print(f"\n{'cpu s/ask':13s}" + "".join(f"{np.mean(cpus[s]):>15.3f}" for s in names))
+    stragglers(rows, names, pnames, budget)
     if len(names) >= 2:
         for other in names[1:]:
             for b in budgets:
@@ -390,6 +392,69 @@ def diagnose(a: argparse.Namespace) -> None:
               f"{np.mean([r['gain'] > 0.01 for r in log]):8.2f}{m['edge']:7.2f}{m['near']:7.3f}{np.mean(bests):10.4g}")
 
 
+def stragglers(rows: list[dict[str, Any]], names: list[str], pnames: list[str], budget: int) -> None:
+    """Runs far behind their problem's median at ``budget`` (more than 2 IQR, at least 5 % of the median's
+    magnitude): the stuck seeds a mean hides or exaggerates (issue 18: hartmann6 seed 7 alone moved gp's mean)."""
+    for s in names:
+        for p in pnames:
+            got = sorted((r["seed"], min(r["values"][:budget])) for r in rows
+                         if r["sampler"] == s and r["problem"] == p and len(r["values"]) >= budget)
+            if len(got) < 5:
+                continue
+            v = np.array([b for _, b in got])
+            med, iqr = float(np.median(v)), float(np.subtract(*np.percentile(v, [75, 25])))
+            far = [f"{seed}: {b:.4g}" for seed, b in got if b > med + max(2 * iqr, 0.05 * abs(med))]
+            if far:
+                print(f"behind the median at {budget} ({s}, {p}: median {med:.4g}, {len(got)} seeds): {', '.join(far)}")
+
+
+def trace(a: argparse.Namespace) -> None:
+    """One ``gp`` run (``--trace PROBLEM:SEED``, the first ``--samplers`` entry, its variants allowed), ask by ask:
+    best so far, the fitted length scales (shortest / geometric mean / longest; unit cube) and noise, log-EI at
+    the proposal and the best of 2,000 uniform points (the search missed a better maximum when the second is
+    higher), and the proposal's distance to the incumbent (lowest observed value) and to the nearest observed
+    point. Built for issue 18's stuck seeds: alternating re-samples of the incumbent (nearest ~0) and corners
+    (nearest ~1) with a falling log-EI is the signature of hartmann6 seed 7."""
+    import hposweep
+    from hposweep.samplers import gp as gpmod
+
+    pname, seed = a.trace.rsplit(":", 1)
+    sampler = apply_variant(a.samplers.split(",")[0])
+    original = gpmod.GPSampler._optimize_acquisition
+    log: list[tuple[Any, ...]] = []
+
+    def traced(self: Any, enc: Any, model: Any, fit: Any, rng: np.random.Generator) -> np.ndarray:
+        row = original(self, enc, model, fit, rng)
+        P = int(enc.groups.max()) + 1
+        ls = np.exp(model.theta[:P])
+        rand = self._score(model, fit, enc.impute_inactive(enc.from_unit(np.random.default_rng(1).random(
+            (2000, enc.n_params)))))
+        inc = model.X[int(np.argmin(model.y))]
+        log.append((ls.min(), float(np.exp(np.log(ls).mean())), ls.max(), float(np.exp(model.theta[P + 1])),
+                    float(self._score(model, fit, row[None, :])[0]), float(rand.max()),
+                    float(np.linalg.norm(row - inc)), float(np.sqrt(((model.X - row) ** 2).sum(1)).min())))
+        return row
+
+    gpmod.GPSampler._optimize_acquisition = traced  # type: ignore[method-assign]
+    space_d, f = load_problems(Path(a.bench_dir))[pname]
+    study = hposweep.Study(hposweep.SearchSpace.from_dict(space_d), direction="minimize", sampler=sampler,
+                           seed=int(seed), settings={"trials": a.budget})
+    print(f"{'trial':>5s}{'value':>10s}{'best':>10s}{'ls min':>8s}{'ls geo':>8s}{'ls max':>8s}{'noise':>9s}"
+          f"{'logEI':>8s}{'rand max':>9s}{'d inc':>7s}{'nearest':>8s}")
+    best = math.inf
+    for k in range(a.budget):
+        n_log = len(log)
+        t = study.ask()
+        v = f(dict(t.params))
+        study.tell(t, v)
+        best = min(best, v)
+        cells = "  start-up"
+        if len(log) > n_log:
+            r = log[-1]
+            cells = f"{r[0]:8.3f}{r[1]:8.3f}{r[2]:8.3f}{r[3]:9.1e}{r[4]:8.2f}{r[5]:9.2f}{r[6]:7.3f}{r[7]:8.3f}"
+        print(f"{k:5d} {v:9.3g} {best:9.4g}{cells}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samplers", default="gp,cmaes,tpe,auto,optuna-tpe,optuna-gp,optuna-cmaes,random")
@@ -402,6 +467,7 @@ def main() -> None:
     ap.add_argument("--cost", action="store_true", help="measure CPU milliseconds per ask instead")
     ap.add_argument("--diagnose", action="store_true", help="trace the first --budget trials of the first "
                     "--samplers entry (length scales, noise, refinement gain, boundary proposals) instead")
+    ap.add_argument("--trace", metavar="PROBLEM:SEED", help="trace one gp run ask by ask instead (see trace())")
     ap.add_argument("--label", default="", help="append this to the sampler names in the saved rows, e.g. "
                     "'-before' for a run with PYTHONPATH pointing at an older tree; compare with --load")
     ap.add_argument("--cost-at", type=lambda s: [int(x) for x in s.split(",")], default=[25, 100, 300])
@@ -415,6 +481,8 @@ def main() -> None:
         cost(a)
     elif a.diagnose:
         diagnose(a)
+    elif a.trace:
+        trace(a)
     else:
         compare(a)
 
