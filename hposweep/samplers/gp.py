@@ -91,6 +91,10 @@ How a proposal is made, and why:
   it un-sticks hartmann6 seed 7 (-3.32) and levy8 seed 7 (5.46 -> 1.70) and is better on hartmann6 @100, levy8
   @25/50, rosen10 @50/100, but worse on ackley5 @100, tabular_like @25 (paired p = 0.003, 0.001) and noisy
   hartmann6 @50 (p = 0.024; there seed 7 stays stuck, -1.13), so the defaults are unchanged (table in ``_gp``).
+  A one-sided prior that restrains only long scales (``_gp.LS_PRIOR_SD_LONG = 0.5``, short side as now) keeps
+  ackley5 and un-sticks hartmann6 seeds 7, 9, 15 (better @50, p = 0.008), but is worse on tabular_like @25
+  (p = 0.005) and rosen10 @25/50 (p = 0.04 / 0.07): smooth bowls want long scales too. On levy8 it un-sticks the
+  five stuck seeds and sticks three others, so it stays off (same table; a milder 0.7 is better nowhere).
 * **One objective only**: a multi-objective study gets a ConfigError that points to ``tpe``/``nsga2``.
 """
 
