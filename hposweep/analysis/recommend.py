@@ -108,19 +108,22 @@ def recommend(space: SearchSpace, params: Sequence[Mapping[str, Any]], values: S
     sign = 1.0 if minimize else -1.0
     y = sign * v[ok]
     best = int(ok[int(np.argmin(y))])
-    observed = Recommendation(best, float(v[best]), best, float(v[best]), "observed", None)
+
+    def observed(noise_sd: float | None = None) -> Recommendation:
+        return Recommendation(best, float(v[best]), best, float(v[best]), "observed", noise_sd)
+
     if ok.size < MIN_TRIALS or not space.searchable:
-        return observed
+        return observed()
     est = noise_estimate(SpaceCodec(space).encode([params[int(i)] for i in ok]), y)
     spread = float(np.median(y) - y.min())
     if est is not None and est[0] <= RELATIVE_NOISE * spread:
-        return Recommendation(best, float(v[best]), best, float(v[best]), "observed", est[0])
+        return observed(est[0])
     fitted = _posterior_means(space, [params[int(i)] for i in ok], y, None if est is None else est[0], seed)
     if fitted is None:
-        return observed
+        return observed()
     keep, mu, noise_sd = fitted
     if est is None and noise_sd <= RELATIVE_NOISE * spread:
-        return Recommendation(best, float(v[best]), best, float(v[best]), "observed", noise_sd)
+        return observed(noise_sd)
     pick = int(np.argmin((1.0 - OBSERVED_WEIGHT) * mu + OBSERVED_WEIGHT * y[keep]))
     index = int(ok[keep[pick]])
     where_best = np.flatnonzero(ok[keep] == best)
@@ -134,11 +137,9 @@ def _posterior_means(space: SearchSpace, params: Sequence[Mapping[str, Any]], y:
     values do not vary. ``y`` is to be minimized."""
     from hposweep.samplers import _gp
     from hposweep.samplers.gp_encoder import Encoder
+    from hposweep.samplers.gp_observations import select_points
 
-    n = y.size
-    order = np.argsort(y, kind="stable")
-    keep = np.arange(n) if n <= 2 * MAX_MODEL_TRIALS else np.sort(np.concatenate(
-        [order[:MAX_MODEL_TRIALS], np.setdiff1d(np.arange(n), order[:MAX_MODEL_TRIALS])[-MAX_MODEL_TRIALS:]]))
+    keep = select_points(y, 2 * MAX_MODEL_TRIALS, MAX_MODEL_TRIALS)  # the best ones and the most recent others
     yk = y[keep]
     centre, scale = _robust_scale(yk)
     if scale <= 0:
